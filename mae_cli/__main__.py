@@ -1,0 +1,3 @@
+from mae_cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""One module per `mae` subcommand; each defines one function that app.py registers."""

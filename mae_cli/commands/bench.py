@@ -1,0 +1,1 @@
+"""`mae bench` (not written yet)."""

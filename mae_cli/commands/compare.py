@@ -1,0 +1,1 @@
+"""`mae compare` (not written yet)."""

@@ -1,0 +1,1 @@
+"""`mae flops` (not written yet)."""

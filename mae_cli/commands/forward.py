@@ -1,0 +1,1 @@
+"""`mae forward` (not written yet)."""

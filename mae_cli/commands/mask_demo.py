@@ -1,0 +1,1 @@
+"""`mae mask-demo` (not written yet)."""

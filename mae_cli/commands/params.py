@@ -1,0 +1,1 @@
+"""`mae params` (not written yet)."""

@@ -1,0 +1,1 @@
+"""`mae shapes` (not written yet)."""

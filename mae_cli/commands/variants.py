@@ -1,0 +1,1 @@
+"""`mae variants` (not written yet)."""

@@ -1,0 +1,197 @@
+"""What every `mae` command shares: option types, JSON vs Rich output, errors and exit codes, progress.
+
+A command gathers its options, calls one function in ``mae_core`` / ``official_mae`` that returns plain
+data, and hands that data to :func:`run`, which prints either Rich tables (for people) or exactly one
+JSON document (``--json``, for machines) on stdout. Progress and logs go to stderr.
+
+Exit codes: 0 ok, 1 verification failed, 2 bad input, 3 internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+out = Console(soft_wrap=False)  # stdout: the tables
+err = Console(stderr=True)  # stderr: progress, notes, errors
+
+
+class BadInput(Exception):
+    """The user asked for something impossible; the message names the problem and the fix."""
+
+
+class VerificationFailed(Exception):
+    """Raised by a service after it has produced its report, when the report says "fail"."""
+
+    def __init__(self, data: Any, message: str):
+        super().__init__(message)
+        self.data = data
+
+
+# --- option types shared by the commands -----------------------------------------------------------
+
+VariantOpt = Annotated[str, typer.Option(
+    "--variant", "-m", help="Model: base, large, huge, or any registry name (mae variants lists them).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout instead of tables.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="On error, show the full traceback.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the initialisation, the masking noise and the images.")]
+MaskRatioOpt = Annotated[float, typer.Option("--mask-ratio", help="Fraction of patches removed, in [0, 1).")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda (cuda[:N]).")]
+DtypeOpt = Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16.")]
+
+
+def _bad_input_types() -> tuple[type[BaseException], ...]:
+    """Exceptions of mae_core that mean "bad input" (imported lazily to keep start-up fast)."""
+    from mae_core.checkpoint import CheckpointMismatchError
+    from mae_core.models import UnknownModelError
+    from mae_core.weights import CheckpointError
+
+    return (BadInput, UnknownModelError, CheckpointError, CheckpointMismatchError)
+
+
+def run(
+    compute: Callable[[], Any],
+    render: Callable[[Any], None],
+    *,
+    json_out: bool,
+    debug: bool = False,
+    to_json: Callable[[Any], Any] | None = None,
+) -> None:
+    """Run a command: ``compute()`` returns plain data; print it as JSON or with ``render``; exit.
+
+    ``compute`` raises :class:`BadInput` (or a core error that means bad input) for exit 2, and
+    :class:`VerificationFailed` (carrying its report) for exit 1.
+    """
+    debug = debug or os.environ.get("MAE_DEBUG") == "1"
+    code = EXIT_OK
+    try:
+        data = compute()
+    except VerificationFailed as failure:
+        data, code = failure.data, EXIT_FAILED
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line (or a traceback with --debug)
+        bad_input = isinstance(exc, _bad_input_types())
+        if debug:
+            err.print_exception()
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if bad_input:
+            error(f"error: {message}")
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        error(f"internal error: {type(exc).__name__}: {message} (rerun with --debug for the traceback)")
+        raise typer.Exit(EXIT_INTERNAL) from None
+    if json_out:
+        print_json(to_json(data) if to_json else data)
+    else:
+        render(data)
+    if code:
+        raise typer.Exit(code)
+
+
+def error(message: str) -> None:
+    """One plain line on stderr (no Rich markup, no wrapping)."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def print_json(data: Any) -> None:
+    """Exactly one JSON document on stdout (NaN/inf become null, tuples lists)."""
+    sys.stdout.write(json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if hasattr(x, "item") and callable(x.item) and getattr(x, "ndim", 1) == 0:  # numpy / torch scalars
+        return _jsonable(x.item())
+    return x
+
+
+@contextlib.contextmanager
+def progress(message: str) -> Iterator[None]:
+    """A spinner on stderr while a slow step runs (plain text when stderr is not a terminal)."""
+    if err.is_terminal:
+        with err.status(message):
+            yield
+    else:
+        yield
+
+
+# --- validation helpers shared by the commands -------------------------------------------------------
+
+def resolve_variant(name: str) -> str:
+    """Canonical registry name, or BadInput listing the valid names."""
+    from mae_core.models import UnknownModelError, get_variant
+
+    try:
+        return get_variant(name).name
+    except UnknownModelError as exc:
+        raise BadInput(f"{exc}; see `mae variants`") from None
+
+
+def check_batch(batch: int) -> int:
+    if batch < 1:
+        raise BadInput(f"--batch must be at least 1, got {batch}")
+    return batch
+
+
+def check_mask_ratio(mask_ratio: float, num_patches: int) -> float:
+    """Mask ratio in [0, 1) that keeps at least one patch visible."""
+    from mae_core.masking import num_visible
+
+    try:
+        num_visible(num_patches, mask_ratio)
+    except ValueError as exc:
+        raise BadInput(f"--mask-ratio: {exc}") from None
+    return mask_ratio
+
+
+def resolve_device(device: str):
+    """A torch.device, or BadInput when the device is unknown or not available here."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise BadInput(f"--device {device!r} is not a device name; use cpu or cuda") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BadInput("--device cuda: PyTorch sees no CUDA GPU on this machine "
+                           "(torch.cuda.is_available() is False); use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise BadInput(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible; use cuda:0")
+    elif dev.type != "cpu":
+        raise BadInput(f"--device {device!r} is not supported; use cpu or cuda")
+    return dev
+
+
+def resolve_dtype(dtype: str):
+    import torch
+
+    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    try:
+        return table[dtype.lower()]
+    except KeyError:
+        raise BadInput(f"--dtype {dtype!r} is not supported; use float32, bfloat16 or float16") from None
+
+
+def fmt_int(n: int) -> str:
+    return f"{n:,}"

@@ -1,0 +1,28 @@
+"""MAE ViT-L/16: the large variant (patch 16, width 1024, 24 blocks, 16 heads; decoder 512 / 8 / 16).
+
+Paper: MAE Sec. 4 (ViT-L is the paper's main model: Table 1 ablations, Fig. 2-4); ViT Table 1
+(ViT-Large: 1024 wide, 24 layers, 16 heads, MLP 4096). At 224 px: 196 patches, 49 visible at 0.75.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import MAEConfig
+from ..mae import MaskedAutoencoderViT
+
+LARGE_CONFIG = MAEConfig(patch_size=16, embed_dim=1024, depth=24, num_heads=16)
+
+
+class MAEViTLarge(MaskedAutoencoderViT):
+    """ViT-L/16 MAE. Takes the same ``device`` and keyword overrides as :class:`MaskedAutoencoderViT`."""
+
+    default_config = LARGE_CONFIG
+
+
+def mae_vit_large_patch16(**overrides: Any) -> MAEViTLarge:
+    """ViT-L/16 MAE, e.g. ``loss, pred, mask = mae_vit_large_patch16()(imgs)``."""
+    return MAEViTLarge(**overrides)
+
+
+mae_vit_large_patch16_dec512d8b = mae_vit_large_patch16  # the official name
