@@ -1,1 +1,54 @@
-"""`mae variants` (not written yet)."""
+"""`mae variants`: the model registry as the paper's table.
+
+Paper: MAE Table 3 / Sec. 4 (ViT-B/16, ViT-L/16, ViT-H/14, decoder 512 wide, 8 blocks, 16 heads).
+Service: :func:`mae_core.inspect.variants.variant_table` (parameter counts counted from each model
+built on the meta device).
+"""
+
+from __future__ import annotations
+
+from mae_cli.common import DebugOpt, JsonOpt, fmt_int, out, run
+
+
+def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """The registered variants as the paper's table, with parameter counts counted from the models.
+
+    JSON (--json): {"variants": [{"name", "short", "title", "official_name", "aliases": [str],
+    "img_size", "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "decoder_embed_dim",
+    "decoder_depth", "decoder_num_heads", "num_patches", "num_visible", "mask_ratio", "patch_dim",
+    "total_params", "trainable_params", "encoder_params", "decoder_params"}]}
+    """
+
+    def compute():
+        from mae_core.inspect.variants import variant_table
+
+        return variant_table()
+
+    run(compute, _render, json_out=json_out, debug=debug,
+        to_json=lambda rows: {"variants": [r.to_dict() for r in rows]})
+
+
+def _render(rows) -> None:
+    from rich.table import Table
+
+    table = Table(title="MAE variants", caption="parameters counted from each model built on the meta device")
+    table.add_column("", no_wrap=True)
+    for r in rows:
+        table.add_column(r.title, justify="right", overflow="fold")
+
+    def line(label: str, value) -> None:
+        table.add_row(label, *(value(r) for r in rows))
+
+    line("--variant", lambda r: r.short)
+    line("registry name", lambda r: f"[dim]{r.name}[/dim]")
+    line("patch size", lambda r: str(r.patch_size))
+    line("width / depth / heads", lambda r: f"{r.embed_dim} / {r.depth} / {r.num_heads}")
+    line("decoder w / d / h", lambda r: f"{r.decoder_embed_dim} / {r.decoder_depth} / {r.decoder_num_heads}")
+    line("patches", lambda r: f"{r.num_patches} @ {r.img_size} px")
+    line("visible", lambda r: f"{r.num_visible} @ mask {r.mask_ratio:g}")
+    line("pixels per patch", lambda r: str(r.patch_dim))
+    line("parameters", lambda r: fmt_int(r.total_params))
+    line("  trainable", lambda r: fmt_int(r.trainable_params))
+    line("  encoder", lambda r: fmt_int(r.encoder_params))
+    line("  decoder", lambda r: fmt_int(r.decoder_params))
+    out.print(table)

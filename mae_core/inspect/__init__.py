@@ -1,0 +1,12 @@
+"""mae_core.inspect: pure inspection services behind the `mae` commands.
+
+Each module computes one kind of report from a model and returns plain data (dataclasses, dicts and
+lists of numbers and strings) that the CLI renders as a table or as JSON. Import the module you need
+(``from mae_core.inspect.params import parameter_report``); nothing is imported eagerly here, so
+``import mae_core.inspect`` stays free.
+
+    params.py   parameter counts, the per-module breakdown, the check against the official listing
+    variants.py the registry as the paper's table
+    shapes.py   tensor shapes after each stage of the forward pass, traced with hooks on ``meta``
+    forward.py  one real forward pass, measured: loss, output statistics, latency, peak memory
+"""

@@ -1,0 +1,260 @@
+"""The tensor shape after each stage of the MAE forward pass, traced through the real modules.
+
+Paper: MAE Sec. 3 (Fig. 1): image -> patches -> patch tokens (ViT Eq. 1) -> + positions -> random
+masking keeps the visible subset -> + cls token -> encoder blocks -> latent -> decoder embed -> + mask
+tokens, unshuffled -> + positions -> decoder blocks -> per-patch pixel prediction -> loss on the
+removed patches.
+
+Nothing here is a hand-written list of shapes: the model runs a real forward pass (on the ``meta``
+device for the full-size variants: shapes without memory or arithmetic) and each stage's shape is
+read from a tensor the model actually produced, caught by
+
+    * forward hooks and forward pre-hooks on the modules (``encoder.patch_embed``, each block, ...);
+    * a wrapper around the ``random_masking`` function the encoder calls, and around ``model.patchify``
+      (the loss target);
+    * a ``TorchFunctionMode`` that sees the additions of the fixed sin-cos position tables.
+
+Shapes (letters as in ``mae_core/config.py``):
+    image (B, C, H, W) -> patches (B, L, p*p*C); tokens (B, L, D) -> visible (B, L_keep, D)
+    -> latent (B, 1+L_keep, D) -> decoder (B, 1+L, D_dec) -> pred (B, L, p*p*C); mask (B, L); loss ()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+
+
+@dataclass
+class Stage:
+    """One row of the trace."""
+
+    stage: str  # what the tensor is, in the paper's words
+    shape: tuple[int, ...]
+    traced_at: str  # the module or function whose input or output it is
+    part: str  # "input", "encoder", "decoder" or "loss"
+    group: str = ""  # rows of one repeated module share a group ("encoder.blocks"), else ""
+    repeat: int = 1  # > 1 when identical consecutive rows of a group are collapsed into one
+
+
+@dataclass
+class ShapeTrace:
+    """Everything `mae shapes` shows."""
+
+    variant: str | None  # canonical registry name, or None for an unregistered model
+    title: str
+    device: str
+    batch: int
+    mask_ratio: float
+    img_size: int
+    patch_size: int
+    num_patches: int  # L
+    num_visible: int  # L_keep
+    stages: list[Stage]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- tracing -------------------------------------------------------------------------------------
+
+class _Recorder:
+    """Collects the first tensor seen for each stage key."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, tuple[tuple[int, ...], str]] = {}
+
+    def __call__(self, key: str, tensor: Tensor, traced_at: str) -> None:
+        self.seen.setdefault(key, (tuple(tensor.shape), traced_at))
+
+
+def _is_table(t: Any, table: Tensor) -> bool:
+    return isinstance(t, Tensor) and (t is table or t._base is table)
+
+
+class _PositionAdds(TorchFunctionMode):
+    """Sees ``tokens + position table`` (the table itself or a slice of it) and records both sides.
+
+    The class token's own ``cls_token + pos_embed[:, :1]`` adds a Parameter, not tokens, and is skipped.
+    """
+
+    def __init__(self, tables: dict[str, tuple[Tensor, str]], record: _Recorder):
+        super().__init__()
+        self.tables, self.record = tables, record
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if getattr(func, "__name__", "") in ("add", "__add__", "__radd__") and len(args) == 2:
+            for part, (table, name) in self.tables.items():
+                for tokens, other in (args, args[::-1]):
+                    if _is_table(other, table) and isinstance(tokens, Tensor) and not isinstance(tokens, nn.Parameter):
+                        self.record(f"{part}:before_positions", tokens, f"tokens added to {name}")
+                        self.record(f"{part}:positions", out, f"tokens + {name}")
+        return out
+
+
+@contextlib.contextmanager
+def _hooks(model: nn.Module, record: _Recorder) -> Iterator[None]:
+    """Forward hooks / pre-hooks on the modules whose inputs and outputs are stages."""
+    enc, dec = model.encoder, model.decoder
+    handles = []
+
+    def on_output(key: str, where: str, pick=lambda out: out):
+        return lambda module, args, out: record(key, pick(out), where)
+
+    def on_input(key: str, where: str):
+        return lambda module, args: record(key, args[0], where)
+
+    handles.append(model.register_forward_pre_hook(on_input("image", "model input")))
+    handles.append(enc.patch_embed.register_forward_hook(on_output("patch_tokens", "encoder.patch_embed output")))
+    handles.append(enc.blocks[0].register_forward_pre_hook(on_input("with_cls", "encoder.blocks.0 input")))
+    for i, block in enumerate(enc.blocks):
+        handles.append(block.register_forward_hook(on_output(f"encoder.blocks.{i}", f"encoder.blocks.{i} output")))
+    handles.append(enc.norm.register_forward_hook(on_output("latent", "encoder.norm output")))
+    handles.append(dec.embed.register_forward_hook(on_output("decoder_embed", "decoder.embed output")))
+    for i, block in enumerate(dec.blocks):
+        handles.append(block.register_forward_hook(on_output(f"decoder.blocks.{i}", f"decoder.blocks.{i} output")))
+    handles.append(dec.norm.register_forward_hook(on_output("decoder_norm", "decoder.norm output")))
+    handles.append(dec.pred.register_forward_hook(on_output("pred_with_cls", "decoder.pred output")))
+    handles.append(dec.register_forward_hook(on_output("pred", "decoder output (cls row dropped)")))
+    handles.append(model.register_forward_hook(on_output("mask", "model output .mask", lambda out: out[2])))
+    handles.append(model.register_forward_hook(on_output("loss", "model output .loss", lambda out: out[0])))
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextlib.contextmanager
+def _function_taps(model: nn.Module, record: _Recorder) -> Iterator[None]:
+    """Wrap the two plain functions whose outputs are stages: the encoder's ``random_masking`` and
+    the model's ``patchify`` (the loss target). Both are restored afterwards."""
+    from .. import encoder as encoder_module
+
+    masking = encoder_module.random_masking
+
+    def traced_masking(x, *args, **kwargs):
+        result = masking(x, *args, **kwargs)
+        record("visible", result[0], "random_masking output .visible")
+        return result
+
+    patchify = model.patchify
+
+    def traced_patchify(imgs):
+        patches = patchify(imgs)
+        record("patches", patches, "model.patchify output (the loss target)")
+        return patches
+
+    encoder_module.random_masking = traced_masking
+    model.patchify = traced_patchify  # an instance attribute shadows the method for this model only
+    try:
+        yield
+    finally:
+        encoder_module.random_masking = masking
+        del model.patchify
+
+
+def _stage_plan(model: nn.Module) -> list[tuple[str, str, str, str]]:
+    """(key, stage name, part, group) in the paper's order; shapes come from the trace."""
+    enc_blocks = [(f"encoder.blocks.{i}", f"encoder block {i}", "encoder", "encoder.blocks")
+                  for i in range(len(model.encoder.blocks))]
+    dec_blocks = [(f"decoder.blocks.{i}", f"decoder block {i}", "decoder", "decoder.blocks")
+                  for i in range(len(model.decoder.blocks))]
+    return [
+        ("image", "image", "input", ""),
+        ("patches", "patches (pixel target)", "input", ""),
+        ("patch_tokens", "patch tokens", "encoder", ""),
+        ("encoder:positions", "+ positions", "encoder", ""),
+        ("visible", "visible tokens (after masking)", "encoder", ""),
+        ("with_cls", "+ cls token", "encoder", ""),
+        *enc_blocks,
+        ("latent", "latent (encoder norm)", "encoder", ""),
+        ("decoder_embed", "decoder embed", "decoder", ""),
+        ("decoder:before_positions", "+ mask tokens, unshuffled", "decoder", ""),
+        ("decoder:positions", "+ positions", "decoder", ""),
+        *dec_blocks,
+        ("decoder_norm", "decoder norm", "decoder", ""),
+        ("pred_with_cls", "pred (with cls row)", "decoder", ""),
+        ("pred", "pred", "decoder", ""),
+        ("mask", "mask", "loss", ""),
+        ("loss", "loss", "loss", ""),
+    ]
+
+
+def trace_stages(model: nn.Module, batch: int, mask_ratio: float) -> list[Stage]:
+    """Run one forward pass of ``model`` on a (B, C, H, W) input on the model's device and return
+    the shape of every stage, in the paper's order.
+
+    Args:
+        model: a :class:`~mae_core.mae.MaskedAutoencoderViT` (on ``meta`` for shapes without memory).
+        batch: B.
+        mask_ratio: fraction of patches removed, in [0, 1).
+
+    Raises:
+        RuntimeError: a stage was not seen (the model's forward no longer passes through it).
+    """
+    cfg = model.config
+    device = next(model.parameters()).device
+    imgs = torch.zeros(batch, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
+    record = _Recorder()
+    tables = {"encoder": (model.encoder.pos_embed, "encoder.pos_embed"),
+              "decoder": (model.decoder.pos_embed, "decoder.pos_embed")}
+    with torch.no_grad(), _hooks(model, record), _function_taps(model, record), _PositionAdds(tables, record):
+        model(imgs, mask_ratio)
+
+    stages = []
+    for key, name, part, group in _stage_plan(model):
+        if key not in record.seen:
+            raise RuntimeError(f"shape trace: stage {name!r} ({key}) was not seen during the forward pass")
+        shape, traced_at = record.seen[key]
+        stages.append(Stage(name, shape, traced_at, part, group))
+    return stages
+
+
+def collapse_repeats(stages: list[Stage]) -> list[Stage]:
+    """Merge each run of consecutive rows of one group with one shape into a single row (``repeat`` > 1).
+
+    ``encoder block 0`` ... ``encoder block 31``, all (B, 65, 1280), become ``encoder blocks 0-31``.
+    """
+    merged: list[Stage] = []
+    for (group, _), run in itertools.groupby(stages, key=lambda s: (s.group, s.shape) if s.group else (id(s), None)):
+        run = list(run)
+        if len(run) == 1:
+            merged.append(run[0])
+            continue
+        first, last = run[0].stage.rsplit(" ", 1)[1], run[-1].stage.rsplit(" ", 1)[1]
+        plural = run[0].stage.rsplit(" ", 1)[0] + "s"
+        merged.append(replace(run[0], stage=f"{plural} {first}-{last}", repeat=len(run),
+                              traced_at=f"{group}.{first}-{last} outputs"))
+    return merged
+
+
+def shape_trace(variant: str, batch: int = 2, mask_ratio: float = 0.75, *, all_blocks: bool = False) -> ShapeTrace:
+    """Trace a registered variant on the ``meta`` device (no weights, no arithmetic).
+
+    Args:
+        variant: any registry name.
+        batch: B.
+        mask_ratio: fraction of patches removed, in [0, 1).
+        all_blocks: one row per block instead of one row per run of identical blocks.
+    """
+    from ..models import create_model, get_variant
+
+    info = get_variant(variant)
+    model = create_model(info.name, device="meta")
+    cfg = model.config
+    stages = trace_stages(model, batch, mask_ratio)
+    return ShapeTrace(
+        variant=info.name, title=info.title, device="meta", batch=batch, mask_ratio=mask_ratio,
+        img_size=cfg.img_size, patch_size=cfg.patch_size, num_patches=cfg.num_patches,
+        num_visible=cfg.num_visible(mask_ratio),
+        stages=stages if all_blocks else collapse_repeats(stages),
+    )
