@@ -1,1 +1,281 @@
-"""`mae mask-demo` (not written yet)."""
+"""`mae mask-demo`: the paper's Figure 2 for any image and any variant.
+
+Paper: MAE Fig. 2 / Fig. 3 (masked input, reconstruction, reconstruction + visible), Sec. 3 "Masking".
+
+Prints the patch grid of each image (visible vs masked, with the counts) and writes one PNG, one row
+per image: original | masked | reconstruction | reconstruction + visible (for norm_pix_loss
+checkpoints: original | masked | prediction in normalised space | de-normalised | de-normalised +
+visible). The tensors come from :mod:`mae_core.inspect.reconstruct`; this module only gathers the
+inputs and draws.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, check_mask_ratio, out, progress,
+                      resolve_device, resolve_variant, run)
+
+VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
+VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
+
+
+def command(
+    images: Annotated[Optional[list[Path]], typer.Argument(
+        help="Image files (PNG, JPEG, ... anything Pillow reads), resized and centre-cropped like the official "
+             "demo. None: a built-in generated test picture.", show_default=False)] = None,
+    variant: Annotated[Optional[str], typer.Option(
+        "--variant", "-m", help="Model: base, large or huge (or a registry name). Default: detected from "
+                                "--weights, else base.", show_default=False)] = None,
+    weights: Annotated[Optional[Path], typer.Option(
+        "--weights", "-w", help="Checkpoint (.pth or .safetensors). Full files (official mae_visualize_vit_*.pth) "
+                                "give the model's own reconstruction; encoder-only files get an untrained decoder. "
+                                "None: the seeded random initialisation (untrained).", show_default=False)] = None,
+    mask_ratio: MaskRatioOpt = 0.75,
+    seed: Annotated[int, typer.Option(
+        "--seed", help="Seed of the masking noise and of every randomly initialised weight.")] = 0,
+    out_path: Annotated[Path, typer.Option(
+        "--out", "-o", help="Where to write the PNG (the folder must exist).")] = Path("mask_demo.png"),
+    norm_pix_loss: Annotated[Optional[bool], typer.Option(
+        "--norm-pix-loss/--raw-pix", help="Read the prediction as per-patch normalised pixels (checkpoints trained "
+                                          "with norm_pix_loss, the official *_full.pth) or as raw pixels. Default: "
+                                          "normalised when the --weights file name contains '_full'.",
+        show_default=False)] = None,
+    device: DeviceOpt = "cpu",
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Mask an image, reconstruct it, and draw the paper's Figure 2 (terminal grid + PNG)."""
+    run(lambda: mask_demo(images or [], variant=variant, weights=weights, mask_ratio=mask_ratio, seed=seed,
+                          out_path=out_path, norm_pix_loss=norm_pix_loss, device=device),
+        render, json_out=json_out, debug=debug)
+
+
+# --- compute -------------------------------------------------------------------------------------
+
+def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | None, mask_ratio: float, seed: int,
+              out_path: Path, norm_pix_loss: bool | None, device: str) -> dict[str, Any]:
+    """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
+    from mae_core.inspect.reconstruct import masking_noise, reconstruct, target_fit
+    from mae_core.models import get_variant
+    from mae_core.patch_embed import patchify
+    from mae_core.weights import build_model, load_weights
+
+    from ..images import load_image, normalize, test_image
+
+    _check_out(out_path)
+    dev = resolve_device(device)
+    loaded = None
+    if weights is not None:
+        with progress(f"reading {weights}"):
+            loaded = load_weights(weights, resolve_variant(variant) if variant else None)
+        name = loaded.variant
+    else:
+        name = resolve_variant(variant or "base")
+    spec = get_variant(name)
+    cfg = spec.config
+    check_mask_ratio(mask_ratio, cfg.num_patches)
+    norm_pix, norm_pix_source = _norm_pix(norm_pix_loss, weights)
+
+    if image_paths:
+        arrays = [load_image(p, cfg.img_size) for p in image_paths]
+        names = [str(p) for p in image_paths]
+    else:
+        arrays, names = [test_image(cfg.img_size)], ["built-in test image"]
+
+    with progress(f"building {spec.title}"):
+        model = build_model(name, loaded, device=dev, seed=seed).eval()
+    x = normalize(arrays).to(dev)
+    with progress(f"masking and reconstructing {len(arrays)} image(s)"):
+        rec = reconstruct(model, x, mask_ratio=mask_ratio, noise=masking_noise(len(arrays), cfg.num_patches, seed),
+                          norm_pix_loss=norm_pix)
+    trained = loaded is not None and loaded.has_decoder
+    notes = _notes(loaded, weights, seed, norm_pix, norm_pix_source)
+    if trained:
+        notes += _target_hint(target_fit(rec.pred, patchify(x, cfg.patch_size)), norm_pix)
+
+    header = _header(spec.title, loaded, weights, seed, mask_ratio, norm_pix)
+    picture = _draw(x, rec, names, header, trained, cfg.num_patches)
+    from ..picture import save_png
+
+    try:
+        save_png(picture, out_path)
+    except OSError as exc:
+        raise BadInput(f"cannot write --out {str(out_path)!r} ({exc.strerror or exc}); choose a writable path") from None
+
+    h, w = cfg.img_size // cfg.patch_size, cfg.img_size // cfg.patch_size
+    rows = []
+    for i, image_name in enumerate(names):
+        masked = int(rec.mask[i].sum())
+        loss = float(rec.loss[i])
+        rows.append({"index": i, "image": image_name, "mask": rec.grid[i].tolist(), "visible": cfg.num_patches - masked,
+                     "masked": masked, "loss": loss, "output": str(out_path)})
+    return {
+        "variant": name, "title": spec.title, "weights": str(weights) if weights else None,
+        "trained_decoder": trained, "norm_pix_loss": norm_pix, "norm_pix_loss_from": norm_pix_source,
+        "loss_space": "per-patch normalised pixels" if norm_pix else "ImageNet-normalised pixels",
+        "mask_ratio": mask_ratio, "seed": seed, "patch_size": cfg.patch_size, "grid": [h, w],
+        "num_patches": cfg.num_patches, "mask_convention": "1 = masked (hidden), 0 = visible",
+        "output": str(out_path), "picture_size": list(picture.size), "panels": _titles(rec.norm_pix_loss, trained),
+        "notes": notes, "images": rows,
+    }
+
+
+def _check_out(path: Path) -> None:
+    if path.suffix.lower() != ".png":
+        raise BadInput(f"--out {str(path)!r} must end in .png (the picture is written as PNG)")
+    if path.is_dir():
+        raise BadInput(f"--out {str(path)!r} is a directory; give a file name such as {str(path / 'mask_demo.png')!r}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BadInput(f"--out {str(path)!r}: the folder {str(parent)!r} does not exist; create it first")
+
+
+def _norm_pix(flag: bool | None, weights: Path | None) -> tuple[bool, str]:
+    """Whether to read predictions as per-patch normalised, and why (checkpoints carry no such flag)."""
+    if flag is not None:
+        return flag, "option"
+    if weights is not None and "_full" in weights.name:
+        return True, "file name"
+    return False, "default"
+
+
+def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str) -> list[str]:
+    notes = []
+    if loaded is None:
+        notes.append(f"no --weights: the model is the random initialisation of seed {seed}, so the reconstruction "
+                     "is untrained noise that shows the layout, not what MAE learned; pass a full checkpoint such as "
+                     "the official mae_visualize_vit_base.pth to see real reconstructions")
+    elif not loaded.has_decoder:
+        notes.append(f"{weights} has no decoder weights (an encoder-only checkpoint, like the official "
+                     f"mae_pretrain_vit_*.pth): the decoder is randomly initialised from seed {seed}, so the "
+                     "reconstruction panels show an untrained decoder reading a trained encoder, not MAE's "
+                     "reconstruction; the masked panel and the mask are still right. For real reconstructions use "
+                     "mae_visualize_vit_*.pth (raw pixels) or *_full.pth (norm_pix_loss)")
+    if norm_pix:
+        why = {"option": "--norm-pix-loss",
+               "file name": "assumed from '_full' in the file name; pass --raw-pix if wrong"}.get(source, source)
+        notes.append(f"predictions read as per-patch normalised pixels (norm_pix_loss, {why}): the 'prediction' panel "
+                     "shows them in that normalised space (mid-grey = the patch's mean, black/white = -/+2 std); "
+                     "the de-normalised panels give each masked patch a mean and std interpolated from the visible "
+                     "patches only (inverse-squared-distance weights on the grid), never the hidden patch's own")
+    return notes
+
+
+def _target_hint(fit: dict[str, float], norm_pix: bool) -> list[str]:
+    """A note when the predictions fit the other target much better than the one assumed."""
+    raw, normalized = fit["raw"], fit["normalized"]
+    if not norm_pix and normalized * 2 < raw:
+        return [f"hint: the predictions fit per-patch normalised patches (MSE {normalized:.3f}) far better than raw "
+                f"pixels (MSE {raw:.3f}): this checkpoint was probably trained with norm_pix_loss; try --norm-pix-loss"]
+    if norm_pix and raw * 2 < normalized:
+        return [f"hint: the predictions fit raw pixels (MSE {raw:.3f}) far better than per-patch normalised patches "
+                f"(MSE {normalized:.3f}): this checkpoint probably predicts raw pixels; try --raw-pix"]
+    return []
+
+
+# --- the picture -----------------------------------------------------------------------------------
+
+def _titles(norm_pix: bool, trained: bool) -> list[str]:
+    untrained = "" if trained else " (untrained)"
+    if norm_pix:
+        return ["original", "masked", f"prediction, normalised{untrained}", "de-normalised (visible stats)",
+                "de-normalised + visible"]
+    return ["original", "masked", f"reconstruction{untrained}", "reconstruction + visible"]
+
+
+def _header(title: str, loaded, weights: Path | None, seed: int, mask_ratio: float, norm_pix: bool) -> str:
+    if loaded is None:
+        source = f"random init, seed {seed} (untrained)"
+    elif not loaded.has_decoder:
+        source = f"{weights.name} (encoder only: untrained decoder)"
+    else:
+        source = weights.name
+    target = " | norm_pix_loss" if norm_pix else ""
+    return f"MAE {title} | {source} | mask ratio {mask_ratio:g} | noise seed {seed}{target}"
+
+
+def normalised_to_display(x):
+    """Per-patch normalised values -> [0, 1] for viewing: 0 (the patch mean) is mid-grey, +-2 std white/black."""
+    return (0.5 + x / 4).clamp(0, 1)
+
+
+def _draw(images, rec, names: list[str], header: str, trained: bool, num_patches: int):
+    """The PNG: one row per image, every panel de-normalised with the ImageNet mean/std."""
+    from ..images import denormalize
+    from ..picture import render, to_uint8
+
+    columns = [denormalize(images), denormalize(rec.masked)]
+    if rec.norm_pix_loss:
+        columns.append(normalised_to_display(rec.prediction))
+    columns += [denormalize(rec.reconstruction), denormalize(rec.pasted)]
+    titles = _titles(rec.norm_pix_loss, trained)
+    panels, row_titles = [], []
+    for i, name in enumerate(names):
+        panels.append([to_uint8(col[i]) for col in columns])
+        masked = int(rec.mask[i].sum())
+        first = "original (built-in)" if name == "built-in test image" else f"original: {Path(name).name}"
+        row_titles.append([first, f"masked {masked}/{num_patches}"] + titles[2:])
+    return render(panels, row_titles, header)
+
+
+# --- the terminal ------------------------------------------------------------------------------------
+
+def patch_grid(mask: list[list[int]]):
+    """The mask as coloured blocks, one row of text per patch row: visible ██ (green), masked ░░ (grey)."""
+    from rich.text import Text
+
+    text = Text()
+    for r, row in enumerate(mask):
+        for cell in row:
+            text.append(MASKED_CELL if cell else VISIBLE_CELL, style=MASKED_STYLE if cell else VISIBLE_STYLE)
+        if r < len(mask) - 1:
+            text.append("\n")
+    return text
+
+
+def render(report: dict[str, Any]) -> None:
+    """Rich output: one patch grid per image, a table of counts and losses, then the notes."""
+    from rich.columns import Columns
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    h, w = report["grid"]
+    out.print(f"[bold]MAE {report['title']}[/] ({report['variant']}): {h}x{w} patches of "
+              f"{report['patch_size']}x{report['patch_size']} px, mask ratio {report['mask_ratio']:g}, "
+              f"noise seed {report['seed']}")
+    grids = []
+    for row in report["images"]:
+        counts = Text(f"{row['visible']} visible, {row['masked']} masked of {report['num_patches']}")
+        grids.append(Panel(Group(patch_grid(row["mask"]), counts), title=_short_name(row["image"]), expand=False))
+    out.print(Columns(grids))
+    legend = Text("legend: ")
+    legend.append(VISIBLE_CELL, style=VISIBLE_STYLE).append(" visible (0 in the JSON mask)   ")
+    legend.append(MASKED_CELL, style=MASKED_STYLE).append(" masked (1)")
+    out.print(legend)
+
+    table = Table(title="mask-demo", title_justify="left",
+                  caption=f"loss: MSE over the masked patches, in {report['loss_space']}", caption_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("image")
+    table.add_column("visible", justify="right")
+    table.add_column("masked", justify="right")
+    table.add_column("loss", justify="right")
+    for row in report["images"]:
+        loss = row["loss"]
+        table.add_row(str(row["index"]), row["image"], str(row["visible"]), str(row["masked"]),
+                      f"{loss:.4f}" if loss == loss else "n/a (nothing masked)")
+    out.print(table)
+    width, height = report["picture_size"]
+    out.print(f"picture: [bold]{report['output']}[/] ({width}x{height} px; {' | '.join(report['panels'])})")
+    for note in report["notes"]:
+        out.print(Text("note: " + note, style="yellow"))
+
+
+def _short_name(name: str, limit: int = 28) -> str:
+    return name if len(name) <= limit else "..." + name[-(limit - 3):]
