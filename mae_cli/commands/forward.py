@@ -1,1 +1,174 @@
-"""`mae forward` (not written yet)."""
+"""`mae forward`: one real forward pass of a variant, measured.
+
+Paper: MAE Sec. 3 (Fig. 1): imgs (B, C, H, W) -> loss (), pred (B, L, p*p*C), mask (B, L).
+Services: :func:`mae_core.weights.load_weights` / :func:`mae_core.weights.build_model` (a checkpoint is
+assigned to a meta-device model: no wasted random initialisation) and
+:func:`mae_core.inspect.forward.measure_forward` (loss, statistics, latency, peak memory, all measured).
+Images are prepared by :mod:`mae_cli.images` as the official demo does.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, SeedOpt,
+                            VerificationFailed, check_batch, check_mask_ratio, error, out, progress,
+                            resolve_device, resolve_dtype, resolve_variant, run)
+
+VariantOrDetectOpt = Annotated[str | None, typer.Option(
+    "--variant", "-m", help="Model: base, large, huge, or any registry name (mae variants lists them). "
+                            "Default: the variant of --weights, else base.", show_default=False)]
+BatchOpt = Annotated[int | None, typer.Option(
+    "--batch", "-b", help="Batch size; without --image, that many seeded random-normal images "
+                          "[default: 1, or the number of --image files]", show_default=False)]
+ImageOpt = Annotated[list[Path] | None, typer.Option(
+    "--image", "-i", help="An image file Pillow reads (repeat for a batch); resized and centre-cropped to the "
+                          "model's size, normalised with the ImageNet mean/std.", show_default=False)]
+WeightsOpt = Annotated[Path | None, typer.Option(
+    "--weights", "-w", help="Checkpoint (.pth or .safetensors, official or our layout). Without it the seeded "
+                            "random initialisation is used.", show_default=False)]
+NormPixOpt = Annotated[bool, typer.Option(
+    "--norm-pix-loss", help="Score against per-patch normalised pixels (as the *_full checkpoints were trained).")]
+RepeatOpt = Annotated[int, typer.Option("--repeat", help="Timed forward passes; the median latency is reported.")]
+
+
+def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: ImageOpt = None,
+            weights: WeightsOpt = None, seed: SeedOpt = 0, mask_ratio: MaskRatioOpt = 0.75,
+            norm_pix_loss: NormPixOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
+            repeat: RepeatOpt = 1, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
+    (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
+    predicted value is not finite.
+
+    bfloat16 / float16 run under torch.autocast (weights stay float32). The masking noise is drawn
+    right after torch.manual_seed(--seed), as in the official demo.
+
+    JSON (--json): {"variant", "title", "weights": path or null, "initialisation": "seeded" or
+    "weights", "notes": [str], "device", "dtype", "precision", "batch", "img_size", "mask_ratio",
+    "norm_pix_loss", "seed", "inputs": [str], "build_s", "loss", "loss_finite", "pred_shape": [int],
+    "mask_shape": [int], "num_visible", "masked_fraction": [float], "pred": {"finite", "min", "max",
+    "mean"}, "repeat", "latency_s", "latencies_s": [float], "images_per_s", "peak_memory_bytes",
+    "memory_before_bytes", "memory_method", "ok"}
+    """
+
+    def compute() -> dict[str, Any]:
+        return _forward(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype, repeat)
+
+    run(compute, _render, json_out=json_out, debug=debug)
+
+
+def _forward(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
+             mask_ratio: float, norm_pix_loss: bool, device: str, dtype: str, repeat: int) -> dict[str, Any]:
+    from mae_core.models import get_variant
+
+    # Cheap checks first, so a typo never waits for a checkpoint to load.
+    name = resolve_variant(variant) if variant is not None else None
+    if batch is not None:
+        check_batch(batch)
+        if images and batch != len(images):
+            raise BadInput(f"--batch {batch} but {len(images)} --image file(s) given; drop --batch or pass "
+                           f"{batch} images")
+    if repeat < 1:
+        raise BadInput(f"--repeat must be at least 1, got {repeat}")
+    dev = resolve_device(device)
+    dt = resolve_dtype(dtype)
+    for path in images:
+        if not path.is_file():
+            raise BadInput(f"image {str(path)!r} does not exist; check the path")
+    if name is not None:
+        check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
+
+    start = time.perf_counter()
+    loaded = None
+    notes: list[str] = []
+    if weights is not None:
+        from mae_core.weights import load_weights
+
+        with progress(f"reading {weights}"):
+            loaded = load_weights(weights, name)
+        name = loaded.variant
+        notes += loaded.notes
+    name = name or resolve_variant("base")
+    info = get_variant(name)
+    cfg = info.config
+    check_mask_ratio(mask_ratio, cfg.num_patches)
+
+    from mae_cli.images import load_batch
+
+    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed)
+    if loaded is None:
+        notes.append(f"no --weights: the model has the seeded random initialisation (seed {seed}), so the "
+                     "loss is that of an untrained model")
+    from mae_core.weights import build_model
+
+    with progress(f"building {info.title} on {dev}"):
+        model = build_model(name, loaded, device=dev, seed=seed, norm_pix_loss=norm_pix_loss)
+    build_s = time.perf_counter() - start
+    for note in notes:
+        error(f"note: {note}")
+
+    from mae_core.inspect.forward import measure_forward
+
+    with progress(f"forward pass of {info.title}"):
+        result = measure_forward(model, imgs.to(dev), mask_ratio=mask_ratio, seed=seed, dtype=dt, repeat=repeat)
+    report = {
+        "variant": name, "title": info.title,
+        "weights": str(weights) if weights is not None else None,
+        "initialisation": "weights" if loaded is not None else "seeded",
+        "notes": notes, "device": str(dev), "dtype": str(dt).removeprefix("torch."),
+        "batch": int(imgs.shape[0]), "img_size": cfg.img_size, "mask_ratio": mask_ratio,
+        "norm_pix_loss": norm_pix_loss, "seed": seed, "inputs": inputs, "build_s": build_s,
+        **result.to_dict(),
+    }
+    if not result.ok:
+        raise VerificationFailed(report, "the forward pass produced non-finite values")
+    return report
+
+
+def _mib(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / 2**20:,.1f} MiB"
+
+
+def _render(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{r['title']} forward pass ({r['variant']})", show_header=False)
+    table.add_column("", style="bold", no_wrap=True)
+    table.add_column("", overflow="fold")
+    weights = r["weights"] or f"none: seeded random initialisation (seed {r['seed']})"
+    fractions = r["masked_fraction"]
+    shown = ", ".join(f"{f:.4f}" for f in fractions[:8]) + (f", ... ({len(fractions)} samples)" if len(fractions) > 8 else "")
+    pred = r["pred"]
+    rows = [
+        ("weights", weights),
+        ("input", f"{r['batch']} x {r['img_size']} px: " + "; ".join(r["inputs"][:3])
+         + (" ..." if len(r["inputs"]) > 3 else "")),
+        ("device / precision", f"{r['device']} / {r['precision']}"),
+        ("mask ratio", f"{r['mask_ratio']:g} ({r['num_visible']} of {r['mask_shape'][1]} patches visible)"),
+        ("loss", _number(r["loss"]) + (" (norm_pix_loss)" if r["norm_pix_loss"] else "")),
+        ("pred shape", str(tuple(r["pred_shape"]))),
+        ("mask shape", str(tuple(r["mask_shape"]))),
+        ("masked fraction", shown),
+        ("pred finite", "[green]yes[/green]" if pred["finite"] else "[red]NO[/red]"),
+        ("pred min / max / mean", " / ".join(_number(pred[k]) for k in ("min", "max", "mean"))),
+        ("latency", f"{r['latency_s'] * 1000:,.1f} ms" + (f" (median of {r['repeat']})" if r["repeat"] > 1 else "")),
+        ("throughput", f"{r['images_per_s']:,.2f} images/s"),
+        ("peak memory", f"{_mib(r['peak_memory_bytes'])} (before the forward: {_mib(r['memory_before_bytes'])})"),
+        ("memory measured as", r["memory_method"]),
+        ("build / load", f"{r['build_s']:.2f} s"),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    out.print(table)
+    if r["ok"]:
+        out.print("[green]OK[/green] loss and predictions are finite")
+    else:
+        out.print("[red]FAIL[/red] the loss or the predictions contain NaN or inf")
+
+
+def _number(x: float | None) -> str:
+    return "nan/inf" if x is None or x != x or x in (float("inf"), float("-inf")) else f"{x:.6g}"

@@ -1,1 +1,58 @@
-"""`mae shapes` (not written yet)."""
+"""`mae shapes`: the tensor shape after each stage of the forward pass, traced through the real modules.
+
+Paper: MAE Sec. 3 (Fig. 1). Service: :func:`mae_core.inspect.shapes.shape_trace` (forward hooks on a
+meta-device model: real shapes, no memory, no arithmetic).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mae_cli.common import (DebugOpt, JsonOpt, MaskRatioOpt, VariantOpt, check_batch, check_mask_ratio, out,
+                            resolve_variant, run)
+
+BatchOpt = Annotated[int, typer.Option("--batch", "-b", help="Batch size B of the traced input.")]
+AllBlocksOpt = Annotated[bool, typer.Option(
+    "--all-blocks", help="One row per Transformer block (default: identical blocks collapsed into one row).")]
+
+
+def command(variant: VariantOpt = "base", batch: BatchOpt = 2, mask_ratio: MaskRatioOpt = 0.75,
+            all_blocks: AllBlocksOpt = False, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """The tensor shape after each stage of the MAE forward pass (image, patches, tokens, masking,
+    encoder blocks, latent, decoder, pred, mask, loss), traced with hooks on the real modules of a
+    meta-device model: never a hand-written list.
+
+    JSON (--json): {"variant", "title", "device", "batch", "mask_ratio", "img_size", "patch_size",
+    "num_patches", "num_visible", "stages": [{"stage", "shape": [int], "traced_at", "part",
+    "group", "repeat"}]}. "part" is input / encoder / decoder / loss; "repeat" > 1 on a row that
+    stands for that many identical blocks (not with --all-blocks).
+    """
+
+    def compute():
+        from mae_core.inspect.shapes import shape_trace
+        from mae_core.models import get_variant
+
+        name = resolve_variant(variant)
+        check_batch(batch)
+        check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
+        return shape_trace(name, batch, mask_ratio, all_blocks=all_blocks)
+
+    run(compute, _render, json_out=json_out, debug=debug, to_json=lambda t: t.to_dict())
+
+
+def _render(trace) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{trace.title} forward pass: B={trace.batch}, mask ratio {trace.mask_ratio:g} "
+                        f"({trace.num_patches} patches, {trace.num_visible} visible)",
+                  caption=f"traced with hooks on the {trace.device} device; sections: input, encoder, decoder, loss")
+    table.add_column("stage", no_wrap=True)
+    table.add_column("shape", justify="right", no_wrap=True)
+    table.add_column("traced at", style="dim", overflow="fold")
+    for i, s in enumerate(trace.stages):
+        last_of_part = i + 1 == len(trace.stages) or trace.stages[i + 1].part != s.part
+        shape = "(" + ", ".join(map(str, s.shape)) + ")" if s.shape else "() scalar"
+        table.add_row(s.stage, shape, s.traced_at, end_section=last_of_part)
+    out.print(table)

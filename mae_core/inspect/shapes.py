@@ -95,8 +95,8 @@ class _PositionAdds(TorchFunctionMode):
             for part, (table, name) in self.tables.items():
                 for tokens, other in (args, args[::-1]):
                     if _is_table(other, table) and isinstance(tokens, Tensor) and not isinstance(tokens, nn.Parameter):
-                        self.record(f"{part}:before_positions", tokens, f"tokens added to {name}")
-                        self.record(f"{part}:positions", out, f"tokens + {name}")
+                        self.record(f"{part}:before_positions", tokens, f"x in x + {name}")
+                        self.record(f"{part}:positions", out, f"x + {name}")
         return out
 
 
@@ -113,19 +113,19 @@ def _hooks(model: nn.Module, record: _Recorder) -> Iterator[None]:
         return lambda module, args: record(key, args[0], where)
 
     handles.append(model.register_forward_pre_hook(on_input("image", "model input")))
-    handles.append(enc.patch_embed.register_forward_hook(on_output("patch_tokens", "encoder.patch_embed output")))
-    handles.append(enc.blocks[0].register_forward_pre_hook(on_input("with_cls", "encoder.blocks.0 input")))
+    handles.append(enc.patch_embed.register_forward_hook(on_output("patch_tokens", "encoder.patch_embed out")))
+    handles.append(enc.blocks[0].register_forward_pre_hook(on_input("with_cls", "encoder.blocks.0 in")))
     for i, block in enumerate(enc.blocks):
-        handles.append(block.register_forward_hook(on_output(f"encoder.blocks.{i}", f"encoder.blocks.{i} output")))
-    handles.append(enc.norm.register_forward_hook(on_output("latent", "encoder.norm output")))
-    handles.append(dec.embed.register_forward_hook(on_output("decoder_embed", "decoder.embed output")))
+        handles.append(block.register_forward_hook(on_output(f"encoder.blocks.{i}", f"encoder.blocks.{i} out")))
+    handles.append(enc.norm.register_forward_hook(on_output("latent", "encoder.norm out")))
+    handles.append(dec.embed.register_forward_hook(on_output("decoder_embed", "decoder.embed out")))
     for i, block in enumerate(dec.blocks):
-        handles.append(block.register_forward_hook(on_output(f"decoder.blocks.{i}", f"decoder.blocks.{i} output")))
-    handles.append(dec.norm.register_forward_hook(on_output("decoder_norm", "decoder.norm output")))
-    handles.append(dec.pred.register_forward_hook(on_output("pred_with_cls", "decoder.pred output")))
-    handles.append(dec.register_forward_hook(on_output("pred", "decoder output (cls row dropped)")))
-    handles.append(model.register_forward_hook(on_output("mask", "model output .mask", lambda out: out[2])))
-    handles.append(model.register_forward_hook(on_output("loss", "model output .loss", lambda out: out[0])))
+        handles.append(block.register_forward_hook(on_output(f"decoder.blocks.{i}", f"decoder.blocks.{i} out")))
+    handles.append(dec.norm.register_forward_hook(on_output("decoder_norm", "decoder.norm out")))
+    handles.append(dec.pred.register_forward_hook(on_output("pred_with_cls", "decoder.pred out")))
+    handles.append(dec.register_forward_hook(on_output("pred", "decoder out")))
+    handles.append(model.register_forward_hook(on_output("mask", "model out .mask", lambda out: out[2])))
+    handles.append(model.register_forward_hook(on_output("loss", "model out .loss", lambda out: out[0])))
     try:
         yield
     finally:
@@ -143,14 +143,14 @@ def _function_taps(model: nn.Module, record: _Recorder) -> Iterator[None]:
 
     def traced_masking(x, *args, **kwargs):
         result = masking(x, *args, **kwargs)
-        record("visible", result[0], "random_masking output .visible")
+        record("visible", result[0], "random_masking out")
         return result
 
     patchify = model.patchify
 
     def traced_patchify(imgs):
         patches = patchify(imgs)
-        record("patches", patches, "model.patchify output (the loss target)")
+        record("patches", patches, "model.patchify out")
         return patches
 
     encoder_module.random_masking = traced_masking
@@ -170,19 +170,19 @@ def _stage_plan(model: nn.Module) -> list[tuple[str, str, str, str]]:
                   for i in range(len(model.decoder.blocks))]
     return [
         ("image", "image", "input", ""),
-        ("patches", "patches (pixel target)", "input", ""),
+        ("patches", "patches (loss target)", "input", ""),
         ("patch_tokens", "patch tokens", "encoder", ""),
         ("encoder:positions", "+ positions", "encoder", ""),
-        ("visible", "visible tokens (after masking)", "encoder", ""),
+        ("visible", "visible tokens", "encoder", ""),
         ("with_cls", "+ cls token", "encoder", ""),
         *enc_blocks,
-        ("latent", "latent (encoder norm)", "encoder", ""),
+        ("latent", "latent", "encoder", ""),
         ("decoder_embed", "decoder embed", "decoder", ""),
         ("decoder:before_positions", "+ mask tokens, unshuffled", "decoder", ""),
         ("decoder:positions", "+ positions", "decoder", ""),
         *dec_blocks,
         ("decoder_norm", "decoder norm", "decoder", ""),
-        ("pred_with_cls", "pred (with cls row)", "decoder", ""),
+        ("pred_with_cls", "pred with cls row", "decoder", ""),
         ("pred", "pred", "decoder", ""),
         ("mask", "mask", "loss", ""),
         ("loss", "loss", "loss", ""),
@@ -233,7 +233,7 @@ def collapse_repeats(stages: list[Stage]) -> list[Stage]:
         first, last = run[0].stage.rsplit(" ", 1)[1], run[-1].stage.rsplit(" ", 1)[1]
         plural = run[0].stage.rsplit(" ", 1)[0] + "s"
         merged.append(replace(run[0], stage=f"{plural} {first}-{last}", repeat=len(run),
-                              traced_at=f"{group}.{first}-{last} outputs"))
+                              traced_at=f"{group}.{first}-{last} out"))
     return merged
 
 
