@@ -56,7 +56,7 @@ def resolve_kind(kind: str, official_src: str | os.PathLike | None = None) -> st
             require()
             return candidate
         except ReferenceUnavailable as exc:
-            problems.append(str(exc).split(";")[0])
+            problems.append(exc.reason)
     raise ReferenceUnavailable(f"no reference can be imported ({'; '.join(problems)}); install them with: {INSTALL}")
 
 

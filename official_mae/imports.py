@@ -14,7 +14,14 @@ INSTALL = 'pip install "mae-inspect[reference]"'
 
 
 class ReferenceUnavailable(Exception):
-    """A reference that cannot be built here; the message names the problem and the fix."""
+    """A reference that cannot be built here; the message names the problem and the fix.
+
+    ``reason`` is the short cause alone (e.g. "timm: ImportError: No module named 'timm'").
+    """
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def _first_line(exc: BaseException) -> str:
@@ -34,20 +41,20 @@ def require_timm() -> SimpleNamespace:
             from timm.models.layers import PatchEmbed
     except ImportError as exc:
         raise ReferenceUnavailable(
-            f"timm is not installed or too old ({_first_line(exc)}); install the references with: {INSTALL}"
-        ) from None
+            f"timm is not installed or too old ({_first_line(exc)}); install the references with: {INSTALL}",
+            f"timm: {_first_line(exc)}") from None
     except RuntimeError as exc:
         # A torchvision built for another torch makes `import timm` raise RuntimeError (its C++
         # operators fail to register), not ImportError.
         raise ReferenceUnavailable(
             f"importing timm failed with RuntimeError ({_first_line(exc)}); this usually means the installed "
             f"torchvision does not match torch: install the torchvision built for your torch, or run {INSTALL} "
-            "in a fresh environment"
-        ) from None
+            "in a fresh environment",
+            f"timm: RuntimeError ({_first_line(exc)}), torchvision not matching torch?") from None
     except Exception as exc:  # noqa: BLE001 - any other failure of a third-party import is still "unavailable"
         raise ReferenceUnavailable(
-            f"importing timm failed ({type(exc).__name__}: {_first_line(exc)}); reinstall it with: {INSTALL}"
-        ) from None
+            f"importing timm failed ({type(exc).__name__}: {_first_line(exc)}); reinstall it with: {INSTALL}",
+            f"timm: {type(exc).__name__}: {_first_line(exc)}") from None
     return SimpleNamespace(timm=timm, version=timm.__version__, PatchEmbed=PatchEmbed, Block=Block)
 
 
@@ -59,17 +66,17 @@ def require_transformers() -> SimpleNamespace:
     except ImportError as exc:
         raise ReferenceUnavailable(
             f"transformers is not installed or has no ViTMAE ({_first_line(exc)}); install the references "
-            f"with: {INSTALL}"
-        ) from None
+            f"with: {INSTALL}",
+            f"transformers: {_first_line(exc)}") from None
     except RuntimeError as exc:
         raise ReferenceUnavailable(
             f"importing transformers failed with RuntimeError ({_first_line(exc)}); this usually means the "
             f"installed torchvision does not match torch: install the torchvision built for your torch, or run "
-            f"{INSTALL} in a fresh environment"
-        ) from None
+            f"{INSTALL} in a fresh environment",
+            f"transformers: RuntimeError ({_first_line(exc)}), torchvision not matching torch?") from None
     except Exception as exc:  # noqa: BLE001
         raise ReferenceUnavailable(
-            f"importing transformers failed ({type(exc).__name__}: {_first_line(exc)}); reinstall it with: {INSTALL}"
-        ) from None
+            f"importing transformers failed ({type(exc).__name__}: {_first_line(exc)}); reinstall it with: {INSTALL}",
+            f"transformers: {type(exc).__name__}: {_first_line(exc)}") from None
     return SimpleNamespace(transformers=transformers, version=transformers.__version__,
                            ViTMAEConfig=ViTMAEConfig, ViTMAEForPreTraining=ViTMAEForPreTraining)
