@@ -23,6 +23,9 @@ transformers renamed its modules at v5. Both spellings are plain string tables b
     decoder_embed/norm/pred.*     decoder.decoder_embed/norm/pred.*        (same)
 
 A bare ``ViTMAEModel`` (encoder only) has the ``vit.`` names without the ``vit.`` prefix.
+Files written by transformers v5's ``save_pretrained`` carry the v4 names, except that the decoder
+blocks come out as ``decoder.decoder_encoder.layer.{i}.`` (its reverse renaming of ``encoder.layer.`` ->
+``layers.`` also fires inside ``decoder_layers.``); that spelling is read as ``decoder.decoder_layers.{i}.``.
 Shapes are unchanged by the renaming except qkv: official (3D, D) / (3D,) <-> three (D, D) / (D,).
 """
 
@@ -73,6 +76,9 @@ QKV_PARTS = {
     "v5": ("attention.q_proj", "attention.k_proj", "attention.v_proj"),
     "v4": ("attention.attention.query", "attention.attention.key", "attention.attention.value"),
 }
+
+# Other spellings of a block container seen in saved files -> the canonical one.
+CONTAINER_ALIASES = {"decoder.decoder_encoder.layer.": "decoder.decoder_layers."}
 
 _BLOCK_KEY = re.compile(r"^(?P<container>.+?)(?P<index>\d+)\.(?P<part>.+)\.(?P<kind>weight|bias)$")
 
@@ -163,10 +169,16 @@ def hf_to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _with_vit_prefix(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """A bare ``ViTMAEModel`` lacks the ``vit.`` prefix; add it so one table serves both."""
-    if any(k.startswith("vit.") for k in state_dict):
-        return dict(state_dict)
-    return {f"vit.{k}": v for k, v in state_dict.items()}
+    """Canonical spelling: add the ``vit.`` prefix a bare ``ViTMAEModel`` lacks, and undo
+    :data:`CONTAINER_ALIASES`, so one table serves every file."""
+    def canonical(key: str) -> str:
+        for alias, name in CONTAINER_ALIASES.items():
+            if key.startswith(alias):
+                return name + key[len(alias):]
+        return key
+
+    bare = not any(k.startswith("vit.") for k in state_dict)
+    return {canonical(f"vit.{k}" if bare else k): v for k, v in state_dict.items()}
 
 
 def _split_block_key(key: str, containers: Mapping[str, str], *, official: bool) -> tuple[str, int, str, str]:

@@ -8,7 +8,10 @@ Accepted files:
       wrappers, read with ``torch.load(..., weights_only=True)``: a file that would need arbitrary
       unpickling is refused and none of its code runs;
     * ``.safetensors`` files;
-    * official key layout or ours (``encoder.* / decoder.*``); always returned in the official layout;
+    * a transformers ViTMAE directory (``config.json`` + ``model.safetensors``, or ``pytorch_model.bin``,
+      or their sharded ``*.index.json`` forms), and single files with transformers' names;
+    * official key layout, ours (``encoder.* / decoder.*``) or transformers' (v4 or v5 names, see
+      ``hf_layout.py``); always returned in the official layout;
     * encoder-only files (the official ``mae_pretrain_vit_*.pth``): ``has_decoder`` is False.
 
 Weights are loaded without a wasted random initialisation: the model is built on the ``meta``
@@ -17,6 +20,7 @@ device and the file's tensors are assigned to it.
 
 from __future__ import annotations
 
+import json
 import pickle
 import zipfile
 from collections.abc import Mapping
@@ -28,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import checkpoint
+from . import checkpoint, hf_layout
 from .mae import MaskedAutoencoderViT
 from .safetensors_file import SafetensorsError, read_safetensors
 
@@ -48,28 +52,121 @@ class LoadedWeights:
     variant: str | None  # canonical registry name whose shapes the file matches, if any
     has_decoder: bool  # False for encoder-only files
     notes: list[str] = field(default_factory=list)  # what a user should know (e.g. "no decoder")
+    hints: dict[str, Any] = field(default_factory=dict)  # config the file states, e.g. {"norm_pix_loss": True}
+
+
+@dataclass
+class _Read:
+    state_dict: dict[str, Tensor]
+    format: str
+    notes: list[str] = field(default_factory=list)
+    hints: dict[str, Any] = field(default_factory=dict)
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], str]:
-    """Read a weight file into a flat ``{name: tensor}`` dict in the official layout, and its format."""
+    """Read a weight file (or transformers directory) into a flat ``{name: tensor}`` dict in the
+    official layout, and its format (``"pth"``, ``"safetensors"`` or ``"transformers"``)."""
+    read = _read(path)
+    return read.state_dict, read.format
+
+
+def _read(path: str | Path) -> _Read:
     p = Path(path)
     if not p.exists():
         raise CheckpointError(f"checkpoint {str(p)!r} does not exist; check the path given to --weights")
     if p.is_dir():
-        raise CheckpointError(f"checkpoint {str(p)!r} is a directory; pass a .pth or .safetensors file")
+        return _read_transformers_dir(p)
+    tensors = _read_file(p)
+    fmt = "safetensors" if p.suffix == ".safetensors" else "pth"
+    state_dict = _unwrap(tensors, p)
+    notes: list[str] = []
+    if hf_layout.is_hf_layout(state_dict):
+        state_dict = _from_hf(state_dict, p)
+        notes.append(f"transformers ViTMAE parameter names ({hf_layout.hf_version(state_dict)}) converted "
+                     "to the official layout")
+    elif not checkpoint.is_official_layout(state_dict):
+        state_dict = checkpoint.ours_to_official(state_dict)
+    return _Read(state_dict, fmt, notes)
+
+
+def _read_file(p: Path) -> Any:
     if p.suffix == ".safetensors":
         try:
-            tensors, _ = read_safetensors(p)
+            return read_safetensors(p)[0]
         except SafetensorsError as exc:
             raise CheckpointError(f"checkpoint {str(p)!r} is not a valid safetensors file ({exc})") from None
-        fmt = "safetensors"
-    else:
-        tensors = _torch_load(p)
-        fmt = "pth"
-    state_dict = _unwrap(tensors, p)
-    if not checkpoint.is_official_layout(state_dict):
-        state_dict = checkpoint.ours_to_official(state_dict)
-    return state_dict, fmt
+    return _torch_load(p)
+
+
+def _from_hf(state_dict: dict[str, Tensor], p: Path) -> dict[str, Tensor]:
+    try:
+        return hf_layout.hf_to_official(state_dict)
+    except hf_layout.HFLayoutError as exc:
+        raise CheckpointError(f"checkpoint {str(p)!r} looks like transformers' ViTMAE but does not convert: {exc}") from None
+
+
+# A transformers model directory: the first of these that exists holds the weights.
+_HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                    "pytorch_model.bin.index.json")
+
+
+def _read_transformers_dir(p: Path) -> _Read:
+    """``config.json`` + weights saved by transformers' ``save_pretrained`` (ViTMAE), in the official layout."""
+    config_file = p / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"checkpoint {str(p)!r} is a directory without config.json; pass a .pth or "
+                              ".safetensors file, or a transformers ViTMAE directory (config.json + model.safetensors)")
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{str(config_file)!r} is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{str(config_file)!r} is not a JSON object")
+    model_type = config.get("model_type", "vit_mae")
+    if model_type != "vit_mae":
+        raise CheckpointError(f"{str(p)!r} holds a transformers {model_type!r} model, not ViTMAE (model_type "
+                              "'vit_mae'); pass an MAE checkpoint")
+    name = next((f for f in _HF_WEIGHT_FILES if (p / f).is_file()), None)
+    if name is None:
+        raise CheckpointError(f"transformers directory {str(p)!r} has no weights; expected one of "
+                              + ", ".join(_HF_WEIGHT_FILES))
+    tensors: dict[str, Tensor] = {}
+    for shard in _shards(p, name):
+        tensors.update(_unwrap(_read_file(shard), shard))
+    state_dict = _from_hf(tensors, p)
+    notes = [f"transformers ViTMAE directory ({name}, {hf_layout.hf_version(tensors)} parameter names) "
+             "converted to the official layout"]
+    hints: dict[str, Any] = {}
+    eps = config.get("layer_norm_eps")
+    if eps is not None and float(eps) != 1e-6:
+        notes.append(f"its config.json sets layer_norm_eps={eps} (transformers' default is 1e-12); the official "
+                     "MAE uses 1e-6, and so does this model: outputs follow the official model")
+    if config.get("hidden_act", "gelu") != "gelu":
+        notes.append(f"its config.json sets hidden_act={config['hidden_act']!r}; the official MAE uses exact GELU, "
+                     "and so does this model")
+    if config.get("norm_pix_loss"):
+        hints["norm_pix_loss"] = True
+        notes.append("its config.json sets norm_pix_loss: it predicts per-patch normalised pixels")
+    return _Read(state_dict, "transformers", notes, hints)
+
+
+def _shards(p: Path, name: str) -> list[Path]:
+    """The weight file itself, or the shard files a ``*.index.json`` lists (which must lie inside ``p``)."""
+    if not name.endswith(".index.json"):
+        return [p / name]
+    try:
+        weight_map = json.loads((p / name).read_text())["weight_map"]
+        files = sorted(set(weight_map.values()))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{str(p / name)!r} is not a valid shard index ({type(exc).__name__}: {exc})") from None
+    root = p.resolve()
+    shards = [p / f for f in files]
+    outside = [str(f) for f in files if not (p / f).resolve().is_relative_to(root)]
+    missing = [str(s.name) for s in shards if not s.is_file()]
+    if outside or missing:
+        raise CheckpointError(f"{str(p / name)!r} lists shard files that are "
+                              + ("outside the directory: " + ", ".join(outside) if outside else "missing: " + ", ".join(missing)))
+    return shards
 
 
 def _torch_load(p: Path) -> Any:
@@ -158,7 +255,8 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
     """
     from .models import get_variant
 
-    state_dict, fmt = read_state_dict(path)
+    read = _read(path)
+    state_dict, fmt = read.state_dict, read.format
     detected = detect_variant(state_dict)
     decoder = has_decoder(state_dict)
     if variant is not None:
@@ -178,7 +276,8 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
             f"checkpoint {str(path)!r} matches none of the variants (base, large, huge) by its key names and "
             "shapes; pass --variant to see which keys differ"
         )
-    loaded = LoadedWeights(state_dict, str(path), fmt, variant and get_variant(variant).name or detected, decoder)
+    loaded = LoadedWeights(state_dict, str(path), fmt, variant and get_variant(variant).name or detected, decoder,
+                           notes=list(read.notes), hints=dict(read.hints))
     if not decoder:
         loaded.notes.append("the file has no decoder weights (encoder-only checkpoint): the decoder is "
                             "initialised from the seed, so its predictions are not trained reconstructions")
