@@ -42,7 +42,8 @@ def command(
     norm_pix_loss: Annotated[Optional[bool], typer.Option(
         "--norm-pix-loss/--raw-pix", help="Read the prediction as per-patch normalised pixels (checkpoints trained "
                                           "with norm_pix_loss, the official *_full.pth) or as raw pixels. Default: "
-                                          "normalised when the --weights file name contains '_full'.",
+                                          "as a transformers config.json says, else normalised when the --weights "
+                                          "file name contains '_full'.",
         show_default=False)] = None,
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = False,
@@ -78,7 +79,7 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
     spec = get_variant(name)
     cfg = spec.config
     check_mask_ratio(mask_ratio, cfg.num_patches)
-    norm_pix, norm_pix_source = _norm_pix(norm_pix_loss, weights)
+    norm_pix, norm_pix_source = _norm_pix(norm_pix_loss, weights, getattr(loaded, "hints", {}))
 
     if image_paths:
         arrays = [load_image(p, cfg.img_size) for p in image_paths]
@@ -104,7 +105,8 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
     try:
         save_png(picture, out_path)
     except OSError as exc:
-        raise BadInput(f"cannot write --out {str(out_path)!r} ({exc.strerror or exc}); choose a writable path") from None
+        raise BadInput(f"cannot write --out {str(out_path)!r} ({exc.strerror or exc}); "
+                       "choose a writable path") from None
 
     h, w = cfg.img_size // cfg.patch_size, cfg.img_size // cfg.patch_size
     rows = []
@@ -134,17 +136,22 @@ def _check_out(path: Path) -> None:
         raise BadInput(f"--out {str(path)!r}: the folder {str(parent)!r} does not exist; create it first")
 
 
-def _norm_pix(flag: bool | None, weights: Path | None) -> tuple[bool, str]:
-    """Whether to read predictions as per-patch normalised, and why (checkpoints carry no such flag)."""
+def _norm_pix(flag: bool | None, weights: Path | None, hints: dict[str, Any]) -> tuple[bool, str]:
+    """Whether to read predictions as per-patch normalised, and why. Official .pth files carry no such
+    flag; a transformers config.json does (``hints``); else the official ``*_full.pth`` naming is the hint."""
     if flag is not None:
         return flag, "option"
+    if "norm_pix_loss" in hints:
+        return bool(hints["norm_pix_loss"]), "config.json"
     if weights is not None and "_full" in weights.name:
         return True, "file name"
     return False, "default"
 
 
 def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str) -> list[str]:
-    notes = []
+    # What the loader noticed about the file (layout conversions, config.json settings), except its own
+    # "no decoder" note, which is said below together with what the picture therefore shows.
+    notes = [note for note in (loaded.notes if loaded else []) if "no decoder" not in note]
     if loaded is None:
         notes.append(f"no --weights: the model is the random initialisation of seed {seed}, so the reconstruction "
                      "is untrained noise that shows the layout, not what MAE learned; pass a full checkpoint such as "
@@ -156,7 +163,7 @@ def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str)
                      "reconstruction; the masked panel and the mask are still right. For real reconstructions use "
                      "mae_visualize_vit_*.pth (raw pixels) or *_full.pth (norm_pix_loss)")
     if norm_pix:
-        why = {"option": "--norm-pix-loss",
+        why = {"option": "--norm-pix-loss", "config.json": "set in the checkpoint's config.json",
                "file name": "assumed from '_full' in the file name; pass --raw-pix if wrong"}.get(source, source)
         notes.append(f"predictions read as per-patch normalised pixels (norm_pix_loss, {why}): the 'prediction' panel "
                      "shows them in that normalised space (mid-grey = the patch's mean, black/white = -/+2 std); "
@@ -241,6 +248,7 @@ def render(report: dict[str, Any]) -> None:
     """Rich output: one patch grid per image, a table of counts and losses, then the notes."""
     from rich.columns import Columns
     from rich.console import Group
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -252,7 +260,8 @@ def render(report: dict[str, Any]) -> None:
     grids = []
     for row in report["images"]:
         counts = Text(f"{row['visible']} visible, {row['masked']} masked of {report['num_patches']}")
-        grids.append(Panel(Group(patch_grid(row["mask"]), counts), title=_short_name(row["image"]), expand=False))
+        grids.append(Panel(Group(patch_grid(row["mask"]), counts), title=escape(_short_name(row["image"])),
+                           expand=False))
     out.print(Columns(grids))
     legend = Text("legend: ")
     legend.append(VISIBLE_CELL, style=VISIBLE_STYLE).append(" visible (0 in the JSON mask)   ")
@@ -268,11 +277,11 @@ def render(report: dict[str, Any]) -> None:
     table.add_column("loss", justify="right")
     for row in report["images"]:
         loss = row["loss"]
-        table.add_row(str(row["index"]), row["image"], str(row["visible"]), str(row["masked"]),
+        table.add_row(str(row["index"]), escape(row["image"]), str(row["visible"]), str(row["masked"]),
                       f"{loss:.4f}" if loss == loss else "n/a (nothing masked)")
     out.print(table)
     width, height = report["picture_size"]
-    out.print(f"picture: [bold]{report['output']}[/] ({width}x{height} px; {' | '.join(report['panels'])})")
+    out.print(f"picture: [bold]{escape(report['output'])}[/] ({width}x{height} px; {' | '.join(report['panels'])})")
     for note in report["notes"]:
         out.print(Text("note: " + note, style="yellow"))
 

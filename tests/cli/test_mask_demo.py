@@ -240,7 +240,8 @@ def test_full_checkpoint_reconstruction_is_the_models_own(checkpoints, tmp_path)
     # Independently: the seed-3 model's forward with the documented noise, de-normalised by hand.
     torch.manual_seed(3)
     model = create_model("base").eval()
-    images = (torch.from_numpy(builtin_image(224)).float().div(255).permute(2, 0, 1) - MEAN[:, None, None]) / STD[:, None, None]
+    rgb_in = torch.from_numpy(builtin_image(224)).float().div(255).permute(2, 0, 1)
+    images = (rgb_in - MEAN[:, None, None]) / STD[:, None, None]
     noise = torch.rand(1, 196, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         loss, pred, mask = model(images[None], 0.75, noise)
@@ -300,3 +301,16 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert not Path(out).exists()
+
+
+def test_norm_pix_decision_and_target_hint():
+    from mae_cli.commands.mask_demo import _norm_pix, _target_hint
+
+    assert _norm_pix(None, None, {}) == (False, "default")
+    assert _norm_pix(None, Path("mae_pretrain_vit_large_full.pth"), {}) == (True, "file name")
+    assert _norm_pix(False, Path("mae_pretrain_vit_large_full.pth"), {}) == (False, "option")
+    assert _norm_pix(None, Path("vit-mae-base"), {"norm_pix_loss": True}) == (True, "config.json")
+    assert "--norm-pix-loss" in _target_hint({"raw": 1.0, "normalized": 0.1}, False)[0]
+    assert "--raw-pix" in _target_hint({"raw": 0.1, "normalized": 1.0}, True)[0]
+    assert _target_hint({"raw": 1.0, "normalized": 0.9}, False) == []
+    assert _target_hint({"raw": 1.0, "normalized": 0.1}, True) == []
