@@ -57,6 +57,12 @@ def constant_checkpoint(path: Path, variant: str, value: float) -> Path:
 
 
 @pytest.fixture(scope="session")
+def make_checkpoint() -> Callable[[Path, str, float], Path]:
+    """``make_checkpoint(path, "base", value)``: see :func:`constant_checkpoint`."""
+    return constant_checkpoint
+
+
+@pytest.fixture(scope="session")
 def base_zeros_checkpoint(tmp_path_factory) -> Path:
     """ViT-B/16 official layout, every weight 0."""
     return constant_checkpoint(tmp_path_factory.mktemp("ckpt") / "mae_base_zeros.pth", "base", 0.0)
