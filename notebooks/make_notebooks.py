@@ -259,37 +259,33 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         ## 6. Compare with a reference
 
         The reference is another implementation of the same model, given the same weights (ours, exported
-        under the official key names by `model.official_state_dict()`), the same image and the same noise:
-        by default the official composition rebuilt on timm's `PatchEmbed` and `Block` (`official_mae/`),
-        or your own clone of the official source. Equal masks, and predictions equal to float rounding,
-        mean this from-scratch model computes what the official one computes.
+        under the official key names by `model.official_state_dict()` and shared, not copied), the same
+        image and the same noise: your clone of the official source if `$MAE_OFFICIAL_SRC` names one,
+        else the official composition rebuilt on timm's `PatchEmbed` and `Block`, else transformers'
+        ViTMAE (`official_mae/`). `compare_models` runs both and compares every stage, block by block:
+        the masks must be identical and every tensor equal within `ATOL`. This is what
+        `mae compare-official` prints.
         """),
         code("""
         import warnings
 
         warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm, imported by timm, in Jupyter
         from official_mae import load_reference
+        from official_mae.compare import compare_models
 
+        ATOL = 1e-5  # the largest absolute difference a stage may show
         start = time.perf_counter()
-        # "auto": your clone of the official source if $MAE_OFFICIAL_SRC names one, else timm, else transformers.
-        reference = load_reference("auto", VARIANT, state_dict=model.official_state_dict())  # shared tensors
-        with torch.no_grad():
-            ref = reference.run(x, MASK_RATIO, noise)
+        reference = load_reference("auto", VARIANT, state_dict=model.official_state_dict())
+        result = compare_models(model, reference, x, noise, MASK_RATIO, atol=ATOL)
         print(f"reference: {reference.kind}, {reference.detail} ({time.perf_counter() - start:.1f} s)\\n")
 
-        def max_abs(a, b):
-            return (a - b).abs().max().item()
-
-        checks = [
-            ("mask", "identical", torch.equal(ref.mask, mask)),
-            ("ids_restore", "identical", torch.equal(ref.ids_restore, ids_restore)),
-            ("latent", f"max |diff| {max_abs(ref.latent, latent):.2e}", max_abs(ref.latent, latent) <= 1e-4),
-            ("pred", f"max |diff| {max_abs(ref.pred, pred):.2e}", max_abs(ref.pred, pred) <= 1e-5),
-            ("loss", f"|diff| {abs(ref.loss.item() - loss.item()):.2e}", abs(ref.loss.item() - loss.item()) <= 1e-6),
-        ]
-        for what, how, ok in checks:
-            print(f"{what:<12}{how:<24}{'pass' if ok else 'FAIL'}")
-        assert all(ok for *_, ok in checks), "this model and the reference disagree"
+        print(f"{'stage':<20}{'shape':<18}{'max |ours - ref|':>18}  result")
+        for row in result["stages"]:
+            diff = "-" if row["max_abs"] is None else f"{row['max_abs']:.2e}"
+            verdict = "pass" if row["passed"] else "FAIL " + row["detail"]
+            print(f"{row['stage']:<20}{str(tuple(row['shape'])):<18}{diff:>18}  {verdict}")
+        print(f"\\nloss: ours {result['loss']['ours']:.6f}, reference {result['loss']['reference']:.6f}")
+        assert result["passed"], f"the models part ways at {result['first_failure']}"
         """),
         md("""
         ## Where next
