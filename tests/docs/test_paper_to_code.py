@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from unittest import mock
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,7 +27,7 @@ import mae_core.encoder
 from mae_core.loss import masked_mse_loss, normalize_patches
 from mae_core.masking import num_visible, random_masking
 from mae_core.models import VARIANTS, create_model
-from mae_core.pos_embed import sincos_2d
+from mae_core.pos_embed import sincos_1d, sincos_2d
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "paper_to_code.md"
@@ -358,6 +359,11 @@ def test_sincos_table_puts_columns_first_and_zero_cls_row():
     # Moving one column to the right changes only the first half; one row down only the second half.
     assert not torch.equal(cls_free[1, :4], cls_free[0, :4]) and torch.equal(cls_free[1, 4:], cls_free[0, 4:])
     assert torch.equal(cls_free[2, :4], cls_free[0, :4]) and not torch.equal(cls_free[2, 4:], cls_free[0, 4:])
+
+
+def test_sincos_puts_all_sines_before_all_cosines():
+    table = sincos_1d(4, np.array([1.0]))  # frequencies 10000^0 = 1 and 10000^(-1/2) = 0.01
+    np.testing.assert_allclose(table[0], [math.sin(1), math.sin(0.01), math.cos(1), math.cos(0.01)], rtol=1e-12)
 
 
 def test_masking_keeps_the_smallest_noise_and_marks_removed_with_one():
