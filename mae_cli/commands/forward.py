@@ -24,7 +24,7 @@ VariantOrDetectOpt = Annotated[str | None, typer.Option(
                             "Default: the variant of --weights, else base.", show_default=False)]
 BatchOpt = Annotated[int | None, typer.Option(
     "--batch", "-b", help="Batch size; without --image, that many seeded random-normal images "
-                          "[default: 1, or the number of --image files]", show_default=False)]
+                          "(default: 1, or the number of --image files)", show_default=False)]
 ImageOpt = Annotated[list[Path] | None, typer.Option(
     "--image", "-i", help="An image file Pillow reads (repeat for a batch); resized and centre-cropped to the "
                           "model's size, normalised with the ImageNet mean/std.", show_default=False)]
@@ -44,15 +44,19 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
     predicted value is not finite.
 
-    bfloat16 / float16 run under torch.autocast (weights stay float32). The masking noise is drawn
-    right after torch.manual_seed(--seed), as in the official demo.
+    bfloat16 / float16 run under torch.autocast (weights stay float32).
+    The masking noise is drawn right after torch.manual_seed(--seed), as in the official demo.
 
-    JSON (--json): {"variant", "title", "weights": path or null, "initialisation": "seeded" or
-    "weights", "notes": [str], "device", "dtype", "precision", "batch", "img_size", "mask_ratio",
-    "norm_pix_loss", "seed", "inputs": [str], "build_s", "loss", "loss_finite", "pred_shape": [int],
-    "mask_shape": [int], "num_visible", "masked_fraction": [float], "pred": {"finite", "min", "max",
-    "mean"}, "repeat", "latency_s", "latencies_s": [float], "images_per_s", "peak_memory_bytes",
-    "memory_before_bytes", "memory_method", "ok"}
+    JSON (--json), one document with the keys:
+      variant, title, weights (path or null),
+      initialisation ("seeded" or "weights"), notes (list of str),
+      device, dtype, precision, batch, img_size, mask_ratio, norm_pix_loss,
+      seed, inputs (list of str), build_s, loss, loss_finite,
+      pred_shape, mask_shape, num_visible, masked_fraction (per sample),
+      pred {finite, min, max, mean}, repeat, latency_s, latencies_s,
+      images_per_s, peak_memory_bytes, memory_before_bytes, memory_method,
+      ok.
+    NaN and inf are written as null.
     """
 
     def compute() -> dict[str, Any]:

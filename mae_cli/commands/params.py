@@ -22,15 +22,17 @@ def command(variant: VariantOpt = "base", depth: DepthOpt = 2, json_out: JsonOpt
     """Total / trainable / fixed parameters, encoder vs decoder, a per-module breakdown, and the
     official count beside ours (exit 1 if they differ).
 
-    The official count is summed at run time from the shapes in the official state-dict listing
-    shipped with the package (mae_core/models/official_state_dicts.json). "fixed" are the parameters
+    The official count is summed at run time from the shapes in the
+    official state-dict listing shipped with the package
+    (mae_core/models/official_state_dicts.json). "fixed" are the parameters
     that are never trained: the two sin-cos position tables.
 
-    JSON (--json): {"variant", "title",
-    "counts": {"total", "trainable", "fixed", "encoder", "decoder"},
-    "official": same keys or null, "difference": same keys (ours - official) or null,
-    "fixed_names": [str], "mismatches": [str], "verified": true/false/null,
-    "depth": int, "modules": [{"name", "depth", "kind", "params", "trainable", "share"}]}
+    JSON (--json), one document with the keys:
+      variant, title, counts {total, trainable, fixed, encoder, decoder},
+      official (same keys, or null),
+      difference (same keys, ours - official, or null),
+      fixed_names, mismatches (list of str), verified (true, false or null),
+      depth, modules (list of {name, depth, kind, params, trainable, share}).
     """
 
     def compute():

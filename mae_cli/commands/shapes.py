@@ -24,10 +24,12 @@ def command(variant: VariantOpt = "base", batch: BatchOpt = 2, mask_ratio: MaskR
     encoder blocks, latent, decoder, pred, mask, loss), traced with hooks on the real modules of a
     meta-device model: never a hand-written list.
 
-    JSON (--json): {"variant", "title", "device", "batch", "mask_ratio", "img_size", "patch_size",
-    "num_patches", "num_visible", "stages": [{"stage", "shape": [int], "traced_at", "part",
-    "group", "repeat"}]}. "part" is input / encoder / decoder / loss; "repeat" > 1 on a row that
-    stands for that many identical blocks (not with --all-blocks).
+    JSON (--json), one document with the keys:
+      variant, title, device, batch, mask_ratio, img_size, patch_size,
+      num_patches, num_visible,
+      stages (list of {stage, shape, traced_at, part, group, repeat}).
+    part is input, encoder, decoder or loss; repeat > 1 on a row that
+    stands for that many identical blocks (never with --all-blocks).
     """
 
     def compute():

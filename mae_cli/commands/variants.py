@@ -13,10 +13,12 @@ from mae_cli.common import DebugOpt, JsonOpt, fmt_int, out, run
 def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """The registered variants as the paper's table, with parameter counts counted from the models.
 
-    JSON (--json): {"variants": [{"name", "short", "title", "official_name", "aliases": [str],
-    "img_size", "patch_size", "embed_dim", "depth", "num_heads", "mlp_ratio", "decoder_embed_dim",
-    "decoder_depth", "decoder_num_heads", "num_patches", "num_visible", "mask_ratio", "patch_dim",
-    "total_params", "trainable_params", "encoder_params", "decoder_params"}]}
+    JSON (--json), one document with the key variants, a list of
+      {name, short, title, official_name, aliases, img_size, patch_size,
+      embed_dim, depth, num_heads, mlp_ratio, decoder_embed_dim,
+      decoder_depth, decoder_num_heads, num_patches, num_visible,
+      mask_ratio, patch_dim, total_params, trainable_params,
+      encoder_params, decoder_params}.
     """
 
     def compute():
