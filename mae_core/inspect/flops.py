@@ -1,0 +1,241 @@
+"""Compute of one MAE forward pass, stage by stage: counted by PyTorch and derived in closed form.
+
+Paper: MAE Sec. 3 "MAE encoder" (the encoder sees only the visible ~25 % of the patches, "which allows
+us to train very large encoders with only a fraction of compute") and Table 1c (an encoder with mask
+tokens costs 3.3x the FLOPs).
+
+Two independent counts, which must agree exactly:
+    * counted: ``torch.utils.flop_counter.FlopCounterMode`` around the real forward pass of a model
+      built on the ``meta`` device (shapes only: no memory, no arithmetic, instant);
+    * closed form: the matrix products a ViT does, written out from the config (:func:`block_macs`).
+
+Conventions: 1 MAC (multiply-accumulate) = 2 FLOPs. Only matrix products and the patch convolution are
+counted, as every FLOP counter does; LayerNorm, GELU, softmax and additions are O(T * D), under 1 %.
+The attention's two matrix products (q k^T and the weighted sum of v) are included: several popular
+counters miss them when attention runs through ``scaled_dot_product_attention``.
+
+Shapes: a config and a mask ratio in; FLOPs per image (batch 1) out, for T = 1 + L_keep (visible
+tokens and cls), T = 1 + L (every token) and the decoder's 1 + L tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..baseline import MaskTokensInEncoder
+from ..config import MAEConfig
+from ..mae import MaskedAutoencoderViT
+
+
+# --- closed form -------------------------------------------------------------------------------------
+
+def block_macs(tokens: int, width: int, mlp_ratio: float = 4.0) -> dict[str, int]:
+    """MACs of one Transformer block on ``tokens`` tokens of width ``width``, by matrix product.
+
+    Args:
+        tokens: T.
+        width: D.
+        mlp_ratio: MLP hidden width over D.
+
+    Returns:
+        {"qkv": T*D*3D, "attention q k^T": T*T*D, "attention weights v": T*T*D, "proj": T*D*D,
+        "mlp": 2*T*D*hidden}; the sum is 12 T D^2 + 2 T^2 D for ``mlp_ratio`` 4.
+    """
+    T, D = tokens, width
+    hidden = int(D * mlp_ratio)
+    return {
+        "qkv": T * D * 3 * D,
+        "attention q k^T": T * T * D,  # every head: (T, hd) @ (hd, T); heads together: T * T * D
+        "attention weights v": T * T * D,  # every head: (T, T) @ (T, hd)
+        "proj": T * D * D,
+        "mlp": T * D * hidden + T * hidden * D,  # fc1 and fc2
+    }
+
+
+def closed_form_macs(config: MAEConfig, mask_ratio: float) -> dict[str, int]:
+    """MACs per image of each stage, from the config alone.
+
+    Args:
+        config: the model's :class:`MAEConfig`.
+        mask_ratio: fraction of patches removed.
+
+    Returns:
+        MACs of ``patch_embed``, ``encoder_visible``, ``encoder_all_tokens``, ``decoder``, ``total``,
+        ``train`` (forward + backward), ``baseline_total`` and ``baseline_train`` (mask tokens in the encoder).
+    """
+    L, D, D_dec, P = config.num_patches, config.embed_dim, config.decoder_embed_dim, config.patch_dim
+    T_vis, T_all = 1 + config.num_visible(mask_ratio), 1 + L  # the cls token travels with the patches
+
+    def encoder(T: int) -> int:
+        return patch_embed + config.depth * sum(block_macs(T, D, config.mlp_ratio).values())
+
+    def decoder(T_in: int) -> int:
+        embed = T_in * D * D_dec  # the encoder's T_in tokens projected to the decoder width
+        blocks = config.decoder_depth * sum(block_macs(T_all, D_dec, config.mlp_ratio).values())
+        pred = T_all * D_dec * P  # the predictor also runs on the cls token, which is then dropped
+        return embed + blocks + pred
+
+    patch_embed = L * P * D  # one (p*p*C -> D) linear map per patch
+    total = encoder(T_vis) + decoder(T_vis)
+    # Backward: every product costs twice its forward (gradient of both operands), except the patch
+    # embedding, whose input (the image) needs no gradient.
+    train = 3 * total - patch_embed
+    return {
+        "patch_embed": patch_embed,
+        "encoder_visible": encoder(T_vis),
+        "encoder_all_tokens": encoder(T_all),
+        "decoder": decoder(T_vis),
+        "total": total,
+        "train": train,
+        "baseline_total": encoder(T_all) + decoder(T_all),
+        "baseline_train": 3 * (encoder(T_all) + decoder(T_all)) - patch_embed,
+    }
+
+
+# --- counted -----------------------------------------------------------------------------------------
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of everything ``fn()`` runs, by ``torch.utils.flop_counter`` (2 per MAC)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def counted_flops(model: MaskedAutoencoderViT, mask_ratio: float) -> dict[str, int]:
+    """The same stages as :func:`closed_form_macs`, in FLOPs, counted on the model's own forward pass.
+
+    Build the model on ``meta`` (``create_model(name, device="meta")``): nothing is computed.
+    "The encoder on every token" is the encoder run at mask ratio 0.
+    """
+    cfg = model.config
+    device = next(model.parameters()).device
+    imgs = torch.zeros(1, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
+    noise = torch.zeros(1, cfg.num_patches, device=device)
+    baseline = MaskTokensInEncoder(model)
+
+    def train_step() -> None:
+        model(imgs, mask_ratio, noise).loss.backward()
+
+    with torch.no_grad():
+        latent, _, ids_restore = model.forward_encoder(imgs, mask_ratio, noise)
+        counts = {
+            "patch_embed": count_flops(lambda: model.encoder.patch_embed(imgs)),
+            "encoder_visible": count_flops(lambda: model.forward_encoder(imgs, mask_ratio, noise)),
+            "encoder_all_tokens": count_flops(lambda: model.forward_encoder(imgs, 0.0, noise)),
+            "decoder": count_flops(lambda: model.forward_decoder(latent, ids_restore)),
+            "total": count_flops(lambda: model(imgs, mask_ratio, noise)),
+            "baseline_total": count_flops(lambda: baseline(imgs, mask_ratio, noise)),
+        }
+    counts["train"] = count_flops(train_step)
+    model.zero_grad(set_to_none=True)
+    return counts
+
+
+# --- the report --------------------------------------------------------------------------------------
+
+STAGES: dict[str, str] = {  # key -> what a person reads
+    "patch_embed": "patch embedding (all L patches)",
+    "encoder_visible": "encoder on the visible tokens",
+    "encoder_all_tokens": "same encoder on every token",
+    "decoder": "decoder (all tokens)",
+    "total": "total forward (MAE)",
+    "train": "forward + backward (MAE)",
+    "baseline_total": "total forward, mask tokens in encoder",
+}
+
+
+@dataclass(frozen=True)
+class StageFlops:
+    stage: str  # key of STAGES
+    description: str
+    tokens: int  # tokens per image the stage's Transformer blocks see (0: not a Transformer stage)
+    flops_counted: int  # per image, by torch.utils.flop_counter
+    flops_closed_form: int  # per image, 2 x closed-form MACs
+
+    @property
+    def macs(self) -> int:
+        return self.flops_closed_form // 2
+
+    @property
+    def agree(self) -> bool:
+        return self.flops_counted == self.flops_closed_form
+
+
+@dataclass(frozen=True)
+class FlopReport:
+    variant: str
+    mask_ratio: float
+    num_patches: int  # L
+    num_visible: int  # L_keep
+    stages: list[StageFlops]
+    block_breakdown: dict[str, int] = field(default_factory=dict)  # MACs of one encoder block, visible tokens
+
+    def stage(self, key: str) -> StageFlops:
+        return next(s for s in self.stages if s.stage == key)
+
+    @property
+    def agree(self) -> bool:
+        return all(s.agree for s in self.stages)
+
+    @property
+    def encoder_saving(self) -> float:
+        """Encoder work on every token over encoder work on the visible ones (about 1 / (1 - ratio))."""
+        return self.stage("encoder_all_tokens").flops_counted / self.stage("encoder_visible").flops_counted
+
+    @property
+    def total_saving(self) -> float:
+        """Whole forward with mask tokens in the encoder over the MAE's (the paper's Table 1c: 3.3x for ViT-L)."""
+        return self.stage("baseline_total").flops_counted / self.stage("total").flops_counted
+
+    @property
+    def train_over_forward(self) -> float:
+        return self.stage("train").flops_counted / self.stage("total").flops_counted
+
+    def to_dict(self) -> dict:
+        return {
+            "variant": self.variant,
+            "mask_ratio": self.mask_ratio,
+            "num_patches": self.num_patches,
+            "num_visible": self.num_visible,
+            "units": "FLOPs per image (1 MAC = 2 FLOPs); macs = multiply-accumulates",
+            "stages": [
+                {"stage": s.stage, "description": s.description, "tokens": s.tokens, "macs": s.macs,
+                 "flops_counted": s.flops_counted, "flops_closed_form": s.flops_closed_form,
+                 "gflops": s.flops_counted / 1e9, "agree": s.agree}
+                for s in self.stages
+            ],
+            "encoder_block_macs": self.block_breakdown,
+            "encoder_saving": self.encoder_saving,
+            "total_saving_vs_mask_tokens_in_encoder": self.total_saving,
+            "train_over_forward": self.train_over_forward,
+            "agree": self.agree,
+        }
+
+
+def flop_report(model: MaskedAutoencoderViT, mask_ratio: float = 0.75, variant: str = "") -> FlopReport:
+    """Count and derive the FLOPs of every stage of ``model`` (best built on ``meta``).
+
+    Args:
+        model: the MAE (its config gives the closed form; its forward pass is counted).
+        mask_ratio: fraction of patches removed.
+        variant: a name for the report.
+    """
+    cfg = model.config
+    counted = counted_flops(model, mask_ratio)
+    closed = closed_form_macs(cfg, mask_ratio)
+    T_vis, T_all = 1 + cfg.num_visible(mask_ratio), 1 + cfg.num_patches
+    tokens = {"patch_embed": 0, "encoder_visible": T_vis, "encoder_all_tokens": T_all, "decoder": T_all,
+              "total": T_vis, "train": T_vis, "baseline_total": T_all}
+    stages = [StageFlops(key, desc, tokens[key], counted[key], 2 * closed[key]) for key, desc in STAGES.items()]
+    return FlopReport(
+        variant=variant or type(model).__name__,
+        mask_ratio=mask_ratio,
+        num_patches=cfg.num_patches,
+        num_visible=cfg.num_visible(mask_ratio),
+        stages=stages,
+        block_breakdown=block_macs(T_vis, cfg.embed_dim, cfg.mlp_ratio),
+    )
