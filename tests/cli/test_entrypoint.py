@@ -38,11 +38,11 @@ def test_bad_input_from_the_entry_point(launcher):
     assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
-def test_help_lists_the_commands():
-    proc = run([sys.executable, "-m", "mae_cli"], "--help")
-    assert proc.returncode == 0
+def test_help_lists_the_commands(cli):
+    result = cli("--help")
+    assert result.exit_code == 0
     for name in ("variants", "params", "shapes", "forward"):
-        assert name in proc.stdout
+        assert name in result.stdout
 
 
 def test_params_does_not_import_heavy_packages():
