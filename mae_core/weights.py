@@ -178,6 +178,11 @@ def _torch_load(p: Path) -> Any:
                 raise
             return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):  # not a refused class: bytes that are no pickle at all
+            raise CheckpointError(
+                f"cannot read checkpoint {str(p)!r}: the file is corrupt or not a PyTorch checkpoint "
+                "(it does not unpickle); download or export it again"
+            ) from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"refusing to load {str(p)!r}: it holds pickled objects that are not plain tensors, and "
