@@ -37,7 +37,7 @@ from mae_core.mae import MaskedAutoencoderViT
 
 from .reference import Reference, our_stage_modules
 
-PERTURBATION = 1e-3  # added to a weight on the reference side by ``perturb=`` (to watch the check fail)
+PERTURBATION = 1e-3  # added to one entry of a weight on the reference side by ``perturb=`` (to watch a failure)
 
 
 @dataclass
@@ -226,14 +226,18 @@ def make_noise(batch: int, num_patches: int, seed: int, device: torch.device | s
 
 
 def perturbed(state_dict: Mapping[str, Tensor], key: str | None) -> dict[str, Tensor]:
-    """A copy of the mapping in which ``key`` (if given) is a new tensor with :data:`PERTURBATION` added."""
+    """A copy of the mapping in which ``key`` (if given) is a new tensor whose first entry has
+    :data:`PERTURBATION` added. One entry, not all: a constant added to every channel of a residual
+    stream is mostly removed by the next LayerNorm, so it would hide from the output."""
     sd = dict(state_dict)
     if key is None:
         return sd
     if key not in sd:
         near = [k for k in sd if key.split(".")[0] in k][:4] or list(sd)[:4]
         raise KeyError(f"--perturb {key!r} is not an official parameter name; e.g. {', '.join(near)}")
-    sd[key] = sd[key].detach().clone() + PERTURBATION
+    changed = sd[key].detach().clone()
+    changed.view(-1)[0] += PERTURBATION
+    sd[key] = changed
     return sd
 
 
@@ -253,7 +257,8 @@ def compare_official(variant: str, imgs: Tensor, *, weights=None, reference: str
         seed: initialisation seed (also the decoder of an encoder-only file) and masking-noise seed.
         mask_ratio, atol, grad: see :func:`compare_models`.
         norm_pix_loss: loss on per-patch normalised pixels; None: what the weights file states, else off.
-        perturb: an official parameter name to offset by :data:`PERTURBATION` on the reference side only.
+        perturb: an official parameter name whose first entry is offset by :data:`PERTURBATION` on the
+            reference side only.
         device: where both models run.
 
     Returns:
@@ -276,7 +281,7 @@ def compare_official(variant: str, imgs: Tensor, *, weights=None, reference: str
     ref = build_reference(reference, config, official_src=official_src, device=device)
     ref.load_official_state_dict(perturbed(model.official_state_dict(), perturb))
     if perturb:
-        notes.append(f"{perturb} offset by {PERTURBATION:g} on the reference side only (--perturb)")
+        notes.append(f"first entry of {perturb} offset by {PERTURBATION:g} on the reference side only (--perturb)")
 
     noise = make_noise(imgs.shape[0], config.num_patches, seed, device)
     result = compare_models(model, ref, imgs.to(device), noise, mask_ratio, atol=atol, grad=grad)

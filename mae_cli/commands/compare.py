@@ -53,8 +53,8 @@ def command(
         "--norm-pix-loss/--raw-pix", help="Loss on per-patch normalised pixels or raw pixels. Default: as a "
                                           "transformers config.json says, else raw.", show_default=False)] = None,
     perturb: Annotated[Optional[str], typer.Option(
-        "--perturb", help="Add 0.001 to this weight (official name, e.g. blocks.3.mlp.fc2.bias) on the reference "
-                          "side only, to watch the check fail where the change first shows.",
+        "--perturb", help="Add 0.001 to the first entry of this weight (official name, e.g. blocks.3.mlp.fc2.bias) "
+                          "on the reference side only, to watch the check fail where the change first shows.",
         show_default=False)] = None,
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = False,
