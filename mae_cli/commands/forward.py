@@ -145,7 +145,9 @@ def _render(r: dict[str, Any]) -> None:
     table.add_column("", overflow="fold")
     weights = r["weights"] or f"none: seeded random initialisation (seed {r['seed']})"
     fractions = r["masked_fraction"]
-    shown = ", ".join(f"{f:.4f}" for f in fractions[:8]) + (f", ... ({len(fractions)} samples)" if len(fractions) > 8 else "")
+    shown = ", ".join(f"{f:.4f}" for f in fractions[:8])
+    if len(fractions) > 8:
+        shown += f", ... ({len(fractions)} samples)"
     pred = r["pred"]
     rows = [
         ("weights", weights),

@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from mae_cli.common import BadInput, DebugOpt, JsonOpt, VariantOpt, VerificationFailed, fmt_int, out, resolve_variant, run
+from mae_cli.common import (BadInput, DebugOpt, JsonOpt, VariantOpt, VerificationFailed, fmt_int, out, resolve_variant,
+                            run)
 
 DepthOpt = Annotated[int, typer.Option(
     "--depth", "-d", help="Depth of the per-module breakdown: 1 encoder/decoder, 2 their parts, 3 each block, "
@@ -77,7 +78,8 @@ def _render(report) -> None:
         table.add_column("trainable", justify="right", min_width=width, no_wrap=True)
         table.add_column("share", justify="right", min_width=8, no_wrap=True)
         for m in report.modules:
-            table.add_row(_tree_label(m.name), m.kind, fmt_int(m.params), fmt_int(m.trainable), f"{100 * m.share:.2f} %")
+            table.add_row(_tree_label(m.name), m.kind, fmt_int(m.params), fmt_int(m.trainable),
+                          f"{100 * m.share:.2f} %")
         out.print(table)
 
     out.print(f"fixed (not trained): {', '.join(report.fixed_names)}")

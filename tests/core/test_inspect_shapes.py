@@ -54,7 +54,8 @@ def test_one_row_per_block_before_collapsing(tiny):
 
 
 def test_collapse_keeps_runs_with_different_shapes_apart():
-    rows = [Stage(f"block {i}", shape, "", "encoder", "blocks") for i, shape in enumerate([(1,), (1,), (2,), (2,), (2,)])]
+    shapes = [(1,), (1,), (2,), (2,), (2,)]
+    rows = [Stage(f"block {i}", shape, "", "encoder", "blocks") for i, shape in enumerate(shapes)]
     merged = collapse_repeats(rows)
     assert [(s.stage, s.repeat) for s in merged] == [("blocks 0-1", 2), ("blocks 2-4", 3)]
     assert collapse_repeats([rows[0]]) == [rows[0]]
