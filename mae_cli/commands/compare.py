@@ -45,7 +45,10 @@ def command(
         "--seed", help="Seed of the initialisation (without --weights), the masking noise and the random images.")] = 0,
     mask_ratio: MaskRatioOpt = 0.75,
     atol: Annotated[float, typer.Option(
-        "--atol", help="Largest absolute difference a stage may show and still pass.")] = 1e-5,
+        "--atol", help="Largest absolute difference a stage may show and still pass ...")] = 1e-5,
+    rtol: Annotated[float, typer.Option(
+        "--rtol", help="... plus this fraction of the reference's largest magnitude in that stage (float32 "
+                       "rounding scales with it). 0: a pure absolute test.")] = 1e-6,
     grad: Annotated[bool, typer.Option(
         "--grad", help="Also compare the gradient of every parameter after loss.backward() (slower, more memory).")
     ] = False,
@@ -62,7 +65,7 @@ def command(
 ) -> None:
     """Compare our model with the official one (or timm / transformers), stage by stage."""
     run(lambda: compare(variant=variant, weights=weights, reference=reference, official_src=official_src,
-                        batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, grad=grad,
+                        batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol, grad=grad,
                         norm_pix_loss=norm_pix_loss, perturb=perturb, device=device),
         render, json_out=json_out, debug=debug)
 
@@ -70,7 +73,8 @@ def command(
 # --- compute -------------------------------------------------------------------------------------
 
 def compare(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None, batch: int,
-            images: list[Path], seed: int, mask_ratio: float, atol: float, grad: bool, norm_pix_loss: bool | None,
+            images: list[Path], seed: int, mask_ratio: float, atol: float, rtol: float, grad: bool,
+            norm_pix_loss: bool | None,
             perturb: str | None, device: str) -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
     from mae_core.models import get_variant
@@ -81,8 +85,9 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
 
     from ..images import load_batch
 
-    if not atol >= 0:
-        raise BadInput(f"--atol must be a non-negative number, got {atol}")
+    for name, value in (("--atol", atol), ("--rtol", rtol)):
+        if not value >= 0:
+            raise BadInput(f"{name} must be a non-negative number, got {value}")
     check_batch(batch)
     dev = resolve_device(device)
     try:
@@ -107,8 +112,8 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
     try:
         with progress(f"comparing {get_variant(name).title} with the {kind} reference"):
             data = compare_official(name, imgs, weights=loaded, reference=kind, official_src=official_src,
-                                    seed=seed, mask_ratio=mask_ratio, atol=atol, grad=grad,
-                                    norm_pix_loss=norm_pix_loss, perturb=perturb, device=dev)
+                                    seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
+                                    grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=dev)
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
     data["images"] = described
@@ -135,7 +140,8 @@ def render(data: dict[str, Any]) -> None:
               highlight=False)
     for note in data["notes"]:
         out.print(f"note: {note}", highlight=False)
-    table = Table(title=f"stage by stage (pass: max abs diff <= atol {data['atol']:g}; masks identical)")
+    table = Table(title=f"stage by stage (pass: max abs diff <= {data['atol']:g} + {data['rtol']:g} x max |reference|;"
+                        " masks identical)")
     table.add_column("stage", no_wrap=True)
     table.add_column("shape", no_wrap=True)
     table.add_column("max abs diff", justify="right", no_wrap=True)

@@ -58,6 +58,7 @@ def test_human_table_passes_on_the_official_backend_with_an_encoder_only_file(tm
     (["--reference", "official"], "--official-src"),
     (["--reference", "nope"], "choose one of"),
     (["--atol", "-1"], "--atol"),
+    (["--rtol", "nan"], "--rtol"),
     (["--perturb", "blocks.99.bias"], "--perturb"),
     (["--batch", "0"], "--batch"),
     (["--mask-ratio", "1.0"], "--mask-ratio"),
