@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .block import Block
+from .linear import Linear
 from .init import init_transformer_weights, materialize
 from .pos_embed import sincos_2d
 
@@ -47,14 +48,14 @@ class MAEDecoder(nn.Module):
         if self.grid_size**2 != num_patches:
             raise ValueError(f"num_patches {num_patches} is not a square grid")
         with torch.device("meta"):
-            self.embed = nn.Linear(embed_dim, decoder_embed_dim)
+            self.embed = Linear(embed_dim, decoder_embed_dim)
             self.mask_token = nn.Parameter(torch.empty(1, 1, decoder_embed_dim))
             self.pos_embed = nn.Parameter(torch.empty(1, num_patches + 1, decoder_embed_dim), requires_grad=False)
             self.blocks = nn.ModuleList(
                 Block(decoder_embed_dim, decoder_num_heads, mlp_ratio, ln_eps) for _ in range(decoder_depth)
             )
             self.norm = nn.LayerNorm(decoder_embed_dim, eps=ln_eps)
-            self.pred = nn.Linear(decoder_embed_dim, patch_dim)
+            self.pred = Linear(decoder_embed_dim, patch_dim)
         materialize(self, device)
 
     def init_weights(self) -> None:
