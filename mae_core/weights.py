@@ -102,7 +102,8 @@ def _from_hf(state_dict: dict[str, Tensor], p: Path) -> dict[str, Tensor]:
     try:
         return hf_layout.hf_to_official(state_dict)
     except hf_layout.HFLayoutError as exc:
-        raise CheckpointError(f"checkpoint {str(p)!r} looks like transformers' ViTMAE but does not convert: {exc}") from None
+        raise CheckpointError(f"checkpoint {str(p)!r} looks like transformers' ViTMAE but does not convert: "
+                              f"{exc}") from None
 
 
 # A transformers model directory: the first of these that exists holds the weights.
@@ -163,9 +164,10 @@ def _shards(p: Path, name: str) -> list[Path]:
     shards = [p / f for f in files]
     outside = [str(f) for f in files if not (p / f).resolve().is_relative_to(root)]
     missing = [str(s.name) for s in shards if not s.is_file()]
-    if outside or missing:
-        raise CheckpointError(f"{str(p / name)!r} lists shard files that are "
-                              + ("outside the directory: " + ", ".join(outside) if outside else "missing: " + ", ".join(missing)))
+    if outside:
+        raise CheckpointError(f"{str(p / name)!r} lists shard files outside the directory: {', '.join(outside)}")
+    if missing:
+        raise CheckpointError(f"{str(p / name)!r} lists shard files that are missing: {', '.join(missing)}")
     return shards
 
 

@@ -32,6 +32,7 @@ import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -40,6 +41,9 @@ from mae_core import checkpoint
 from mae_core.mae import MaskedAutoencoderViT
 
 from .reference import Reference, our_stage_modules
+
+if TYPE_CHECKING:
+    from mae_core.weights import LoadedWeights
 
 PERTURBATION = 1e-3  # added to one entry of a weight on the reference side by ``perturb=`` (to watch a failure)
 
@@ -249,7 +253,7 @@ def perturbed(state_dict: Mapping[str, Tensor], key: str | None) -> dict[str, Te
     return sd
 
 
-def compare_official(variant: str, imgs: Tensor, *, weights=None, reference: str = "auto",
+def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | None = None, reference: str = "auto",
                      official_src: str | None = None, seed: int = 0, mask_ratio: float = 0.75,
                      atol: float = 1e-5, rtol: float = 1e-6, grad: bool = False, norm_pix_loss: bool | None = None,
                      perturb: str | None = None, device: torch.device | str = "cpu") -> dict:

@@ -65,8 +65,8 @@ def command(
 ) -> None:
     """Compare our model with the official one (or timm / transformers), stage by stage."""
     run(lambda: compare(variant=variant, weights=weights, reference=reference, official_src=official_src,
-                        batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol, grad=grad,
-                        norm_pix_loss=norm_pix_loss, perturb=perturb, device=device),
+                        batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
+                        grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device),
         render, json_out=json_out, debug=debug)
 
 
@@ -132,7 +132,8 @@ def _num(x: float | None) -> str:
 
 
 def render(data: dict[str, Any]) -> None:
-    out.print(f"[bold]{data['title']}[/] ({data['variant']}) vs [bold]{data['reference']}[/]: {data['reference_detail']}",
+    out.print(f"[bold]{data['title']}[/] ({data['variant']}) vs [bold]{data['reference']}[/]: "
+              f"{data['reference_detail']}",
               highlight=False)
     out.print(f"weights: {data['weights']}; input: {len(data['images'])} image(s) ({data['images'][0]}"
               f"{', ...' if len(data['images']) > 1 else ''}); masking noise seed {data['seed']}, mask ratio "
