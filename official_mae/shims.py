@@ -144,7 +144,7 @@ def isolated_import_path(src: Path, names: tuple[str, ...]) -> Iterator[None]:
     """Import from ``src`` first, without clashing with modules of the same top-level ``names``
     already loaded (e.g. another package called ``util``); afterwards ``sys.path`` and those
     ``sys.modules`` entries are as before, and the modules loaded from ``src`` are removed from
-    ``sys.modules`` (the caller keeps its own references)."""
+    ``sys.modules`` (the caller keeps its own references). No bytecode is written into ``src``."""
     src = src.resolve()
 
     def clashes(name: str) -> bool:
@@ -155,9 +155,12 @@ def isolated_import_path(src: Path, names: tuple[str, ...]) -> Iterator[None]:
         del sys.modules[k]
     before = set(sys.modules)
     sys.path.insert(0, str(src))
+    write_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True  # no __pycache__ folders in the user's clone
     try:
         yield
     finally:
+        sys.dont_write_bytecode = write_bytecode
         with contextlib.suppress(ValueError):
             sys.path.remove(str(src))
         for k in set(sys.modules) - before:

@@ -29,8 +29,8 @@ from .helpers import FIXTURE_SRC, GOLDEN, seeded_images
 
 
 def _tree_digest() -> dict[str, str]:
-    return {str(p.relative_to(FIXTURE_SRC)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(FIXTURE_SRC.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+    return {str(p.relative_to(FIXTURE_SRC)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(FIXTURE_SRC.rglob("*"))}
 
 
 _WITHOUT_SHIMS = """
@@ -74,6 +74,7 @@ def test_each_shim_is_applied_and_everything_is_restored(monkeypatch):
     import official_mae.official as official
 
     monkeypatch.setattr(official, "_IMPORTED", {})  # a fresh import, under the eyes of this test
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # as for most users: Python would write .pyc files
     before_modules = set(sys.modules)
     before_files = _tree_digest()
 
@@ -87,8 +88,8 @@ def test_each_shim_is_applied_and_everything_is_restored(monkeypatch):
     assert "torch._six" not in sys.modules and "_six" not in torch.__dict__
     assert sys.modules["timm.models.vision_transformer"] is vit_before
     assert not [m for m in set(sys.modules) - before_modules if m.split(".")[0] in ("models_mae", "util")]
-    assert str(FIXTURE_SRC) not in sys.path
-    # and the user's files are untouched
+    assert str(FIXTURE_SRC) not in sys.path and sys.dont_write_bytecode is False
+    # and the user's tree is untouched (not even a __pycache__ folder appears)
     assert _tree_digest() == before_files
     assert module.MaskedAutoencoderViT.__name__ == "MaskedAutoencoderViT"
 
