@@ -146,6 +146,22 @@ def resolve_variant(name: str) -> str:
         raise BadInput(f"{exc}; see `mae variants`") from None
 
 
+def resolve_weights(variant: str | None, weights: str | os.PathLike | None, default: str = "base"):
+    """The variant to build and the checkpoint to load, for every command that takes ``--weights``.
+
+    ``--variant`` wins (and the file must fit it); otherwise the variant is detected from the file's
+    shapes; with neither, ``default``. Returns ``(canonical name, LoadedWeights or None)``.
+    """
+    name = resolve_variant(variant) if variant else None  # a typo fails before a large file is read
+    if weights is None:
+        return name or resolve_variant(default), None
+    from mae_core.weights import load_weights
+
+    with progress(f"reading {weights}"):
+        loaded = load_weights(weights, name)
+    return loaded.variant, loaded
+
+
 def check_batch(batch: int) -> int:
     if batch < 1:
         raise BadInput(f"--batch must be at least 1, got {batch}")

@@ -2,7 +2,7 @@
 
 Loading: any file Pillow reads, converted to RGB, resized so the short side is ``img_size`` (bicubic),
 centre-cropped to ``img_size x img_size``, scaled to [0, 1] and normalised with the ImageNet mean/std.
-Without files, :func:`test_image` draws a built-in synthetic picture (no downloads).
+Without files, :func:`builtin_image` draws a built-in synthetic picture (no downloads).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def load_image(path: str | Path, img_size: int) -> np.ndarray:
                        "file Pillow can open") from None
 
 
-def test_image(img_size: int = 224, variant: int = 0) -> np.ndarray:
+def builtin_image(img_size: int = 224, variant: int = 0) -> np.ndarray:
     """A built-in synthetic RGB picture (uint8, img_size x img_size x 3): sky, sun, hills and a
     checkered house, so a reconstruction has edges, flat areas and texture to show."""
     s = img_size

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -171,32 +172,36 @@ def _shards(p: Path, name: str) -> list[Path]:
     return shards
 
 
+# torch.save writes a zip archive; files from before PyTorch 1.6 start with this pickled magic number.
+_LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
 def _torch_load(p: Path) -> Any:
+    def corrupt(detail: str) -> CheckpointError:
+        return CheckpointError(f"cannot read checkpoint {str(p)!r}: the file is corrupt or not a PyTorch "
+                               f"checkpoint ({detail}); download or export it again")
+
+    with open(p, "rb") as f:
+        head = f.read(len(_LEGACY_TORCH_MAGIC))
+    legacy = head == _LEGACY_TORCH_MAGIC
+    if not legacy and not zipfile.is_zipfile(p):
+        raise corrupt("neither a zip archive nor a legacy torch.save file")
     try:
-        try:
-            return torch.load(p, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError as exc:  # the legacy (non-zip) format cannot be memory-mapped
-            if "mmap" not in str(exc):
-                raise
-            return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickle protocols in broken files
+            warnings.simplefilter("ignore")
+            return torch.load(p, map_location="cpu", weights_only=True, mmap=not legacy)
     except pickle.UnpicklingError as exc:
         if "Unsupported global" not in str(exc):  # not a refused class: bytes that are no pickle at all
-            raise CheckpointError(
-                f"cannot read checkpoint {str(p)!r}: the file is corrupt or not a PyTorch checkpoint "
-                "(it does not unpickle); download or export it again"
-            ) from None
+            raise corrupt("it does not unpickle") from None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(
             f"refusing to load {str(p)!r}: it holds pickled objects that are not plain tensors, and "
             f"unpickling them could run arbitrary code ({first[:160]}); re-save the state dict alone "
             "(torch.save(model.state_dict(), path)) or convert it to .safetensors"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"cannot read checkpoint {str(p)!r}: the file is corrupt or not a PyTorch checkpoint "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''}); "
-            "download or export it again"
-        ) from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways inside torch.load
+        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise corrupt(f"{type(exc).__name__}: {detail}") from None
 
 
 def _unwrap(obj: Any, p: Path) -> dict[str, Tensor]:

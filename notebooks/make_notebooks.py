@@ -197,10 +197,10 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         patch), `forward_loss` (mean squared error on the masked patches only).
         """),
         code("""
-        from mae_cli.images import normalize, test_image
+        from mae_cli.images import normalize, builtin_image
         from mae_core.inspect.reconstruct import masking_noise
 
-        image = test_image(cfg.img_size)  # uint8 (H, W, 3)
+        image = builtin_image(cfg.img_size)  # uint8 (H, W, 3)
         x = normalize([image])  # (1, C, H, W), ImageNet-normalised
         noise = masking_noise(1, L, SEED)  # (1, L)
 

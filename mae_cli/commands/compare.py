@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, VerificationFailed, check_batch,
-                      check_mask_ratio, out, progress, resolve_device, resolve_variant, run)
+                      check_mask_ratio, out, progress, resolve_device, resolve_weights, run)
 
 
 def command(
@@ -78,7 +78,7 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
             perturb: str | None, device: str) -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
     from mae_core.models import get_variant
-    from mae_core.weights import load_weights, official_shapes
+    from mae_core.weights import official_shapes
 
     from official_mae import ReferenceUnavailable, resolve_kind
     from official_mae.compare import compare_official
@@ -94,13 +94,7 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
         kind = resolve_kind(reference, official_src)  # fail fast, before any model is built
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
-    loaded = None
-    if weights is not None:
-        with progress(f"reading {weights}"):
-            loaded = load_weights(weights, resolve_variant(variant) if variant else None)
-        name = loaded.variant
-    else:
-        name = resolve_variant(variant or "base")
+    name, loaded = resolve_weights(variant, weights)
     cfg = get_variant(name).config
     check_mask_ratio(mask_ratio, cfg.num_patches)
     if perturb is not None and perturb not in official_shapes(name):

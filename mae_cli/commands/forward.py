@@ -17,7 +17,7 @@ import typer
 
 from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, SeedOpt,
                             VerificationFailed, check_batch, check_mask_ratio, error, out, progress,
-                            resolve_device, resolve_dtype, resolve_variant, run)
+                            resolve_device, resolve_dtype, resolve_variant, resolve_weights, run)
 
 VariantOrDetectOpt = Annotated[str | None, typer.Option(
     "--variant", "-m", help="Model: base, large, huge, or any registry name (mae variants lists them). "
@@ -87,16 +87,8 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
         check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
 
     start = time.perf_counter()
-    loaded = None
-    notes: list[str] = []
-    if weights is not None:
-        from mae_core.weights import load_weights
-
-        with progress(f"reading {weights}"):
-            loaded = load_weights(weights, name)
-        name = loaded.variant
-        notes += loaded.notes
-    name = name or resolve_variant("base")
+    name, loaded = resolve_weights(name, weights)
+    notes: list[str] = list(loaded.notes) if loaded else []
     info = get_variant(name)
     cfg = info.config
     check_mask_ratio(mask_ratio, cfg.num_patches)

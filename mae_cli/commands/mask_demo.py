@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, check_mask_ratio, out, progress,
-                      resolve_device, resolve_variant, run)
+                      resolve_device, resolve_weights, run)
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
 VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
@@ -63,19 +63,13 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
     from mae_core.inspect.reconstruct import masking_noise, reconstruct, target_fit
     from mae_core.models import get_variant
     from mae_core.patch_embed import patchify
-    from mae_core.weights import build_model, load_weights
+    from mae_core.weights import build_model
 
-    from ..images import load_image, normalize, test_image
+    from ..images import load_image, normalize, builtin_image
 
     _check_out(out_path)
     dev = resolve_device(device)
-    loaded = None
-    if weights is not None:
-        with progress(f"reading {weights}"):
-            loaded = load_weights(weights, resolve_variant(variant) if variant else None)
-        name = loaded.variant
-    else:
-        name = resolve_variant(variant or "base")
+    name, loaded = resolve_weights(variant, weights)
     spec = get_variant(name)
     cfg = spec.config
     check_mask_ratio(mask_ratio, cfg.num_patches)
@@ -85,7 +79,7 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
         arrays = [load_image(p, cfg.img_size) for p in image_paths]
         names = [str(p) for p in image_paths]
     else:
-        arrays, names = [test_image(cfg.img_size)], ["built-in test image"]
+        arrays, names = [builtin_image(cfg.img_size)], ["built-in test image"]
 
     with progress(f"building {spec.title}"):
         model = build_model(name, loaded, device=dev, seed=seed).eval()

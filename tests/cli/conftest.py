@@ -73,12 +73,12 @@ def image_files(tmp_path_factory) -> list[Path]:
     """Two small PNG files of different sizes (the command resizes and crops them)."""
     from PIL import Image
 
-    from mae_cli.images import test_image
+    from mae_cli.images import builtin_image
 
     folder = tmp_path_factory.mktemp("images")
     paths = []
     for i, size in enumerate((96, 160)):
         path = folder / f"picture{i}.png"
-        Image.fromarray(test_image(size, variant=i)).save(path)
+        Image.fromarray(builtin_image(size, variant=i)).save(path)
         paths.append(path)
     return paths

@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from mae_cli.app import app
 from mae_cli.images import load_image
-from mae_cli.images import test_image as builtin_image  # not test_*: pytest would collect it
+from mae_cli.images import builtin_image
 from mae_cli.picture import Layout
 from mae_core.models import create_model
 
