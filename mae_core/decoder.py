@@ -17,8 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from .block import Block
-from .linear import Linear
 from .init import init_transformer_weights, materialize
+from .linear import Linear
 from .pos_embed import sincos_2d
 
 

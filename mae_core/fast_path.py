@@ -32,7 +32,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .linear import Linear, onednn_available
+from . import linear
+from .linear import Linear
 
 
 def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
@@ -55,4 +56,4 @@ def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
 def fast_path_enabled(model: nn.Module) -> bool:
     """True if ``model`` has Linear layers and all of them are switched to oneDNN and it is available."""
     layers = [m for m in model.modules() if isinstance(m, Linear)]
-    return bool(layers) and all(m.onednn for m in layers) and onednn_available()
+    return bool(layers) and all(m.onednn for m in layers) and linear.onednn_available()

@@ -67,9 +67,12 @@ class _OneDNNLinear(torch.autograd.Function):
         return grad_x, grad_w, grad_b
 
 
+ONEDNN_DTYPES = (torch.float32, torch.bfloat16)
+
+
 def onednn_applies(x: Tensor, weight: Tensor) -> bool:
-    """True if this product can go to oneDNN: float32 CPU tensors, eager mode, operator available."""
-    return (x.dtype == torch.float32 and weight.dtype == torch.float32 and x.device.type == "cpu"
+    """True if this product can go to oneDNN: float32 or bfloat16 CPU tensors, eager mode, operator available."""
+    return (x.dtype in ONEDNN_DTYPES and weight.dtype == x.dtype and x.device.type == "cpu"
             and not torch.compiler.is_compiling() and onednn_available())
 
 

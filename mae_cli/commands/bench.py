@@ -11,6 +11,7 @@ the ratio of our median to each reference's, and each competitor's error against
 
 from __future__ import annotations
 
+import copy
 import os
 import platform
 from typing import Annotated, Any, Optional
@@ -22,7 +23,9 @@ from ..common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRati
                       check_mask_ratio, err, out, progress, resolve_device, resolve_dtype, resolve_variant, run)
 
 REFERENCE_KINDS = ("timm", "hf", "official")
-OURS, OURS_COMPILED, BASELINE = "ours", "ours+compile", "ours, mask tokens in encoder"
+OURS, OURS_FAST, OURS_COMPILED = "ours", "ours+fast", "ours+compile"
+BASELINE = "[M] in encoder"  # the Table 1c/2 baseline
+PATHS = ("exact", "fast", "both")
 
 
 def command(
@@ -38,6 +41,9 @@ def command(
         "--reference-dtype", help="dtype of the references (default: --dtype). `--dtype bfloat16 "
                                   "--reference-dtype float32` compares our bfloat16 with their float32.",
         show_default=False)] = None,
+    path: Annotated[str, typer.Option(
+        "--path", help="Our model's path: exact (F.linear, bit-equal to the official code), fast (float32/bfloat16 "
+                       "products on oneDNN, mae_core.fast_path; equal within float rounding), or both.")] = "both",
     mask_tokens_in_encoder: Annotated[bool, typer.Option(
         "--mask-tokens-in-encoder", help="Also time the paper's baseline (Table 1c/2): the same model with an "
                                          "encoder that sees every token, mask tokens in place of the removed ones; "
@@ -64,7 +70,7 @@ def command(
 ) -> None:
     """Time ours (and references, and the mask-tokens-in-encoder baseline) after warm-up, alternating."""
     run(lambda: bench(variant, batch=batch, mode=mode, references=reference or [], reference_dtype=reference_dtype,
-                      mask_tokens_in_encoder=mask_tokens_in_encoder, compile_model=compile_, device=device,
+                      path=path, mask_tokens_in_encoder=mask_tokens_in_encoder, compile_model=compile_, device=device,
                       dtype=dtype, autocast=autocast, mask_ratio=mask_ratio, warmup=warmup, runs=runs,
                       threads=threads, seed=seed, official_src=official_src, progress_to_stderr=True),
         render, json_out=json_out, debug=debug)
@@ -72,9 +78,11 @@ def command(
 
 # --- compute -------------------------------------------------------------------------------------
 
-def _check(mode: str, warmup: int, runs: int, threads: int | None, references: list[str]) -> list[str]:
+def _check(mode: str, warmup: int, runs: int, threads: int | None, references: list[str], path: str) -> list[str]:
     if mode not in ("forward", "train"):
         raise BadInput(f"--mode {mode!r} is not a mode; use forward or train")
+    if path not in PATHS:
+        raise BadInput(f"--path {path!r} is not a path; use exact, fast or both")
     if warmup < 0:
         raise BadInput(f"--warmup must be 0 or more, got {warmup}")
     if runs < 1:
@@ -105,21 +113,28 @@ def _load_reference(kind: str, name: str, model, device, official_src: str | Non
         raise BadInput(f"--reference {kind}: {exc}") from None
 
 
+def _shares_weights(model):
+    """A second copy of ``model``'s modules over the same Parameter objects (its own per-layer switches)."""
+    memo = {id(t): t for t in list(model.parameters()) + list(model.buffers())}
+    return copy.deepcopy(model, memo)
+
+
 def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: list[str] | tuple[str, ...] = (),
-          reference_dtype: str | None = None, mask_tokens_in_encoder: bool = False, compile_model: bool = False,
-          device: str = "cpu", dtype: str = "float32", autocast: bool = False, mask_ratio: float = 0.75,
-          warmup: int = 2, runs: int = 10, threads: int | None = None, seed: int = 0,
+          reference_dtype: str | None = None, path: str = "both", mask_tokens_in_encoder: bool = False,
+          compile_model: bool = False, device: str = "cpu", dtype: str = "float32", autocast: bool = False,
+          mask_ratio: float = 0.75, warmup: int = 2, runs: int = 10, threads: int | None = None, seed: int = 0,
           official_src: str | None = None, progress_to_stderr: bool = False) -> dict[str, Any]:
     """Build the competitors, time them, and return the report (plain data for the table and the JSON)."""
     import torch
 
     from mae_core.baseline import MaskTokensInEncoder
+    from mae_core.fast_path import use_fast_path
     from mae_core.inspect.bench import (Competitor, benchmark, dtype_name, evaluate, make_step, max_abs_diff,
                                         timed_first_call)
     from mae_core.inspect.flops import closed_form_macs
     from mae_core.models import create_model, get_variant
 
-    kinds = _check(mode, warmup, runs, threads, list(references))
+    kinds = _check(mode, warmup, runs, threads, list(references), path)
     name = resolve_variant(variant)
     spec = get_variant(name)
     cfg = spec.config
@@ -130,9 +145,6 @@ def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: li
     ref_dtype = resolve_dtype(reference_dtype) if reference_dtype else ours_dtype
     if threads is not None:
         torch.set_num_threads(threads)
-    low = [d for d in {ours_dtype, ref_dtype} if d != torch.float32]
-    if low and autocast and dev.type == "cpu" and torch.float16 in low and not hasattr(torch.cpu, "amp"):
-        raise BadInput("float16 autocast is not available on this CPU build; use bfloat16")
 
     macs = closed_form_macs(cfg, mask_ratio)
     flops = 2 * macs["total" if mode == "forward" else "train"]
@@ -152,42 +164,44 @@ def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: li
         return module if to == torch.float32 or autocast else module.to(to)
 
     competitors: list[Competitor] = []
-    notes: list[str] = []
-    refs = {}
-    for kind in kinds:
+    for kind in kinds:  # first, while our weights are still float32: the references alias them
         with progress(f"building the {kind} reference"):
             ref = _load_reference(kind, name, model, dev, official_src)
         cast(ref.model, ref_dtype).train(mode == "train")
-        refs[kind] = ref
         competitors.append(Competitor(kind, ref.forward, ref.model, ref_dtype, autocast and ref_dtype != torch.float32,
                                       flops, ref.detail))
     cast(model, ours_dtype)
-    ours_autocast = autocast and ours_dtype != torch.float32
-    competitors.insert(0, Competitor(OURS, model, model, ours_dtype, ours_autocast, flops, "mae_core, eager"))
+    low = autocast and ours_dtype != torch.float32
+    ours = []
+    if path in ("exact", "both"):
+        ours.append(Competitor(OURS, model, model, ours_dtype, low, flops, "mae_core, exact path (F.linear)"))
+    if path in ("fast", "both"):
+        fast = use_fast_path(_shares_weights(model) if path == "both" else model)
+        ours.append(Competitor(OURS_FAST, fast, fast, ours_dtype, low, flops, "mae_core, fast path (oneDNN products)"))
+    main = ours[-1]  # the fastest of ours we time: the baseline runs on the same path
     if mask_tokens_in_encoder:
-        baseline = MaskTokensInEncoder(model).to(dev)
+        baseline = MaskTokensInEncoder(main.module).to(dev)
         cast(baseline, ours_dtype)
-        competitors.insert(1, Competitor(BASELINE, baseline, baseline, ours_dtype, ours_autocast, baseline_flops,
-                                         "Table 1c/2 baseline: encoder on all tokens, with [M]"))
+        ours.append(Competitor(BASELINE, baseline, baseline, ours_dtype, low, baseline_flops,
+                               f"Table 1c/2 baseline: encoder on every token, with [M] ({main.name}'s path)"))
+    notes: list[str] = []
     compile_seconds = None
     if compile_model:
         compiled = torch.compile(model)
-        c = Competitor(OURS_COMPILED, compiled, model, ours_dtype, ours_autocast, flops, "mae_core, torch.compile")
+        c = Competitor(OURS_COMPILED, compiled, model, ours_dtype, low, flops, "mae_core, torch.compile")
         with progress("compiling (torch.compile; the first call pays for it)"):
             compile_seconds = timed_first_call(make_step(c, imgs, noise, mask_ratio, mode))
-        competitors.insert(1, c)
-        notes.append(f"torch.compile: the first call took {compile_seconds:.1f} s (compilation), not counted in the "
-                     "timings; it pays off after about that many seconds of saved run time")
+        ours.append(c)
+        notes.append(f"torch.compile: the first call took {compile_seconds:.1f} s (compiling), not in the timings")
+    competitors = ours + competitors
 
     # What each competitor computes, against our float32 output on the same inputs.
     accuracy = {}
     for c in competitors:
-        if c.name == BASELINE:
-            continue  # computes a different function (and is untrained with its [M] token)
-        loss, pred = evaluate(c, imgs, noise, mask_ratio)
-        accuracy[c.name] = {"pred_max_abs_diff": max_abs_diff(pred, exact_pred),
-                            "pred_max_abs": exact_pred.abs().max().item(),
-                            "loss_abs_diff": abs(loss.item() - exact_loss.item())}
+        if c.name != BASELINE:  # the baseline computes another function (and its [M] token is untrained)
+            loss, pred = evaluate(c, imgs, noise, mask_ratio)
+            accuracy[c.name] = {"pred_max_abs_diff": max_abs_diff(pred, exact_pred),
+                                "loss_abs_diff": abs(loss.item() - exact_loss.item())}
 
     def tick(r: int) -> None:
         if progress_to_stderr and err.is_terminal:
@@ -197,27 +211,25 @@ def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: li
         results = benchmark(competitors, imgs, noise, mask_ratio=mask_ratio, mode=mode, warmup=warmup, runs=runs,
                             on_round=tick)
 
-    ours = results[0]
+    refs_timed = [r for r in results if r.name in kinds]
+    fastest = min(refs_timed, key=lambda r: r.summary.median) if refs_timed else None
     rows = []
     for r in results:
         row = r.to_dict()
-        row.update(accuracy.get(r.name, {"pred_max_abs_diff": None, "pred_max_abs": None, "loss_abs_diff": None}))
-        row["ours_over_this"] = ours.summary.median / r.summary.median  # < 1: ours is faster
+        row.update(accuracy.get(r.name, {"pred_max_abs_diff": None, "loss_abs_diff": None}))
+        row["over_fastest_reference"] = r.summary.median / fastest.summary.median if fastest else None
         rows.append(row)
     speedups = {}
     if mask_tokens_in_encoder:
-        base = next(r for r in results if r.name == BASELINE)
-        speedups["mae_over_mask_tokens_in_encoder"] = base.summary.median / ours.summary.median
-    refs_timed = [r for r in results if r.name in kinds]
-    fastest = min(refs_timed, key=lambda r: r.summary.median) if refs_timed else None
+        by_name = {r.name: r for r in results}
+        speedups["mae_over_mask_tokens_in_encoder"] = by_name[BASELINE].summary.median / by_name[main.name].summary.median
     return {
         "variant": name, "title": spec.title, "batch": batch, "mode": mode, "mask_ratio": mask_ratio,
         "device": str(dev), "dtype": dtype_name(ours_dtype), "reference_dtype": dtype_name(ref_dtype),
-        "autocast": autocast, "warmup": warmup, "runs": runs, "threads": torch.get_num_threads(), "seed": seed,
-        "flops_per_image": flops, "machine": _machine(results),
-        "results": rows,
+        "autocast": autocast, "path": path, "warmup": warmup, "runs": runs, "threads": torch.get_num_threads(),
+        "seed": seed, "flops_per_image": flops, "exact_pred_max_abs": exact_pred.abs().max().item(),
+        "machine": _machine(results), "results": rows,
         "fastest_reference": fastest.name if fastest else None,
-        "ours_over_fastest_reference": ours.summary.median / fastest.summary.median if fastest else None,
         "speedups": speedups, "compile_seconds": compile_seconds, "notes": notes,
     }
 
@@ -240,29 +252,26 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def render(data: dict[str, Any]) -> None:
-    table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, {data['dtype']}"
-                        f"{' (autocast)' if data['autocast'] else ''}, {data['threads']} thread(s), "
+    short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+    table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, {data['threads']} thread(s): "
                         f"median of {data['runs']} alternating runs")
-    for col, justify in (("", "left"), ("dtype", "left"), ("median s", "right"), ("spread (IQR)", "right"),
-                         ("images/s", "right"), ("GFLOP/s", "right"), ("of matmul", "right"),
-                         ("ours / this", "right"), ("max |Δpred| vs fp32", "right")):
-        table.add_column(col, justify=justify)
+    for col in ("", "dtype", "median s", "±IQR/2", "img/s", "GFLOP/s", "of matmul", "÷ ref", "|Δpred|"):
+        table.add_column(col, justify="left" if col in ("", "dtype") else "right")
     for r in data["results"]:
-        ratio = "" if r["name"] == OURS else f"{r['ours_over_this']:.2f}"
-        table.add_row(r["name"], r["dtype"] + (" ac" if r["autocast"] else ""), f"{r['median_s']:.4f}",
-                      f"±{100 * r['spread'] / 2:.1f} %", f"{r['images_per_s']:.2f}", _fmt(r["gflops_per_s"], ".0f"),
-                      _fmt(None if r["share_of_matmul"] is None else 100 * r["share_of_matmul"], ".0f") + " %",
-                      ratio, _fmt(r["pred_max_abs_diff"], ".1e"))
+        share = r["share_of_matmul"]
+        table.add_row(r["name"], short.get(r["dtype"], r["dtype"]) + (" ac" if r["autocast"] else ""),
+                      f"{r['median_s']:.4f}", f"{50 * r['spread']:.1f} %", f"{r['images_per_s']:.2f}",
+                      _fmt(r["gflops_per_s"], ".0f"), "-" if share is None else f"{100 * share:.0f} %",
+                      _fmt(r["over_fastest_reference"], ".2f"), _fmt(r["pred_max_abs_diff"], ".1e"))
     out.print(table)
     matmul = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in data["machine"]["matmul_gflops"].items())
     out.print(f"this machine's 2048x2048 matmul, measured in this run: {matmul}")
-    if data["ours_over_fastest_reference"] is not None:
-        out.print(f"ours / fastest reference ({data['fastest_reference']}): "
-                  f"[bold]{data['ours_over_fastest_reference']:.2f}[/] (below 1: ours is faster)")
     if "mae_over_mask_tokens_in_encoder" in data["speedups"]:
         out.print(f"MAE speedup over the encoder with mask tokens (paper Table 2: 2.8x to 4.1x): "
                   f"[bold]{data['speedups']['mae_over_mask_tokens_in_encoder']:.2f}x[/]")
     for note in data["notes"]:
         out.print(f"note: {note}")
-    out.print(f"FLOPs per image: {data['flops_per_image'] / 1e9:.2f} G ({data['mode']}); "
-              "ours / this = our median over its median (below 1: ours is faster)")
+    out.print(f"{data['mode']} FLOPs per image: {data['flops_per_image'] / 1e9:.2f} G. ÷ ref: median over "
+              f"the fastest reference's (below 1 = faster). |Δpred|: max abs difference of pred from our float32 "
+              f"exact output (|pred| up to {data['exact_pred_max_abs']:.2f}). ours = exact path, "
+              "ours+fast = oneDNN products (mae_core.fast_path).")
