@@ -1,4 +1,4 @@
-"""The opt-in fast path: the same model and weights, its float32 CPU matrix products on oneDNN.
+"""The opt-in fast path: the same model and weights, its CPU matrix products on oneDNN.
 
 Paper: none (engineering). The MAE's own speed-up, encoding only the visible quarter of the patches
 (Sec. 3), is in the model itself; this is about running its matrix products at the machine's speed.
@@ -9,14 +9,20 @@ Shapes: unchanged; ``use_fast_path(model)`` returns the same model, switched.
     model = use_fast_path(create_model("base"))       # every Linear's product now runs on oneDNN
     use_fast_path(model, False)                       # back to the exact path
 
+What it switches: every :class:`~mae_core.linear.Linear` to oneDNN products (float32 and bfloat16, forward
+and backward), and in bfloat16 the attention to its written-out form (``Attention.explicit_dtypes``).
+
 What the profile showed (``torch.profiler``, ViT-B/16, float32, CPU; ``benchmarks/README.md`` has the
 commands and the full numbers):
     * 85-90 % of the time is in the Linear layers' matrix products (``aten::addmm`` / ``aten::mm``), which
       PyTorch sends to MKL for float32. At batch 1 the encoder's products have only 1 + L_keep = 50 rows,
       and MKL reaches about 75 % of its large-matmul speed on them with one thread and less with two;
       oneDNN (PyTorch's library for CPU convolutions and bfloat16) ran the same shapes 10-25 % faster.
-    * attention (``scaled_dot_product_attention`` on the strided q, k, v views) is 5-7 %; writing it out
-      (q k^T, softmax, @ v) or making q, k, v contiguous first was slower at every MAE shape: kept as is.
+    * attention (``scaled_dot_product_attention`` on the strided q, k, v views) is 5-7 % in float32;
+      writing it out (q k^T, softmax, @ v) or making q, k, v contiguous first was slower at every MAE
+      shape: kept as is. In bfloat16 the picture flips: SDPA's backward is 17 % of a ViT-B training step
+      and barely faster than in float32, while the written-out form (its products on oneDNN's bfloat16
+      kernels) made the whole step 12 % faster, at the same error against float32.
     * GELU, LayerNorm, residual adds, copies, masking gathers and ``cat`` together are under 6 %; fusing
       GELU and the residual add into the products (oneDNN post-ops) saved about 1 %: left out, for
       readability.
@@ -30,10 +36,14 @@ code and to the references on the same machine.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from . import linear
+from .attention import Attention
 from .linear import Linear
+
+EXPLICIT_ATTENTION_DTYPES = (torch.bfloat16,)  # where the written-out attention beat SDPA (see above)
 
 
 def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
@@ -50,6 +60,8 @@ def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
     for module in model.modules():
         if isinstance(module, Linear):
             module.onednn = enabled
+        elif isinstance(module, Attention):
+            module.explicit_dtypes = EXPLICIT_ATTENTION_DTYPES if enabled else ()
     return model
 
 
