@@ -153,8 +153,11 @@ def matmul_gflops(dtype: torch.dtype = torch.float32, device: torch.device | str
 
     Measured now, in this process, with its threads: the fastest of ``runs`` products after two warm-up
     ones (the fastest, not the median, because this estimates what the machine can do; a busy spell of a
-    shared machine only ever slows a product down).
+    shared machine only ever slows a product down), by ``torch.mm`` and, on CPU, also by the oneDNN
+    product of the fast path (``mae_core.linear``), whichever is faster.
     """
+    from ..linear import _onednn_product, onednn_applies
+
     gen = torch.Generator(device="cpu").manual_seed(0)
     a = torch.randn(size, size, generator=gen).to(device=device, dtype=dtype)
     b = torch.randn(size, size, generator=gen).to(device=device, dtype=dtype)
@@ -164,8 +167,11 @@ def matmul_gflops(dtype: torch.dtype = torch.float32, device: torch.device | str
         a @ b
         sync()
 
-    seconds = time_rounds({"mm": product}, warmup=2, runs=runs)["mm"]
-    return 2 * size**3 / min(seconds) / 1e9
+    products = {"torch.mm": product}
+    if onednn_applies(a, b):
+        products["oneDNN"] = lambda: _onednn_product(a, b, None)  # a @ b^T: the same work
+    seconds = time_rounds(products, warmup=2, runs=runs)
+    return 2 * size**3 / min(min(s) for s in seconds.values()) / 1e9
 
 
 @dataclass
