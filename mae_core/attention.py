@@ -6,15 +6,12 @@ Shapes:
     x (B, T, D) -> (B, T, D), with T tokens, ``num_heads`` heads of width hd = D / num_heads.
 
 Parameter names follow the official checkpoints: ``qkv`` (Linear D -> 3D, with bias) and ``proj``.
-Attention runs as ``F.scaled_dot_product_attention``; :func:`explicit_attention` spells out the same
-computation for readers and is used when ``Attention.fused`` is False, or for the dtypes listed in
-``Attention.explicit_dtypes`` (the opt-in fast path lists bfloat16: on CPU the written-out form trained
-12 % faster there, see ``mae_core/fast_path.py``).
+The fast path calls ``F.scaled_dot_product_attention``; :func:`explicit_attention` spells out the same
+computation for readers and is used when ``Attention.fused`` is False.
 """
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -43,7 +40,6 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.fused = True  # False: use explicit_attention (same numbers within float rounding)
-        self.explicit_dtypes: tuple[torch.dtype, ...] = ()  # dtypes that use explicit_attention even when fused
         self.qkv = Linear(dim, 3 * dim, bias=True)
         self.proj = Linear(dim, dim)
 
@@ -51,7 +47,7 @@ class Attention(nn.Module):
         B, T, D = x.shape
         qkv = self.qkv(x).reshape(B, T, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, T, hd)
-        if self.fused and q.dtype not in self.explicit_dtypes:
+        if self.fused:
             out = F.scaled_dot_product_attention(q, k, v)
         else:
             out = explicit_attention(q, k, v)

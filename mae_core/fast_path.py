@@ -10,7 +10,7 @@ Shapes: unchanged; ``use_fast_path(model)`` returns the same model, switched.
     use_fast_path(model, False)                       # back to the exact path
 
 What it switches: every :class:`~mae_core.linear.Linear` to oneDNN products (float32 and bfloat16, forward
-and backward), and in bfloat16 the attention to its written-out form (``Attention.explicit_dtypes``).
+and backward). Nothing else changes.
 
 What the profile showed (``torch.profiler``, ViT-B/16, float32, CPU; ``benchmarks/README.md`` has the
 commands and the full numbers):
@@ -20,9 +20,8 @@ commands and the full numbers):
       oneDNN (PyTorch's library for CPU convolutions and bfloat16) ran the same shapes 10-25 % faster.
     * attention (``scaled_dot_product_attention`` on the strided q, k, v views) is 5-7 % in float32;
       writing it out (q k^T, softmax, @ v) or making q, k, v contiguous first was slower at every MAE
-      shape: kept as is. In bfloat16 the picture flips: SDPA's backward is 17 % of a ViT-B training step
-      and barely faster than in float32, while the written-out form (its products on oneDNN's bfloat16
-      kernels) made the whole step 12 % faster, at the same error against float32.
+      shape: kept as is. In bfloat16, SDPA's backward is 17 % of a ViT-B training step; the written-out
+      form made a one-thread step 12 % faster but a two-thread step no faster: kept as is too.
     * GELU, LayerNorm, residual adds, copies, masking gathers and ``cat`` together are under 6 %; fusing
       GELU and the residual add into the products (oneDNN post-ops) saved about 1 %: left out, for
       readability.
@@ -36,14 +35,10 @@ code and to the references on the same machine.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from . import linear
-from .attention import Attention
 from .linear import Linear
-
-EXPLICIT_ATTENTION_DTYPES = (torch.bfloat16,)  # where the written-out attention beat SDPA (see above)
 
 
 def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
@@ -60,8 +55,6 @@ def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
     for module in model.modules():
         if isinstance(module, Linear):
             module.onednn = enabled
-        elif isinstance(module, Attention):
-            module.explicit_dtypes = EXPLICIT_ATTENTION_DTYPES if enabled else ()
     return model
 
 
