@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import mae_core.models as models
+from mae_core.inspect.flops import closed_form_macs
 from mae_core.models import VARIANTS, create_model
 
 README = Path(models.__file__).with_name("README.md")
@@ -25,6 +26,7 @@ def expected(name: str) -> dict[str, str]:
     v = VARIANTS[name]
     c = v.config
     m = create_model(name, device="meta")
+    macs = closed_form_macs(c, 0.75)
     n = lambda params: f"{sum(p.numel() for p in params):,}"  # noqa: E731
     return {
         "": v.title,
@@ -45,6 +47,8 @@ def expected(name: str) -> dict[str, str]:
         "parameters, trainable": n(p for p in m.parameters() if p.requires_grad),
         "parameters, encoder": n(m.encoder.parameters()),
         "parameters, decoder": n(m.decoder.parameters()),
+        "GFLOPs per forward at mask 0.75 (2 x MACs, per image)": f"{2 * macs['total'] / 1e9:.2f}",
+        "GFLOPs of the encoder if it saw every token": f"{2 * macs['encoder_all_tokens'] / 1e9:.2f}",
     }
 
 
