@@ -34,12 +34,14 @@ WeightsOpt = Annotated[Path | None, typer.Option(
 NormPixOpt = Annotated[bool, typer.Option(
     "--norm-pix-loss", help="Score against per-patch normalised pixels (as the *_full checkpoints were trained).")]
 RepeatOpt = Annotated[int, typer.Option("--repeat", help="Timed forward passes; the median latency is reported.")]
+WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed forward passes before the timed ones (the first "
+                                        "call pays one-off costs).")]
 
 
 def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: ImageOpt = None,
             weights: WeightsOpt = None, seed: SeedOpt = 0, mask_ratio: MaskRatioOpt = 0.75,
             norm_pix_loss: NormPixOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
-            repeat: RepeatOpt = 1, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
     predicted value is not finite.
@@ -53,20 +55,22 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
       device, dtype, precision, batch, img_size, mask_ratio, norm_pix_loss,
       seed, inputs (list of str), build_s, loss, loss_finite,
       pred_shape, mask_shape, num_visible, masked_fraction (per sample),
-      pred {finite, min, max, mean}, repeat, latency_s, latencies_s,
+      pred {finite, min, max, mean}, repeat, warmup, latency_s, latencies_s,
       images_per_s, peak_memory_bytes, memory_before_bytes, memory_method,
       ok.
     NaN and inf are written as null.
     """
 
     def compute() -> dict[str, Any]:
-        return _forward(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype, repeat)
+        return _forward(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype, repeat,
+                        warmup)
 
     run(compute, _render, json_out=json_out, debug=debug)
 
 
 def _forward(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
-             mask_ratio: float, norm_pix_loss: bool, device: str, dtype: str, repeat: int) -> dict[str, Any]:
+             mask_ratio: float, norm_pix_loss: bool, device: str, dtype: str, repeat: int,
+             warmup: int = 1) -> dict[str, Any]:
     from mae_core.models import get_variant
 
     # Cheap checks first, so a typo never waits for a checkpoint to load.
@@ -78,6 +82,8 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
                            f"{batch} images")
     if repeat < 1:
         raise BadInput(f"--repeat must be at least 1, got {repeat}")
+    if warmup < 0:
+        raise BadInput(f"--warmup must be 0 or more, got {warmup}")
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
     for path in images:
@@ -110,7 +116,8 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
     from mae_core.inspect.forward import measure_forward
 
     with progress(f"forward pass of {info.title}"):
-        result = measure_forward(model, imgs.to(dev), mask_ratio=mask_ratio, seed=seed, dtype=dt, repeat=repeat)
+        result = measure_forward(model, imgs.to(dev), mask_ratio=mask_ratio, seed=seed, dtype=dt, repeat=repeat,
+                                 warmup=warmup)
     report = {
         "variant": name, "title": info.title,
         "weights": str(weights) if weights is not None else None,
@@ -153,7 +160,8 @@ def _render(r: dict[str, Any]) -> None:
         ("masked fraction", shown),
         ("pred finite", "[green]yes[/green]" if pred["finite"] else "[red]NO[/red]"),
         ("pred min / max / mean", " / ".join(_number(pred[k]) for k in ("min", "max", "mean"))),
-        ("latency", f"{r['latency_s'] * 1000:,.1f} ms" + (f" (median of {r['repeat']})" if r["repeat"] > 1 else "")),
+        ("latency", f"{r['latency_s'] * 1000:,.1f} ms" + (f" (median of {r['repeat']})" if r["repeat"] > 1 else "")
+         + (f", after {r['warmup']} warm-up run(s)" if r.get("warmup") else "")),
         ("throughput", f"{r['images_per_s']:,.2f} images/s"),
         ("peak memory", f"{_mib(r['peak_memory_bytes'])} (before the forward: {_mib(r['memory_before_bytes'])})"),
         ("memory measured as", r["memory_method"]),

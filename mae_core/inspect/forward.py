@@ -53,6 +53,7 @@ class ForwardResult:
     pred: TensorStats  # statistics of pred, computed in float32
     precision: str  # "float32" or "autocast bfloat16 (weights float32)" ...
     repeat: int
+    warmup: int
     latency_s: float  # median wall time of one forward
     latencies_s: list[float]  # every run
     images_per_s: float
@@ -139,7 +140,7 @@ def _sync(device: torch.device) -> None:
 
 
 def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75, seed: int = 0,
-                    dtype: torch.dtype = torch.float32, repeat: int = 1) -> ForwardResult:
+                    dtype: torch.dtype = torch.float32, repeat: int = 1, warmup: int = 1) -> ForwardResult:
     """Run ``model(imgs, mask_ratio)`` ``repeat`` times and measure it.
 
     The masking noise is drawn from the global generator seeded with ``seed`` right before each run,
@@ -153,6 +154,7 @@ def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75,
         seed: seed of the masking noise.
         dtype: float32, or bfloat16 / float16 for autocast.
         repeat: timed runs (the median is reported).
+        warmup: untimed runs first (the first call pays one-off costs: memory pools, kernel selection).
     """
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
@@ -163,14 +165,15 @@ def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75,
     model.eval()
     with torch.no_grad():
         memory.start()
-        for _ in range(repeat):
+        for run in range(warmup + repeat):
             torch.manual_seed(seed)
             _sync(device)
             start = time.perf_counter()
             with autocast():
                 loss, pred, mask = model(imgs, mask_ratio)
             _sync(device)
-            latencies.append(time.perf_counter() - start)
+            if run >= warmup:
+                latencies.append(time.perf_counter() - start)
         memory.stop()
     latency = statistics.median(latencies)
     loss_value = float(loss.detach().float())
@@ -184,6 +187,7 @@ def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75,
         pred=tensor_stats(pred),
         precision=precision,
         repeat=repeat,
+        warmup=warmup,
         latency_s=latency,
         latencies_s=latencies,
         images_per_s=imgs.shape[0] / latency if latency > 0 else float("inf"),
