@@ -1,4 +1,4 @@
-"""The linear layer of every block: ``nn.Linear``, with an opt-in oneDNN path for float32 CPU products.
+"""The linear layer of every block: ``nn.Linear``, with an opt-in oneDNN path for CPU products.
 
 Paper: ViT Eq. 2-3 (every projection is y = x W^T + b); nothing MAE-specific. Engineering only.
 
@@ -8,14 +8,14 @@ nn.Linear)`` holds).
 
 By default this *is* ``nn.Linear``: ``F.linear``, which PyTorch hands to MKL for float32 on CPU, bit for
 bit what the official code computes on the same machine. With ``layer.onednn = True`` (set for a whole
-model by :func:`mae_core.fast_path.use_fast_path`) the product, and the two products of its backward
+model by :func:`mae_core.fast_path.use_fast_path`) the product, and the input gradient of its backward
 pass, go to oneDNN instead, the library PyTorch already uses for its CPU convolutions and bfloat16
 products. On the AMD EPYC (Zen 4) this project is benchmarked on, oneDNN ran the MAE's product shapes
 10-25 % faster than MKL (``mae_core/fast_path.py`` has the profile). The two libraries add the same
 products in a different order, so results differ by float rounding (a few 1e-7 relative), not bit for bit.
 
-The oneDNN path is taken only where it applies (CPU, float32, eager mode, the operator present in this
-PyTorch build and checked once against ``F.linear``); anywhere else the layer stays ``F.linear``.
+The oneDNN path is taken only where it applies (CPU, float32 or bfloat16, eager mode, the operator present
+in this PyTorch build and checked once against ``F.linear``); anywhere else the layer stays ``F.linear``.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def onednn_available() -> bool:
 
 
 class _OneDNNLinear(torch.autograd.Function):
-    """y = x W^T + b, and its gradients, as oneDNN products (the backward ones too)."""
+    """y = x W^T + b as a oneDNN product; backward: the input gradient on oneDNN, the weight gradient on
+    ``torch.mm`` (as in ``nn.Linear``'s own backward)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -61,7 +62,8 @@ class _OneDNNLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = _onednn_product(g, weight.t(), None).reshape(x.shape)  # g W: (M, in)
         if ctx.needs_input_grad[1]:
-            grad_w = _onednn_product(g.t(), x.reshape(-1, x.shape[-1]).t(), None)  # g^T x: (out, in)
+            # g^T x (out, in) stays with torch.mm: handed the transposed g, oneDNN first copies it whole.
+            grad_w = torch.mm(g.t(), x.reshape(-1, x.shape[-1]))
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = g.sum(0)
         return grad_x, grad_w, grad_b
@@ -77,7 +79,7 @@ def onednn_applies(x: Tensor, weight: Tensor) -> bool:
 
 
 class Linear(nn.Linear):
-    """``nn.Linear``; with ``onednn = True``, float32 CPU products (and their gradients) run on oneDNN.
+    """``nn.Linear``; with ``onednn = True``, CPU products (and input gradients) run on oneDNN.
 
     Args: as ``nn.Linear`` (in_features, out_features, bias=True).
     """

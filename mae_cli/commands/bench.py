@@ -32,7 +32,7 @@ def command(
     variant: VariantOpt = "base",
     batch: Annotated[int, typer.Option("--batch", "-b", help="Images per forward pass.")] = 1,
     mode: Annotated[str, typer.Option(
-        "--mode", help="forward (no autograd) or train (forward + backward; gradients cleared every step).")] = "forward",
+        "--mode", help="forward (no autograd) or train (forward + backward, grads cleared each step).")] = "forward",
     reference: Annotated[Optional[list[str]], typer.Option(
         "--reference", "-r", help="Also time a reference with the same weights and noise: timm, hf or official "
                                   "(repeat the option for several). Needs the reference extra installed.",
@@ -68,7 +68,22 @@ def command(
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Time ours (and references, and the mask-tokens-in-encoder baseline) after warm-up, alternating."""
+    """Latency and images/s of our model (exact and fast path), and of references with the same weights and
+    noise, after warm-up, in alternating rounds: median and spread, GFLOP/s and its share of this machine's
+    matmul (same dtype, same run), each median over the fastest reference's, each output's error.
+
+    JSON (--json), one document with the keys:
+      variant, title, batch, mode, mask_ratio, device, dtype, reference_dtype,
+      autocast, path, warmup, runs, threads, seed, flops_per_image,
+      exact_pred_max_abs, machine {matmul_gflops {dtype: GFLOP/s}, matmul_size,
+      torch, cpu, cores}, results [{name, dtype, autocast, note, median_s,
+      q1_s, q3_s, min_s, max_s, spread, images_per_s, gflops_per_s,
+      share_of_matmul, seconds, pred_max_abs_diff, loss_abs_diff,
+      over_fastest_reference}], fastest_reference, speedups
+      {mae_over_mask_tokens_in_encoder}, compile_seconds, notes.
+    Rows: ours (exact path), ours+fast (mae_core.fast_path), [M] in encoder
+    (--mask-tokens-in-encoder), ours+compile (--compile), then the references.
+    """
     run(lambda: bench(variant, batch=batch, mode=mode, references=reference or [], reference_dtype=reference_dtype,
                       path=path, mask_tokens_in_encoder=mask_tokens_in_encoder, compile_model=compile_, device=device,
                       dtype=dtype, autocast=autocast, mask_ratio=mask_ratio, warmup=warmup, runs=runs,
@@ -222,7 +237,8 @@ def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: li
     speedups = {}
     if mask_tokens_in_encoder:
         by_name = {r.name: r for r in results}
-        speedups["mae_over_mask_tokens_in_encoder"] = by_name[BASELINE].summary.median / by_name[main.name].summary.median
+        baseline_s, mae_s = by_name[BASELINE].summary.median, by_name[main.name].summary.median
+        speedups["mae_over_mask_tokens_in_encoder"] = baseline_s / mae_s
     return {
         "variant": name, "title": spec.title, "batch": batch, "mode": mode, "mask_ratio": mask_ratio,
         "device": str(dev), "dtype": dtype_name(ours_dtype), "reference_dtype": dtype_name(ref_dtype),

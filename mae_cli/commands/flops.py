@@ -23,7 +23,17 @@ def command(
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """FLOPs per image of each stage (encoder on visible tokens vs every token, decoder, total, training)."""
+    """FLOPs per image of each stage (encoder on the visible tokens and on every token, decoder, total,
+    forward + backward, mask tokens in the encoder), counted by torch.utils.flop_counter on the meta device
+    and by a closed form from the config; exit 1 if they disagree. 1 MAC = 2 FLOPs.
+
+    JSON (--json), one document with the keys:
+      variant, title, mask_ratio, num_patches, num_visible, units,
+      stages [{stage, description, tokens, macs, flops_counted,
+      flops_closed_form, gflops, agree}], encoder_block_macs {product: MACs},
+      encoder_saving, total_saving_vs_mask_tokens_in_encoder,
+      train_over_forward, agree.
+    """
     run(lambda: flops(variant, mask_ratio), render, json_out=json_out, debug=debug)
 
 

@@ -18,6 +18,9 @@ def test_flops_json(cli_json, variant, gflops):
     cfg = get_variant(variant).config
     macs = closed_form_macs(cfg, 0.75)
     stages = {s["stage"]: s for s in doc["stages"]}
+    assert set(doc) == {"variant", "title", "mask_ratio", "num_patches", "num_visible", "units", "stages",
+                        "encoder_block_macs", "encoder_saving", "total_saving_vs_mask_tokens_in_encoder",
+                        "train_over_forward", "agree"}  # the keys `mae flops --help` lists
     assert doc["agree"] and all(s["agree"] for s in doc["stages"])
     assert doc["num_patches"] == cfg.num_patches and doc["num_visible"] == cfg.num_patches // 4
     assert stages["total"]["gflops"] == pytest.approx(gflops, abs=0.006)
@@ -56,6 +59,13 @@ def test_bad_input_is_one_line_and_exit_2(cli, args, words):
 def test_bench_json_structure_and_bookkeeping(cli_json):
     doc = cli_json("bench", "--variant", "base", "--batch", "1", "--runs", "2", "--warmup", "0",
                    "--reference", "timm", "--mask-tokens-in-encoder", "--path", "both")
+    assert set(doc) == {  # the keys `mae bench --help` lists
+        "variant", "title", "batch", "mode", "mask_ratio", "device", "dtype", "reference_dtype", "autocast", "path",
+        "warmup", "runs", "threads", "seed", "flops_per_image", "exact_pred_max_abs", "machine", "results",
+        "fastest_reference", "speedups", "compile_seconds", "notes"}
+    assert set(doc["results"][0]) == {
+        "name", "dtype", "autocast", "note", "median_s", "q1_s", "q3_s", "min_s", "max_s", "spread", "images_per_s",
+        "gflops_per_s", "share_of_matmul", "seconds", "pred_max_abs_diff", "loss_abs_diff", "over_fastest_reference"}
     assert (doc["variant"], doc["batch"], doc["mode"], doc["dtype"], doc["runs"]) == (
         "mae_vit_base_patch16", 1, "forward", "float32", 2)
     flops = 2 * closed_form_macs(get_variant("base").config, 0.75)["total"]
