@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import platform
+from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
 import typer
@@ -134,6 +135,19 @@ def _shares_weights(model):
     return copy.deepcopy(model, memo)
 
 
+@dataclass
+class Setup:
+    """What every competitor shares: the model's float32 weights, the inputs, the float32 yardstick."""
+
+    name: str
+    title: str
+    model: Any  # our MaskedAutoencoderViT, float32 until the competitors are built
+    imgs: Any  # (B, C, H, W)
+    noise: Any  # (B, L)
+    exact_loss: Any
+    exact_pred: Any  # (B, L, p*p*C), our float32 exact-path output: what every error is measured against
+
+
 def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: list[str] | tuple[str, ...] = (),
           reference_dtype: str | None = None, path: str = "both", mask_tokens_in_encoder: bool = False,
           compile_model: bool = False, device: str = "cpu", dtype: str = "float32", autocast: bool = False,
@@ -142,90 +156,34 @@ def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: li
     """Build the competitors, time them, and return the report (plain data for the table and the JSON)."""
     import torch
 
-    from mae_core.baseline import MaskTokensInEncoder
-    from mae_core.fast_path import use_fast_path
-    from mae_core.inspect.bench import (Competitor, benchmark, dtype_name, evaluate, make_step, max_abs_diff,
-                                        timed_first_call)
-    from mae_core.inspect.flops import closed_form_macs
-    from mae_core.models import create_model, get_variant
+    from mae_core.inspect.bench import benchmark, dtype_name
 
     kinds = _check(mode, warmup, runs, threads, list(references), path)
-    name = resolve_variant(variant)
-    spec = get_variant(name)
-    cfg = spec.config
-    check_batch(batch)
-    check_mask_ratio(mask_ratio, cfg.num_patches)
     dev = resolve_device(device)
     ours_dtype = resolve_dtype(dtype)
     ref_dtype = resolve_dtype(reference_dtype) if reference_dtype else ours_dtype
+    check_batch(batch)
     if threads is not None:
         torch.set_num_threads(threads)
+    setup = _setup(variant, batch, mode, mask_ratio, dev, seed)
 
-    macs = closed_form_macs(cfg, mask_ratio)
-    flops = 2 * macs["total" if mode == "forward" else "train"]
-    baseline_flops = 2 * macs["baseline_total" if mode == "forward" else "baseline_train"]
-
-    with progress(f"building {spec.title}"):
-        torch.manual_seed(seed)
-        model = create_model(name, device=dev)
-        model.train(mode == "train")
-        gen = torch.Generator().manual_seed(seed)
-        imgs = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=gen).to(dev)
-        noise = torch.rand(batch, cfg.num_patches, generator=gen).to(dev)
-        with torch.inference_mode():
-            exact_loss, exact_pred, _ = model(imgs, mask_ratio, noise)  # the float32 yardstick
-
-    def cast(module, to: torch.dtype):
-        return module if to == torch.float32 or autocast else module.to(to)
-
-    competitors: list[Competitor] = []
-    for kind in kinds:  # first, while our weights are still float32: the references alias them
-        with progress(f"building the {kind} reference"):
-            ref = _load_reference(kind, name, model, dev, official_src)
-        cast(ref.model, ref_dtype).train(mode == "train")
-        competitors.append(Competitor(kind, ref.forward, ref.model, ref_dtype, autocast and ref_dtype != torch.float32,
-                                      flops, ref.detail))
-    cast(model, ours_dtype)
-    low = autocast and ours_dtype != torch.float32
-    ours = []
-    if path in ("exact", "both"):
-        ours.append(Competitor(OURS, model, model, ours_dtype, low, flops, "mae_core, exact path (F.linear)"))
-    if path in ("fast", "both"):
-        fast = use_fast_path(_shares_weights(model) if path == "both" else model)
-        ours.append(Competitor(OURS_FAST, fast, fast, ours_dtype, low, flops, "mae_core, fast path (oneDNN products)"))
-    main = ours[-1]  # the fastest of ours we time: the baseline runs on the same path
-    if mask_tokens_in_encoder:
-        baseline = MaskTokensInEncoder(main.module).to(dev)
-        cast(baseline, ours_dtype)
-        ours.append(Competitor(BASELINE, baseline, baseline, ours_dtype, low, baseline_flops,
-                               f"Table 1c/2 baseline: encoder on every token, with [M] ({main.name}'s path)"))
-    notes: list[str] = []
-    compile_seconds = None
-    if compile_model:
-        compiled = torch.compile(model)
-        c = Competitor(OURS_COMPILED, compiled, model, ours_dtype, low, flops, "mae_core, torch.compile")
-        with progress("compiling (torch.compile; the first call pays for it)"):
-            compile_seconds = timed_first_call(make_step(c, imgs, noise, mask_ratio, mode))
-        ours.append(c)
-        notes.append(f"torch.compile: the first call took {compile_seconds:.1f} s (compiling), not in the timings")
-    competitors = ours + competitors
-
-    # What each competitor computes, against our float32 output on the same inputs.
-    accuracy = {}
-    for c in competitors:
-        if c.name != BASELINE:  # the baseline computes another function (and its [M] token is untrained)
-            loss, pred = evaluate(c, imgs, noise, mask_ratio)
-            accuracy[c.name] = {"pred_max_abs_diff": max_abs_diff(pred, exact_pred),
-                                "loss_abs_diff": abs(loss.item() - exact_loss.item())}
+    # References first, while our weights are still float32: they alias them.
+    refs = [_reference_competitor(kind, setup, dev, official_src, ref_dtype, autocast, mode, mask_ratio)
+            for kind in kinds]
+    ours, notes, compile_seconds = _our_competitors(setup, path, ours_dtype, autocast, mode, mask_ratio,
+                                                    mask_tokens_in_encoder, compile_model)
+    competitors = ours + refs
+    accuracy = _accuracy(competitors, setup, mask_ratio)
 
     def tick(r: int) -> None:
         if progress_to_stderr and err.is_terminal:
             err.print(f"  round {r}/{runs}", end="\r")
 
     with progress(f"timing {len(competitors)} competitor(s): {warmup} warm-up + {runs} rounds, alternating"):
-        results = benchmark(competitors, imgs, noise, mask_ratio=mask_ratio, mode=mode, warmup=warmup, runs=runs,
-                            on_round=tick)
+        results = benchmark(competitors, setup.imgs, setup.noise, mask_ratio=mask_ratio, mode=mode, warmup=warmup,
+                            runs=runs, on_round=tick)
 
+    by_name = {r.name: r for r in results}
     refs_timed = [r for r in results if r.name in kinds]
     fastest = min(refs_timed, key=lambda r: r.summary.median) if refs_timed else None
     rows = []
@@ -235,19 +193,119 @@ def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: li
         row["over_fastest_reference"] = r.summary.median / fastest.summary.median if fastest else None
         rows.append(row)
     speedups = {}
-    if mask_tokens_in_encoder:
-        by_name = {r.name: r for r in results}
-        baseline_s, mae_s = by_name[BASELINE].summary.median, by_name[main.name].summary.median
-        speedups["mae_over_mask_tokens_in_encoder"] = baseline_s / mae_s
+    if mask_tokens_in_encoder:  # against ours on the same path as the baseline (the last of ours before it)
+        mae = [c.name for c in ours if c.name in (OURS, OURS_FAST)][-1]
+        speedups["mae_over_mask_tokens_in_encoder"] = by_name[BASELINE].summary.median / by_name[mae].summary.median
     return {
-        "variant": name, "title": spec.title, "batch": batch, "mode": mode, "mask_ratio": mask_ratio,
+        "variant": setup.name, "title": setup.title, "batch": batch, "mode": mode, "mask_ratio": mask_ratio,
         "device": str(dev), "dtype": dtype_name(ours_dtype), "reference_dtype": dtype_name(ref_dtype),
         "autocast": autocast, "path": path, "warmup": warmup, "runs": runs, "threads": torch.get_num_threads(),
-        "seed": seed, "flops_per_image": flops, "exact_pred_max_abs": exact_pred.abs().max().item(),
+        "seed": seed, "flops_per_image": _flops(setup.model.config, mask_ratio, mode),
+        "exact_pred_max_abs": setup.exact_pred.abs().max().item(),
         "machine": _machine(results), "results": rows,
         "fastest_reference": fastest.name if fastest else None,
         "speedups": speedups, "compile_seconds": compile_seconds, "notes": notes,
     }
+
+
+def _flops(cfg, mask_ratio: float, mode: str, baseline: bool = False) -> int:
+    """FLOPs per image of one step (closed form, ``mae_core.inspect.flops``)."""
+    from mae_core.inspect.flops import closed_form_macs
+
+    key = {("forward", False): "total", ("train", False): "train",
+           ("forward", True): "baseline_total", ("train", True): "baseline_train"}[mode, baseline]
+    return 2 * closed_form_macs(cfg, mask_ratio)[key]
+
+
+def _setup(variant: str, batch: int, mode: str, mask_ratio: float, dev, seed: int) -> Setup:
+    """Our seeded model, seeded images and noise, and our float32 output on them."""
+    import torch
+
+    from mae_core.models import create_model, get_variant
+
+    name = resolve_variant(variant)
+    spec = get_variant(name)
+    cfg = spec.config
+    check_mask_ratio(mask_ratio, cfg.num_patches)
+    with progress(f"building {spec.title}"):
+        torch.manual_seed(seed)
+        model = create_model(name, device=dev)
+        model.train(mode == "train")
+        gen = torch.Generator().manual_seed(seed)
+        imgs = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=gen).to(dev)
+        noise = torch.rand(batch, cfg.num_patches, generator=gen).to(dev)
+        with torch.inference_mode():
+            loss, pred, _ = model(imgs, mask_ratio, noise)
+    return Setup(name, spec.title, model, imgs, noise, loss, pred)
+
+
+def _cast(module, dtype, autocast: bool):
+    """Native low precision: the module's weights cast to ``dtype`` (autocast keeps them float32)."""
+    import torch
+
+    return module if dtype == torch.float32 or autocast else module.to(dtype)
+
+
+def _reference_competitor(kind: str, setup: Setup, dev, official_src, dtype, autocast: bool, mode: str,
+                          mask_ratio: float):
+    import torch
+
+    from mae_core.inspect.bench import Competitor
+
+    with progress(f"building the {kind} reference"):
+        ref = _load_reference(kind, setup.name, setup.model, dev, official_src)
+    _cast(ref.model, dtype, autocast).train(mode == "train")
+    return Competitor(kind, ref.forward, ref.model, dtype, autocast and dtype != torch.float32,
+                      _flops(setup.model.config, mask_ratio, mode), ref.detail)
+
+
+def _our_competitors(setup: Setup, path: str, dtype, autocast: bool, mode: str, mask_ratio: float,
+                     mask_tokens_in_encoder: bool, compile_model: bool):
+    """ours (exact path) and/or ours+fast, then the [M] baseline and ours+compile when asked."""
+    import torch
+
+    from mae_core.baseline import MaskTokensInEncoder
+    from mae_core.fast_path import use_fast_path
+    from mae_core.inspect.bench import Competitor, make_step, timed_first_call
+
+    model = _cast(setup.model, dtype, autocast)
+    low = autocast and dtype != torch.float32
+    cfg = model.config
+    flops = _flops(cfg, mask_ratio, mode)
+    ours = []
+    if path in ("exact", "both"):
+        ours.append(Competitor(OURS, model, model, dtype, low, flops, "mae_core, exact path (F.linear)"))
+    if path in ("fast", "both"):
+        fast = use_fast_path(_shares_weights(model) if path == "both" else model)
+        ours.append(Competitor(OURS_FAST, fast, fast, dtype, low, flops, "mae_core, fast path (oneDNN products)"))
+    main = ours[-1]  # the fastest of ours we time: the baseline runs on the same path
+    if mask_tokens_in_encoder:
+        baseline = _cast(MaskTokensInEncoder(main.module).to(setup.imgs.device), dtype, autocast)
+        ours.append(Competitor(BASELINE, baseline, baseline, dtype, low, _flops(cfg, mask_ratio, mode, baseline=True),
+                               f"Table 1c/2 baseline: encoder on every token, with [M] ({main.name}'s path)"))
+    notes: list[str] = []
+    compile_seconds = None
+    if compile_model:
+        compiled = torch.compile(model)
+        c = Competitor(OURS_COMPILED, compiled, model, dtype, low, flops, "mae_core, torch.compile")
+        with progress("compiling (torch.compile; the first call pays for it)"):
+            compile_seconds = timed_first_call(make_step(c, setup.imgs, setup.noise, mask_ratio, mode))
+        ours.append(c)
+        notes.append(f"torch.compile: the first call took {compile_seconds:.1f} s (compiling), not in the timings")
+    return ours, notes, compile_seconds
+
+
+def _accuracy(competitors, setup: Setup, mask_ratio: float) -> dict[str, dict[str, float]]:
+    """What each competitor computes, against our float32 exact output on the same inputs."""
+    from mae_core.inspect.bench import evaluate, max_abs_diff
+
+    accuracy = {}
+    for c in competitors:
+        if c.name != BASELINE:  # the baseline computes another function (and its [M] token is untrained)
+            loss, pred = evaluate(c, setup.imgs, setup.noise, mask_ratio)
+            accuracy[c.name] = {"pred_max_abs_diff": max_abs_diff(pred, setup.exact_pred),
+                                "loss_abs_diff": abs(loss.item() - setup.exact_loss.item())}
+    return accuracy
 
 
 def _machine(results) -> dict[str, Any]:
