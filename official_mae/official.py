@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from mae_core.config import MAEConfig
 
 from .imports import ReferenceUnavailable, require_timm
-from .reference import Reference, ReferenceOutput, standard_stage_modules
+from .reference import OfficialNamedReference, ReferenceOutput
 from .shims import _ProxyModule, compatibility_shims, isolated_import_path
 
 ENV_VAR = "MAE_OFFICIAL_SRC"
@@ -105,7 +105,7 @@ def injected_noise(module: types.ModuleType, noise: Tensor) -> Iterator[list[int
         module.torch = original
 
 
-class OfficialReference(Reference):
+class OfficialReference(OfficialNamedReference):
     """The official ``MaskedAutoencoderViT`` from the user's clone, behind the :class:`Reference` interface."""
 
     kind = "official"
@@ -141,10 +141,4 @@ class OfficialReference(Reference):
         if not calls:
             raise ReferenceUnavailable("the official forward_encoder did not draw its masking noise with "
                                        "torch.rand, so the same noise cannot be injected")
-        pred = self.model.forward_decoder(latent, ids_restore)
-        loss = self.model.forward_loss(imgs, pred, mask)
-        return ReferenceOutput(loss, pred, mask, latent, ids_restore)
-
-    def stage_modules(self) -> dict[str, nn.Module]:
-        m = self.model
-        return standard_stage_modules(m.patch_embed, m.blocks, m.decoder_embed, m.decoder_blocks, m.decoder_norm)
+        return self.finish(imgs, latent, mask, ids_restore)

@@ -103,6 +103,21 @@ class Reference:
         raise NotImplementedError
 
 
+class OfficialNamedReference(Reference):
+    """A reference whose model has the official attribute and method names (``forward_decoder``,
+    ``forward_loss``, ``blocks``, ``decoder_blocks`` ...): the official code itself, and our timm rebuild."""
+
+    def finish(self, imgs: Tensor, latent: Tensor, mask: Tensor, ids_restore: Tensor) -> ReferenceOutput:
+        """Decode and score after the model's own ``forward_encoder``."""
+        pred = self.model.forward_decoder(latent, ids_restore)
+        loss = self.model.forward_loss(imgs, pred, mask)
+        return ReferenceOutput(loss, pred, mask, latent, ids_restore)
+
+    def stage_modules(self) -> dict[str, nn.Module]:
+        m = self.model
+        return standard_stage_modules(m.patch_embed, m.blocks, m.decoder_embed, m.decoder_blocks, m.decoder_norm)
+
+
 def our_stage_modules(model: nn.Module) -> dict[str, nn.Module]:
     """The same stages on a ``mae_core`` :class:`~mae_core.mae.MaskedAutoencoderViT`."""
     enc, dec = model.encoder, model.decoder

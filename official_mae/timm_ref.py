@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from mae_core.config import MAEConfig
 
 from .imports import require_timm
-from .reference import Reference, ReferenceOutput, standard_stage_modules
+from .reference import OfficialNamedReference, ReferenceOutput
 
 
 class TimmMAE(nn.Module):
@@ -107,7 +107,7 @@ class TimmMAE(nn.Module):
         return (per_patch * mask).sum() / mask.sum()
 
 
-class TimmReference(Reference):
+class TimmReference(OfficialNamedReference):
     """:class:`TimmMAE` behind the :class:`Reference` interface."""
 
     kind = "timm"
@@ -120,10 +120,4 @@ class TimmReference(Reference):
 
     def run(self, imgs: Tensor, mask_ratio: float, noise: Tensor) -> ReferenceOutput:
         latent, mask, ids_restore = self.model.forward_encoder(imgs, mask_ratio, noise)
-        pred = self.model.forward_decoder(latent, ids_restore)
-        loss = self.model.forward_loss(imgs, pred, mask)
-        return ReferenceOutput(loss, pred, mask, latent, ids_restore)
-
-    def stage_modules(self) -> dict[str, nn.Module]:
-        m = self.model
-        return standard_stage_modules(m.patch_embed, m.blocks, m.decoder_embed, m.decoder_blocks, m.decoder_norm)
+        return self.finish(imgs, latent, mask, ids_restore)
