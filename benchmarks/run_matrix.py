@@ -210,13 +210,21 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         reports.append(run_cell(args, variant, batch, mode, dtype))
         print(f"    done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
-    table = markdown(reports, args, time.perf_counter() - start)
-    args.out.write_text("# Benchmark results (written by benchmarks/run_matrix.py)\n\n" + table)
-    args.json.write_text(json.dumps({"argv": sys.argv[1:], "reports": reports}, indent=1))
+        table = write(reports, args, time.perf_counter() - start, done=i == len(todo))  # after every cell
     if args.readme:
         update_readme(table)
     print(table)
     return 0
+
+
+def write(reports: list[dict], args: argparse.Namespace, seconds: float, done: bool) -> str:
+    """Write results.md and results.json with the cells so far (a long run that is stopped keeps them)."""
+    table = markdown(reports, args, seconds)
+    if not done:
+        table += "\n(partial: the run was still going when this was written)\n"
+    args.out.write_text("# Benchmark results (written by benchmarks/run_matrix.py)\n\n" + table)
+    args.json.write_text(json.dumps({"argv": sys.argv[1:], "reports": reports}, indent=1))
+    return table
 
 
 if __name__ == "__main__":
