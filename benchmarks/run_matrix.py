@@ -18,6 +18,8 @@ The goals (issue 6) are checked from the measured numbers and printed under the 
     python3 benchmarks/run_matrix.py                     # B, L, H x batch 1, 8 x forward, train x fp32, bf16
     python3 benchmarks/run_matrix.py --variants large --batches 8 --modes train --dtypes float32 --runs 5
     python3 benchmarks/run_matrix.py --readme            # also put the table into README.md's perf section
+    python3 benchmarks/run_matrix.py --resume            # go on with a stopped run (cells in results.json are kept)
+    python3 benchmarks/run_matrix.py --render --readme   # only re-write results.md / README from results.json
 
 Writes ``benchmarks/results.md`` (the table, the machine, the goals) and ``benchmarks/results.json`` (every
 run's full report). Progress goes to stderr. The timings are only as quiet as the machine: run it when
@@ -40,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mae_cli.commands.bench import BASELINE, OURS, OURS_FAST, bench  # noqa: E402
+from mae_cli.common import resolve_variant  # noqa: E402
 
 GOAL_BATCH8, GOAL_BATCH1, GOAL_BF16 = 1.00, 0.85, 2.5
 TITLES = {"base": "ViT-B/16", "large": "ViT-L/16", "huge": "ViT-H/14"}
@@ -64,6 +67,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md", help="Markdown output.")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json", help="JSON output.")
     p.add_argument("--readme", action="store_true", help="Also replace the results block of README.md.")
+    p.add_argument("--resume", action="store_true",
+                   help="Keep the cells already in --json (same runs and warm-up) and measure only the others.")
+    p.add_argument("--render", action="store_true",
+                   help="Measure nothing: re-write --out (and README.md with --readme) from --json.")
     args = p.parse_args(argv)
     if args.quick:
         args.variants, args.runs = "base", min(args.runs, 5)
@@ -76,6 +83,17 @@ def cells(args: argparse.Namespace):
             for mode in args.modes.split(","):
                 for dtype in args.dtypes.split(","):
                     yield variant.strip(), batch, mode.strip(), dtype.strip()
+
+
+def cell_of(report: dict) -> tuple:
+    """A measured report's cell, as ``cells`` names it (the report has the model's full name)."""
+    return report["variant"], report["batch"], report["mode"], report["dtype"]
+
+
+def in_order(reports: list[dict], args: argparse.Namespace) -> list[dict]:
+    """Reports in the matrix's order (variant, batch, mode, dtype), whatever order they were measured in."""
+    order = [(resolve_variant(v), *rest) for v, *rest in cells(args)]
+    return sorted(reports, key=lambda r: order.index(cell_of(r)) if cell_of(r) in order else len(order))
 
 
 def run_cell(args: argparse.Namespace, variant: str, batch: int, mode: str, dtype: str) -> dict:
@@ -161,11 +179,11 @@ def markdown(reports: list[dict], args: argparse.Namespace, seconds: float) -> s
             lines.append(f"- {row['title']} batch {row['batch']} {row['mode']}: "
                          f"{row['baseline']['median_s']:.3f} s vs {row['fast']['median_s']:.3f} s, "
                          f"**{row['speedup_mask_tokens']:.2f}x**")
-    lines += ["", "Goals (issue 6), from the numbers above:", ""] + goals(reports)
+    lines += ["", "Goals (issue 6), from the numbers above:", ""] + goals(reports, matmul.get("bfloat16"))
     return "\n".join(lines) + "\n"
 
 
-def goals(reports: list[dict]) -> list[str]:
+def goals(reports: list[dict], bf16_matmul: float | None) -> list[str]:
     out = []
     for rep in reports:
         row = _row(rep)
@@ -185,8 +203,21 @@ def goals(reports: list[dict]) -> list[str]:
             times = 1 / ratio
             verdict = "met" if times >= GOAL_BF16 else "NOT met"
             out.append(f"- bfloat16 {where}: {times:.2f}x the fastest float32 reference (goal >= {GOAL_BF16}x: "
-                       f"{verdict}); max |Δpred| vs float32 {fast['pred_max_abs_diff']:.1e}")
+                       f"{verdict}); max |Δpred| vs float32 {fast['pred_max_abs_diff']:.1e}; "
+                       f"ceiling here {bf16_ceiling(rep, bf16_matmul):.2f}x")
     return out or ["- (no cell of the matrix measures a goal)"]
+
+
+def bf16_ceiling(report: dict, bf16_matmul: float) -> float:
+    """The most a bfloat16 model could gain here: every FLOP at the machine's bfloat16 matmul speed.
+
+    That is the best bfloat16 2048x2048 matmul GFLOP/s of the run over the GFLOP/s the fastest float32
+    reference achieved on the whole model in this cell. No real model reaches it (LayerNorm, softmax, GELU,
+    copies and small products all run below the matmul's speed), so it bounds what any implementation
+    could show on this machine.
+    """
+    fastest = next(r for r in report["results"] if r["name"] == report["fastest_reference"])
+    return bf16_matmul / fastest["gflops_per_s"]
 
 
 def update_readme(table: str) -> None:
@@ -202,28 +233,41 @@ def update_readme(table: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    start = time.perf_counter()
-    reports = []
-    todo = list(cells(args))
-    for i, (variant, batch, mode, dtype) in enumerate(todo, 1):
-        print(f"[{i}/{len(todo)}] {variant} batch {batch} {mode} {dtype} ...", file=sys.stderr, flush=True)
-        t = time.perf_counter()
-        reports.append(run_cell(args, variant, batch, mode, dtype))
-        print(f"    done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
-        table = write(reports, args, time.perf_counter() - start, done=i == len(todo))  # after every cell
+    reports, seconds = [], 0.0
+    if args.resume or args.render:
+        saved = json.loads(args.json.read_text())
+        reports, seconds = saved["reports"], saved.get("seconds", 0.0)
+        if args.resume and any((r["runs"], r["warmup"]) != (args.runs, args.warmup) for r in reports):
+            print(f"{args.json} was measured with other --runs/--warmup; run without --resume", file=sys.stderr)
+            return 2
+    if args.render:
+        table = write(reports, args, seconds, done=True, save_json=False)
+    else:
+        done = {cell_of(r) for r in reports}
+        todo = [c for c in cells(args) if (resolve_variant(c[0]), *c[1:]) not in done]
+        start = time.perf_counter() - seconds
+        table = write(reports, args, seconds, done=not todo)
+        for i, (variant, batch, mode, dtype) in enumerate(todo, 1):
+            print(f"[{i}/{len(todo)}] {variant} batch {batch} {mode} {dtype} ...", file=sys.stderr, flush=True)
+            t = time.perf_counter()
+            reports.append(run_cell(args, variant, batch, mode, dtype))
+            print(f"    done in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+            table = write(reports, args, time.perf_counter() - start, done=i == len(todo))  # after every cell
     if args.readme:
         update_readme(table)
     print(table)
     return 0
 
 
-def write(reports: list[dict], args: argparse.Namespace, seconds: float, done: bool) -> str:
+def write(reports: list[dict], args: argparse.Namespace, seconds: float, done: bool, save_json: bool = True) -> str:
     """Write results.md and results.json with the cells so far (a long run that is stopped keeps them)."""
+    reports = in_order(reports, args)
     table = markdown(reports, args, seconds)
     if not done:
         table += "\n(partial: the run was still going when this was written)\n"
     args.out.write_text("# Benchmark results (written by benchmarks/run_matrix.py)\n\n" + table)
-    args.json.write_text(json.dumps({"argv": sys.argv[1:], "reports": reports}, indent=1))
+    if save_json:
+        args.json.write_text(json.dumps({"argv": sys.argv[1:], "seconds": seconds, "reports": reports}, indent=1))
     return table
 
 
