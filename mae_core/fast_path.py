@@ -10,7 +10,8 @@ Shapes: unchanged; ``use_fast_path(model)`` returns the same model, switched.
     use_fast_path(model, False)                       # back to the exact path
 
 What it switches: every :class:`~mae_core.linear.Linear`'s product and input gradient to oneDNN (float32
-and bfloat16); the weight gradient stays ``torch.mm``, as in ``nn.Linear``. Nothing else changes.
+and bfloat16); the weight gradient stays ``torch.mm``, as in ``nn.Linear``, except for float32 layers
+that narrow (fc2), where oneDNN was faster. Nothing else changes.
 
 What the profile showed (``torch.profiler``, ViT-B/16, float32, CPU; ``benchmarks/README.md`` has the
 commands and the full numbers):
@@ -19,7 +20,9 @@ commands and the full numbers):
       and MKL reaches about 75 % of its large-matmul speed on them with one thread and less with two;
       oneDNN (PyTorch's library for CPU convolutions and bfloat16) ran the same shapes 10-25 % faster,
       and the input gradient (g W) too. For the weight gradient (g^T x) oneDNN first copies the
-      transposed g whole: no faster than ``torch.mm`` at batch 1, up to 4 % of a step slower at batch 8.
+      transposed g whole: no faster than ``torch.mm`` at batch 1, up to 4 % of a step slower at batch 8;
+      handed both operands as transposed views, it ran the narrowing fc2's g^T x 10-20 % faster at batch
+      1 (a ViT-B batch-1 training step 2-4 % faster) and as fast at batch 8, the other layers' slower.
     * attention (``scaled_dot_product_attention`` on the strided q, k, v views) is 5-7 % in float32;
       writing it out (q k^T, softmax, @ v) or making q, k, v contiguous first was slower at every MAE
       shape: kept as is. In bfloat16, SDPA's backward is 17 % of a ViT-B training step; the written-out
