@@ -197,8 +197,8 @@ def goals(reports: list[dict], bf16_matmul: float | None) -> list[str]:
             if goal is not None:
                 exact = row["ours"]["over_fastest_reference"] if row["ours"] else None
                 verdict = "met" if ratio <= goal else "NOT met"
-                out.append(f"- float32 {where}: ours+fast ÷ fastest ref = {ratio:.2f} "
-                           f"(goal <= {goal:.2f}: {verdict}); exact path {exact:.2f}")
+                out.append(f"- float32 {where}: ours+fast ÷ fastest ref = {ratio:.3f} "
+                           f"(goal <= {goal:.2f}: {verdict}); exact path {exact:.3f}")
         elif row["dtype"] == "bfloat16" and row["batch"] >= 8:
             times = 1 / ratio
             verdict = "met" if times >= GOAL_BF16 else "NOT met"

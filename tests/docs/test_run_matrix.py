@@ -46,9 +46,9 @@ def test_goals_verdicts_follow_the_numbers(matrix):
                           report("base", 1, "train", "float32", 0.90),
                           report("large", 8, "train", "float32", 1.00),
                           report("large", 8, "forward", "bfloat16", 0.40, ref_gflops=160.0)], 400.0)
-    assert "0.80 (goal <= 0.85: met)" in lines[0]
-    assert "0.90 (goal <= 0.85: NOT met)" in lines[1]
-    assert "1.00 (goal <= 1.00: met)" in lines[2]
+    assert "0.800 (goal <= 0.85: met)" in lines[0]
+    assert "0.900 (goal <= 0.85: NOT met)" in lines[1]
+    assert "1.000 (goal <= 1.00: met)" in lines[2]
     # 1 / 0.40 = 2.5x meets 2.5x; the ceiling is the bf16 matmul over the reference's achieved rate.
     assert "2.50x the fastest float32 reference (goal >= 2.5x: met)" in lines[3]
     assert "ceiling here 2.50x" in lines[3]
