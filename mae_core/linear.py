@@ -45,8 +45,8 @@ def onednn_available() -> bool:
 
 
 class _OneDNNLinear(torch.autograd.Function):
-    """y = x W^T + b as a oneDNN product; backward: the input gradient on oneDNN, the weight gradient on
-    ``torch.mm`` (as in ``nn.Linear``'s own backward)."""
+    """y = x W^T + b as a oneDNN product; backward: the input gradient on oneDNN, the weight gradient as
+    :func:`_weight_gradient` picks (``torch.mm`` as in ``nn.Linear``'s own backward, oneDNN for fc2)."""
 
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
