@@ -45,7 +45,6 @@ from mae_cli.commands.bench import BASELINE, OURS, OURS_FAST, bench  # noqa: E40
 from mae_cli.common import resolve_variant  # noqa: E402
 
 GOAL_BATCH8, GOAL_BATCH1, GOAL_BF16 = 1.00, 0.85, 2.5
-TITLES = {"base": "ViT-B/16", "large": "ViT-L/16", "huge": "ViT-H/14"}
 README_BEGIN, README_END = "<!-- BEGIN perf-results -->", "<!-- END perf-results -->"
 
 
@@ -130,7 +129,8 @@ def _ratio(r: dict | None) -> str:
     return "-" if r is None or r["over_fastest_reference"] is None else f"{r['over_fastest_reference']:.2f}"
 
 
-def markdown(reports: list[dict], args: argparse.Namespace, seconds: float) -> str:
+def markdown(reports: list[dict], seconds: float, date: str) -> str:
+    """The table, the machine and the goals; rounds and warm-up as the reports were measured."""
     if not reports:
         return "(no cells run)\n"
     first = reports[0]
@@ -140,9 +140,9 @@ def markdown(reports: list[dict], args: argparse.Namespace, seconds: float) -> s
         for dtype, gflops in rep["machine"]["matmul_gflops"].items():
             matmul[dtype] = max(gflops, matmul.get(dtype, 0.0))
     lines = [
-        f"Measured {datetime.date.today().isoformat()} on {platform.processor() or platform.machine()} "
+        f"Measured {date} on {platform.processor() or platform.machine()} "
         f"({first['machine']['cores']} cores, {first['threads']} threads), torch {first['machine']['torch']}; "
-        f"median of {args.runs} alternating runs after {args.warmup} warm-up rounds per cell "
+        f"median of {first['runs']} alternating runs after {first['warmup']} warm-up rounds per cell "
         f"({seconds / 60:.0f} min in all). This machine's 2048x2048 matmul, best of all cells: "
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in sorted(matmul.items())) + ".",
         "",
@@ -233,15 +233,15 @@ def update_readme(table: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    reports, seconds = [], 0.0
+    reports, seconds, date = [], 0.0, None
     if args.resume or args.render:
         saved = json.loads(args.json.read_text())
-        reports, seconds = saved["reports"], saved.get("seconds", 0.0)
+        reports, seconds, date = saved["reports"], saved.get("seconds", 0.0), saved.get("date")
         if args.resume and any((r["runs"], r["warmup"]) != (args.runs, args.warmup) for r in reports):
             print(f"{args.json} was measured with other --runs/--warmup; run without --resume", file=sys.stderr)
             return 2
     if args.render:
-        table = write(reports, args, seconds, done=True, save_json=False)
+        table = write(reports, args, seconds, done=True, date=date, save_json=False)
     else:
         done = {cell_of(r) for r in reports}
         todo = [c for c in cells(args) if (resolve_variant(c[0]), *c[1:]) not in done]
@@ -259,15 +259,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def write(reports: list[dict], args: argparse.Namespace, seconds: float, done: bool, save_json: bool = True) -> str:
+def write(reports: list[dict], args: argparse.Namespace, seconds: float, done: bool, date: str | None = None,
+          save_json: bool = True) -> str:
     """Write results.md and results.json with the cells so far (a long run that is stopped keeps them)."""
     reports = in_order(reports, args)
-    table = markdown(reports, args, seconds)
+    date = date or datetime.date.today().isoformat()
+    table = markdown(reports, seconds, date)
     if not done:
         table += "\n(partial: the run was still going when this was written)\n"
     args.out.write_text("# Benchmark results (written by benchmarks/run_matrix.py)\n\n" + table)
     if save_json:
-        args.json.write_text(json.dumps({"argv": sys.argv[1:], "seconds": seconds, "reports": reports}, indent=1))
+        args.json.write_text(json.dumps({"argv": sys.argv[1:], "date": date, "seconds": seconds,
+                                         "reports": reports}, indent=1))
     return table
 
 

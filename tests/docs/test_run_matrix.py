@@ -74,7 +74,11 @@ def test_resume_measures_only_the_missing_cells_and_render_measures_none(matrix,
     assert "partial" not in text
     assert len(json.loads(saved.read_text())["reports"]) == 2
 
-    assert matrix.main([*common, "--render"]) == 0
+    # --render measures nothing and describes the cells as they were measured, not as its own flags say.
+    saved.write_text(json.dumps({**json.loads(saved.read_text()), "date": "2000-01-02"}))
+    assert matrix.main([*common[:-6], "--runs", "9", *common[-4:], "--render"]) == 0
     assert len(measured) == 1
+    text = (tmp_path / "results.md").read_text()
+    assert "Measured 2000-01-02 " in text and "median of 5 alternating runs" in text
     # Cells measured with other rounds are not mixed into a resumed run.
     assert matrix.main([*common[:-6], "--runs", "9", *common[-4:], "--resume"]) == 2
