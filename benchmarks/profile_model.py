@@ -1,6 +1,6 @@
 """Where the time goes: torch.profiler over our MAE's forward (or training) step, grouped by operator.
 
-Paper: none (engineering). This is the profile behind ``mae_core/fast_path.py``; its findings are
+Paper: none (engineering). This is the profile behind ``mae_core/kernels/fast_path.py``; its findings are
 written down in ``benchmarks/README.md``.
 
     python3 benchmarks/profile_model.py                                   # ViT-B, batch 1, forward, float32
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from mae_core.fast_path import use_fast_path
+    from mae_core.kernels.fast_path import use_fast_path
     from mae_core.models import create_model
 
     if args.threads:

@@ -147,7 +147,7 @@ def markdown(reports: list[dict], seconds: float, date: str) -> str:
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in sorted(matmul.items())) + ".",
         "",
         "Seconds per step (forward, or forward + backward for train). `ours` = exact path (bit-equal to the "
-        "references), `ours+fast` = oneDNN products (`mae_core.fast_path`); references in float32 in every row. "
+        "references), `ours+fast` = oneDNN products (`mae_core.kernels.fast_path`); references in float32 in every row. "
         "÷ ref = our median over the fastest reference's (below 1 = ours faster). In bfloat16 rows ours runs "
         "in bfloat16: x ref = how many times faster than the fastest float32 reference; |Δpred| = max abs "
         "difference of pred from our float32 exact output.",

@@ -51,12 +51,10 @@ DtypeOpt = Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or flo
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:
-    """Exceptions of mae_core that mean "bad input" (imported lazily to keep start-up fast)."""
-    from mae_core.checkpoint import CheckpointMismatchError
-    from mae_core.models import UnknownModelError
-    from mae_core.weights import CheckpointError
+    """Exceptions that mean "bad input": ours, and every mae_core error (imported lazily: start-up)."""
+    from mae_core.errors import MAEError
 
-    return (BadInput, UnknownModelError, CheckpointError, CheckpointMismatchError)
+    return (BadInput, MAEError)
 
 
 def run(
@@ -155,7 +153,7 @@ def resolve_weights(variant: str | None, weights: str | os.PathLike | None, defa
     name = resolve_variant(variant) if variant else None  # a typo fails before a large file is read
     if weights is None:
         return name or resolve_variant(default), None
-    from mae_core.weights import load_weights
+    from mae_core.io.weights import load_weights
 
     with progress(f"reading {weights}"):
         loaded = load_weights(weights, name)

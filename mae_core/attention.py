@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .linear import Linear
+from .kernels.linear import Linear
 
 
 def explicit_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:

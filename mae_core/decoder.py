@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from .block import Block
 from .init import init_transformer_weights, materialize
-from .linear import Linear
+from .kernels.linear import Linear
 from .pos_embed import sincos_2d
 
 
@@ -37,7 +37,7 @@ class MAEDecoder(nn.Module):
         device: where to allocate and initialise the weights (``"meta"``: shapes only).
 
     Parameter names here are ``embed, mask_token, pos_embed, blocks, norm, pred``; in an official
-    checkpoint they carry a ``decoder_`` prefix (``mae_core.checkpoint`` converts).
+    checkpoint they carry a ``decoder_`` prefix (``mae_core.io.checkpoint`` converts).
     """
 
     def __init__(self, *, num_patches: int = 196, patch_dim: int = 768, embed_dim: int = 768,

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from . import checkpoint
+from .io import checkpoint
 from .config import MAEConfig
 from .decoder import MAEDecoder
 from .encoder import EncoderOutput, MAEEncoder

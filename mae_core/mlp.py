@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .linear import Linear
+from .kernels.linear import Linear
 
 
 class Mlp(nn.Module):

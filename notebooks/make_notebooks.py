@@ -108,12 +108,12 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
 
         `build_model` creates the variant from the registry (`mae_core/models/`) and either initialises it
         as the official code does, seeded (`mae_core/init.py`), or loads a checkpoint into it
-        (`mae_core/weights.py`, `torch.load(..., weights_only=True)`). The config holds every size; the
+        (`mae_core/io/weights.py`, `torch.load(..., weights_only=True)`). The config holds every size; the
         letters are those of the guide: `p` patch side, `L` patches, `L_keep` visible patches, `D` encoder
         width, `D_dec` decoder width.
         """),
         code("""
-        from mae_core.weights import build_model, load_weights
+        from mae_core.io.weights import build_model, load_weights
 
         start = time.perf_counter()
         weights = load_weights(WEIGHTS, VARIANT) if WEIGHTS else None
@@ -145,13 +145,13 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         md("""
         ## 2. Count the parameters
 
-        `parameter_report` (`mae_core/inspect/params.py`) counts a copy of the variant built on PyTorch's
+        `parameter_report` (`mae_core/views/params.py`) counts a copy of the variant built on PyTorch's
         `meta` device (shapes, no memory) and compares every key and shape with the official model's
         listing. The count straight from the model we just built must agree. "Fixed" parameters are the two
         sin-cos position tables: stored like parameters, as in the official model, but never trained.
         """),
         code("""
-        from mae_core.inspect.params import parameter_report
+        from mae_core.views.params import parameter_report
 
         report = parameter_report(VARIANT, depth=2)
         direct_total = sum(p.numel() for p in model.parameters())
@@ -171,14 +171,14 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         md("""
         ## 3. Trace the shapes
 
-        `shape_trace` (`mae_core/inspect/shapes.py`) runs one forward pass on a `meta` copy of the model
+        `shape_trace` (`mae_core/views/shapes.py`) runs one forward pass on a `meta` copy of the model
         and reads the shape of each stage from the tensor the model really produced (forward hooks, and
         a wrapper around the masking function). Identical consecutive blocks are shown as one row. Compare
         with the shape tables of the guide: the encoder works on `1 + L_keep` tokens, the decoder on
         `1 + L`.
         """),
         code("""
-        from mae_core.inspect.shapes import shape_trace
+        from mae_core.views.shapes import shape_trace
 
         trace = shape_trace(VARIANT, batch=1, mask_ratio=MASK_RATIO)
         print(f"{'stage':<36}{'shape':<22}traced at")
@@ -189,7 +189,7 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         md("""
         ## 4. Run a forward pass, step by step
 
-        The image is a picture drawn by the repository (`mae_cli/images.py`), resized and normalised with
+        The image is a picture drawn by the repository (`mae_core/io/images.py`), resized and normalised with
         the ImageNet mean and standard deviation as the official demo does. The masking noise is drawn
         from its own seeded generator: the `L_keep` patches with the smallest noise stay visible
         (MAE Sec. 3, "Masking"). Then the three methods of Fig. 1, under their official names:
@@ -197,8 +197,8 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         patch), `forward_loss` (mean squared error on the masked patches only).
         """),
         code("""
-        from mae_cli.images import normalize, builtin_image
-        from mae_core.inspect.reconstruct import masking_noise
+        from mae_core.io.images import normalize, builtin_image
+        from mae_core.views.reconstruct import masking_noise
 
         image = builtin_image(cfg.img_size)  # uint8 (H, W, 3)
         x = normalize([image])  # (1, C, H, W), ImageNet-normalised
@@ -230,7 +230,7 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         md("""
         ## 5. The mask and the reconstruction
 
-        `reconstruct` (`mae_core/inspect/reconstruct.py`) runs the model once more with the same noise and
+        `reconstruct` (`mae_core/views/reconstruct.py`) runs the model once more with the same noise and
         builds the panels of the paper's Fig. 2; `render` (`mae_cli/picture.py`) draws them with Pillow, the
         picture `mae mask-demo` writes. Without `WEIGHTS` the model is untrained, so its reconstruction is
         noise: set `WEIGHTS` to the official `{CHECKPOINT}` (trained on raw pixels) to see what the
@@ -240,9 +240,9 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         code("""
         from IPython.display import Image, display
 
-        from mae_cli.images import denormalize
+        from mae_core.io.images import denormalize
         from mae_cli.picture import render, to_uint8
-        from mae_core.inspect.reconstruct import reconstruct
+        from mae_core.views.reconstruct import reconstruct
 
         norm_pix = WEIGHTS is not None and "_full" in Path(WEIGHTS).name
         rec = reconstruct(model, x, mask_ratio=MASK_RATIO, noise=noise, norm_pix_loss=norm_pix)

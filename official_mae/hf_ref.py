@@ -8,7 +8,7 @@ config must undo or a converter must bridge:
   it before each forward. Its count of kept patches is ``int(L * (1 - mask_ratio))``, like the official;
 * its forward takes ``noise`` (B, L) and masks by argsort of it, as the official does;
 * the fused qkv projection is three Linears, under names that changed at transformers v5
-  (``mae_core.hf_layout`` holds both tables; the installed version's names are read off the model);
+  (``mae_core.io.hf_layout`` holds both tables; the installed version's names are read off the model);
 * position tables: it stores them as (frozen) parameters like the official; we load the official
   tensors, and do not ask it to interpolate (``interpolate_pos_encoding`` stays off).
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mae_core import hf_layout
+from mae_core.io import hf_layout
 from mae_core.config import MAEConfig
 
 from .imports import require_transformers

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from mae_core import checkpoint
+from mae_core.io import checkpoint
 from mae_core.config import MAEConfig
 
 
@@ -63,7 +63,7 @@ class Reference:
         """Use these official-layout tensors as the reference's weights (aliases, not copies).
 
         Raises:
-            mae_core.checkpoint.CheckpointMismatchError: keys or shapes do not fit (names them).
+            mae_core.io.checkpoint.CheckpointMismatchError: keys or shapes do not fit (names them).
         """
         own = self._to_own_layout({k: v.detach().to(self.device) for k, v in state_dict.items()})
         checkpoint.check_same_layout(own, self.model.state_dict(keep_vars=True), what=f"{self.kind} reference weights")

@@ -13,5 +13,6 @@ GOLDEN = DATA / "golden"
 
 @pytest.fixture(scope="session")
 def official_reference() -> dict:
-    """The official variants' parameter listing (counts, keys in order, shapes)."""
-    return json.loads((DATA / "official_mae_state_dicts.json").read_text())
+    """The official variants' parameter listing (counts, keys in order, shapes), as shipped in the
+    package (one copy: ``mae_core/models/official_state_dicts.json``, taken from the official code)."""
+    return json.loads((Path(__file__).parents[1] / "mae_core" / "models" / "official_state_dicts.json").read_text())

@@ -4,7 +4,7 @@ Paper: MAE Sec. 3 (the encoder sees only the visible patches) and Table 2 (wall-
 encoder with mask tokens: ``--mask-tokens-in-encoder`` times that baseline beside the MAE).
 
 Every competitor gets the same images and masking noise and runs in alternating rounds after warm-up
-(:mod:`mae_core.inspect.bench`); the report gives the median and spread of the runs, images/s, achieved
+(:mod:`mae_core.views.bench`); the report gives the median and spread of the runs, images/s, achieved
 GFLOP/s and its share of this machine's matmul GFLOP/s for the same dtype (measured in the same run),
 the ratio of our median to each reference's, and each competitor's error against our float32 output.
 """
@@ -44,7 +44,7 @@ def command(
         show_default=False)] = None,
     path: Annotated[str, typer.Option(
         "--path", help="Our model's path: exact (F.linear, bit-equal to the official code), fast (float32/bfloat16 "
-                       "products on oneDNN, mae_core.fast_path; equal within float rounding), or both.")] = "both",
+                       "products on oneDNN, mae_core.kernels.fast_path; equal within float rounding), or both.")] = "both",
     mask_tokens_in_encoder: Annotated[bool, typer.Option(
         "--mask-tokens-in-encoder", help="Also time the paper's baseline (Table 1c/2): the same model with an "
                                          "encoder that sees every token, mask tokens in place of the removed ones; "
@@ -82,7 +82,7 @@ def command(
       share_of_matmul, seconds, pred_max_abs_diff, loss_abs_diff,
       over_fastest_reference}], fastest_reference, speedups
       {mae_over_mask_tokens_in_encoder}, compile_seconds, notes.
-    Rows: ours (exact path), ours+fast (mae_core.fast_path), [M] in encoder
+    Rows: ours (exact path), ours+fast (mae_core.kernels.fast_path), [M] in encoder
     (--mask-tokens-in-encoder), ours+compile (--compile), then the references.
     """
     run(lambda: bench(variant, batch=batch, mode=mode, references=reference or [], reference_dtype=reference_dtype,
@@ -156,7 +156,7 @@ def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: li
     """Build the competitors, time them, and return the report (plain data for the table and the JSON)."""
     import torch
 
-    from mae_core.inspect.bench import benchmark, dtype_name
+    from mae_core.views.bench import benchmark, dtype_name
 
     kinds = _check(mode, warmup, runs, threads, list(references), path)
     dev = resolve_device(device)
@@ -209,8 +209,8 @@ def bench(variant: str, *, batch: int = 1, mode: str = "forward", references: li
 
 
 def _flops(cfg, mask_ratio: float, mode: str, baseline: bool = False) -> int:
-    """FLOPs per image of one step (closed form, ``mae_core.inspect.flops``)."""
-    from mae_core.inspect.flops import closed_form_macs
+    """FLOPs per image of one step (closed form, ``mae_core.views.flops``)."""
+    from mae_core.views.flops import closed_form_macs
 
     key = {("forward", False): "total", ("train", False): "train",
            ("forward", True): "baseline_total", ("train", True): "baseline_train"}[mode, baseline]
@@ -250,7 +250,7 @@ def _reference_competitor(kind: str, setup: Setup, dev, official_src, dtype, aut
                           mask_ratio: float):
     import torch
 
-    from mae_core.inspect.bench import Competitor
+    from mae_core.views.bench import Competitor
 
     with progress(f"building the {kind} reference"):
         ref = _load_reference(kind, setup.name, setup.model, dev, official_src)
@@ -264,9 +264,9 @@ def _our_competitors(setup: Setup, path: str, dtype, autocast: bool, mode: str, 
     """ours (exact path) and/or ours+fast, then the [M] baseline and ours+compile when asked."""
     import torch
 
-    from mae_core.baseline import MaskTokensInEncoder
-    from mae_core.fast_path import use_fast_path
-    from mae_core.inspect.bench import Competitor, make_step, timed_first_call
+    from mae_core.views.baseline import MaskTokensInEncoder
+    from mae_core.kernels.fast_path import use_fast_path
+    from mae_core.views.bench import Competitor, make_step, timed_first_call
 
     model = _cast(setup.model, dtype, autocast)
     low = autocast and dtype != torch.float32
@@ -297,7 +297,7 @@ def _our_competitors(setup: Setup, path: str, dtype, autocast: bool, mode: str, 
 
 def _accuracy(competitors, setup: Setup, mask_ratio: float) -> dict[str, dict[str, float]]:
     """What each competitor computes, against our float32 exact output on the same inputs."""
-    from mae_core.inspect.bench import evaluate, max_abs_diff
+    from mae_core.views.bench import evaluate, max_abs_diff
 
     accuracy = {}
     for c in competitors:
@@ -350,4 +350,4 @@ def render(data: dict[str, Any]) -> None:
               "range over the median. % mm: achieved GFLOP/s over the matmul's. ÷ ref: median over the fastest "
               "reference's (below 1 = faster). Δpred: max abs difference of pred from our float32 exact output "
               f"(|pred| up to {data['exact_pred_max_abs']:.2f}). ours = exact path, ours+fast = oneDNN products "
-              "(mae_core.fast_path).")
+              "(mae_core.kernels.fast_path).")

@@ -78,12 +78,12 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
             perturb: str | None, device: str) -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
     from mae_core.models import get_variant
-    from mae_core.weights import official_shapes
+    from mae_core.io.weights import official_shapes
 
     from official_mae import ReferenceUnavailable, resolve_kind
     from official_mae.compare import compare_official
 
-    from ..images import load_batch
+    from mae_core.io.images import load_batch
 
     for name, value in (("--atol", atol), ("--rtol", rtol)):
         if not value >= 0:

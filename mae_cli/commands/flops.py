@@ -1,7 +1,7 @@
 """`mae flops`: compute of one forward pass per stage, counted by PyTorch and cross-checked in closed form.
 
 Paper: MAE Sec. 3 "MAE encoder" (the encoder sees only the visible patches) and Table 1c (mask tokens in
-the encoder cost 3.3x the FLOPs). The numbers come from :mod:`mae_core.inspect.flops`; the model is
+the encoder cost 3.3x the FLOPs). The numbers come from :mod:`mae_core.views.flops`; the model is
 built on the ``meta`` device, so even ViT-H/14 is counted in seconds without memory.
 
 Exit 1 when the two counts disagree.
@@ -38,7 +38,7 @@ def command(
 
 
 def flops(variant: str, mask_ratio: float) -> dict[str, Any]:
-    from mae_core.inspect.flops import flop_report
+    from mae_core.views.flops import flop_report
     from mae_core.models import create_model, get_variant
 
     name = resolve_variant(variant)

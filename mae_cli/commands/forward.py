@@ -1,10 +1,10 @@
 """`mae forward`: one real forward pass of a variant, measured.
 
 Paper: MAE Sec. 3 (Fig. 1): imgs (B, C, H, W) -> loss (), pred (B, L, p*p*C), mask (B, L).
-Services: :func:`mae_core.weights.load_weights` / :func:`mae_core.weights.build_model` (a checkpoint is
+Services: :func:`mae_core.io.weights.load_weights` / :func:`mae_core.io.weights.build_model` (a checkpoint is
 assigned to a meta-device model: no wasted random initialisation) and
-:func:`mae_core.inspect.forward.measure_forward` (loss, statistics, latency, peak memory, all measured).
-Images are prepared by :mod:`mae_cli.images` as the official demo does.
+:func:`mae_core.views.forward.measure_forward` (loss, statistics, latency, peak memory, all measured).
+Images are prepared by :mod:`mae_core.io.images` as the official demo does.
 """
 
 from __future__ import annotations
@@ -99,13 +99,13 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
     cfg = info.config
     check_mask_ratio(mask_ratio, cfg.num_patches)
 
-    from mae_cli.images import load_batch
+    from mae_core.io.images import load_batch
 
     imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed)
     if loaded is None:
         notes.append(f"no --weights: the model has the seeded random initialisation (seed {seed}), so the "
                      "loss is that of an untrained model")
-    from mae_core.weights import build_model
+    from mae_core.io.weights import build_model
 
     with progress(f"building {info.title} on {dev}"):
         model = build_model(name, loaded, device=dev, seed=seed, norm_pix_loss=norm_pix_loss)
@@ -113,7 +113,7 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
     for note in notes:
         error(f"note: {note}")
 
-    from mae_core.inspect.forward import measure_forward
+    from mae_core.views.forward import measure_forward
 
     with progress(f"forward pass of {info.title}"):
         result = measure_forward(model, imgs.to(dev), mask_ratio=mask_ratio, seed=seed, dtype=dt, repeat=repeat,

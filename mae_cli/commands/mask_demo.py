@@ -5,7 +5,7 @@ Paper: MAE Fig. 2 / Fig. 3 (masked input, reconstruction, reconstruction + visib
 Prints the patch grid of each image (visible vs masked, with the counts) and writes one PNG, one row
 per image: original | masked | reconstruction | reconstruction + visible (for norm_pix_loss
 checkpoints: original | masked | prediction in normalised space | de-normalised | de-normalised +
-visible). The tensors come from :mod:`mae_core.inspect.reconstruct`; this module only gathers the
+visible). The tensors come from :mod:`mae_core.views.reconstruct`; this module only gathers the
 inputs and draws.
 """
 
@@ -60,12 +60,12 @@ def command(
 def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | None, mask_ratio: float, seed: int,
               out_path: Path, norm_pix_loss: bool | None, device: str) -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
-    from mae_core.inspect.reconstruct import masking_noise, reconstruct, target_fit
+    from mae_core.views.reconstruct import masking_noise, reconstruct, target_fit
     from mae_core.models import get_variant
     from mae_core.patch_embed import patchify
-    from mae_core.weights import build_model
+    from mae_core.io.weights import build_model
 
-    from ..images import load_image, normalize, builtin_image
+    from mae_core.io.images import load_image, normalize, builtin_image
 
     _check_out(out_path)
     dev = resolve_device(device)
@@ -206,7 +206,7 @@ def normalised_to_display(x):
 
 def _draw(images, rec, names: list[str], header: str, trained: bool, num_patches: int):
     """The PNG: one row per image, every panel de-normalised with the ImageNet mean/std."""
-    from ..images import denormalize
+    from mae_core.io.images import denormalize
     from ..picture import render, to_uint8
 
     columns = [denormalize(images), denormalize(rec.masked)]

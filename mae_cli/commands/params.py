@@ -1,7 +1,7 @@
 """`mae params`: parameter counts of a variant, per module, checked against the official model.
 
 Paper: MAE Sec. 3 (encoder, light decoder, fixed sin-cos positions) and Table 3 (variants).
-Service: :func:`mae_core.inspect.params.parameter_report` (a meta-device model: no weights allocated).
+Service: :func:`mae_core.views.params.parameter_report` (a meta-device model: no weights allocated).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def command(variant: VariantOpt = "base", depth: DepthOpt = 2, json_out: JsonOpt
     """
 
     def compute():
-        from mae_core.inspect.params import parameter_report
+        from mae_core.views.params import parameter_report
 
         if depth < 0:
             raise BadInput(f"--depth must be 0 or more, got {depth}")

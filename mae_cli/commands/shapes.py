@@ -1,6 +1,6 @@
 """`mae shapes`: the tensor shape after each stage of the forward pass, traced through the real modules.
 
-Paper: MAE Sec. 3 (Fig. 1). Service: :func:`mae_core.inspect.shapes.shape_trace` (forward hooks on a
+Paper: MAE Sec. 3 (Fig. 1). Service: :func:`mae_core.views.shapes.shape_trace` (forward hooks on a
 meta-device model: real shapes, no memory, no arithmetic).
 """
 
@@ -33,7 +33,7 @@ def command(variant: VariantOpt = "base", batch: BatchOpt = 2, mask_ratio: MaskR
     """
 
     def compute():
-        from mae_core.inspect.shapes import shape_trace
+        from mae_core.views.shapes import shape_trace
         from mae_core.models import get_variant
 
         name = resolve_variant(variant)

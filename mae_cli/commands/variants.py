@@ -1,7 +1,7 @@
 """`mae variants`: the model registry as the paper's table.
 
 Paper: MAE Table 3 / Sec. 4 (ViT-B/16, ViT-L/16, ViT-H/14, decoder 512 wide, 8 blocks, 16 heads).
-Service: :func:`mae_core.inspect.variants.variant_table` (parameter counts counted from each model
+Service: :func:`mae_core.views.variants.variant_table` (parameter counts counted from each model
 built on the meta device).
 """
 
@@ -22,7 +22,7 @@ def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """
 
     def compute():
-        from mae_core.inspect.variants import variant_table
+        from mae_core.views.variants import variant_table
 
         return variant_table()
 

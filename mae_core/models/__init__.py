@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import MAEConfig
+from ..errors import UnknownModelError
 from ..mae import MaskedAutoencoderViT
 from .mae_vit_base import BASE_CONFIG, MAEViTBase, mae_vit_base_patch16, mae_vit_base_patch16_dec512d8b
 from .mae_vit_huge import HUGE_CONFIG, MAEViTHuge, mae_vit_huge_patch14, mae_vit_huge_patch14_dec512d8b
@@ -49,10 +50,6 @@ VARIANTS: dict[str, Variant] = {
     )
 }
 _BY_ALIAS = {alias.lower(): v for v in VARIANTS.values() for alias in v.aliases}
-
-
-class UnknownModelError(ValueError):
-    """A model name that is not in the registry; the message lists the valid names."""
 
 
 def list_models() -> list[str]:

@@ -73,7 +73,7 @@ def image_files(tmp_path_factory) -> list[Path]:
     """Two small PNG files of different sizes (the command resizes and crops them)."""
     from PIL import Image
 
-    from mae_cli.images import builtin_image
+    from mae_core.io.images import builtin_image
 
     folder = tmp_path_factory.mktemp("images")
     paths = []

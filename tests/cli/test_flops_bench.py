@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from mae_core.inspect.flops import closed_form_macs
+from mae_core.views.flops import closed_form_macs
 from mae_core.models import get_variant
 
 

@@ -12,9 +12,9 @@ import statistics
 import pytest
 import torch
 
-from mae_cli.images import load_batch
+from mae_core.io.images import load_batch
 from mae_core.loss import masked_mse_loss
-from mae_core.weights import build_model
+from mae_core.io.weights import build_model
 
 SEED = 0
 

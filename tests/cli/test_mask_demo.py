@@ -26,8 +26,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from mae_cli.app import app
-from mae_cli.images import load_image
-from mae_cli.images import builtin_image
+from mae_core.io.images import load_image
+from mae_core.io.images import builtin_image
 from mae_cli.picture import Layout
 from mae_core.models import create_model
 
@@ -182,7 +182,7 @@ def test_huge_patch_geometry_gives_a_16x16_grid(tmp_path, monkeypatch):
         return create_model(variant, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=16, decoder_depth=1,
                             decoder_num_heads=2, device=device)
 
-    monkeypatch.setattr("mae_core.weights.build_model", tiny_huge)
+    monkeypatch.setattr("mae_core.io.weights.build_model", tiny_huge)
     report, picture = demo(tmp_path, "--variant", "huge", "--seed", "4")
     (row,) = report["images"]
     assert report["grid"] == [16, 16] and report["patch_size"] == 14

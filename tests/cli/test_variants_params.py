@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-import mae_core.inspect.params as params_service
+import mae_core.views.params as params_service
 from mae_core.models import create_model, get_variant, list_models
 
 OFFICIAL_TOTALS = {  # the official models' parameter counts (facts; also in DESIGN.md)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from mae_core.safetensors_file import read_safetensors
+from mae_core.io.safetensors_file import read_safetensors
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 CASES = sorted(json.loads((GOLDEN / "cases.json").read_text()))

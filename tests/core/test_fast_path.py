@@ -14,10 +14,10 @@ import pytest
 import torch
 from torch import nn
 
-import mae_core.linear as linear_module
+import mae_core.kernels.linear as linear_module
 from mae_core import MaskedAutoencoderViT
-from mae_core.fast_path import fast_path_enabled, use_fast_path
-from mae_core.linear import Linear, onednn_available
+from mae_core.kernels.fast_path import fast_path_enabled, use_fast_path
+from mae_core.kernels.linear import Linear, onednn_available
 
 from .golden import CASES, load_case
 
@@ -121,7 +121,7 @@ def test_without_onednn_the_layers_fall_back_to_f_linear(monkeypatch):
 
 def test_meta_device_keeps_f_linear():
     """The flop counter runs on meta: the fast path must not change what it sees."""
-    from mae_core.inspect.flops import count_flops
+    from mae_core.views.flops import count_flops
 
     model = MaskedAutoencoderViT(**TINY, device="meta")
     imgs, noise = torch.zeros(1, 3, 32, 32, device="meta"), torch.zeros(1, 16, device="meta")

@@ -1,6 +1,6 @@
 """FLOP counts: torch's flop_counter on the meta device against the closed form, and the paper's numbers.
 
-The closed form here is written out independently of ``mae_core.inspect.flops.closed_form_macs`` (per
+The closed form here is written out independently of ``mae_core.views.flops.closed_form_macs`` (per
 matrix product, from the config), so a slip in either shows up as a disagreement.
 """
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from mae_core import MaskedAutoencoderViT
-from mae_core.baseline import MaskTokensInEncoder
-from mae_core.inspect.flops import block_macs, closed_form_macs, count_flops, flop_report
+from mae_core.views.baseline import MaskTokensInEncoder
+from mae_core.views.flops import block_macs, closed_form_macs, count_flops, flop_report
 from mae_core.models import create_model
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, decoder_embed_dim=32, decoder_depth=2,

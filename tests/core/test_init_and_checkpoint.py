@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
-from mae_core import MaskedAutoencoderViT, checkpoint
-from mae_core.checkpoint import CheckpointMismatchError
+from mae_core import MaskedAutoencoderViT
+from mae_core.io import checkpoint
+from mae_core.io.checkpoint import CheckpointMismatchError
 from mae_core.models import create_model
 
 

@@ -1,4 +1,4 @@
-"""mae_core.inspect.params: counts, the per-module breakdown and the comparison with the official listing."""
+"""mae_core.views.params: counts, the per-module breakdown and the comparison with the official listing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 from torch import nn
 
-from mae_core.inspect.params import (compare_with_official, count_parameters, module_breakdown, official_counts,
+from mae_core.views.params import (compare_with_official, count_parameters, module_breakdown, official_counts,
                                      parameter_report)
 from mae_core.models import create_model, list_models
 

@@ -1,4 +1,4 @@
-"""mae_core.inspect.shapes: the hook trace against the shapes of a real forward pass of a tiny model."""
+"""mae_core.views.shapes: the hook trace against the shapes of a real forward pass of a tiny model."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mae_core.encoder as encoder_module
-from mae_core.inspect.shapes import Stage, collapse_repeats, shape_trace, trace_stages
+from mae_core.views.shapes import Stage, collapse_repeats, shape_trace, trace_stages
 from mae_core.masking import random_masking
 from mae_core.models import create_model
 

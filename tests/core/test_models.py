@@ -45,7 +45,7 @@ def test_official_layout_keys_order_shapes_and_requires_grad(name, official_refe
     official = model.official_state_dict()
     assert list(official) == ref["state_dict_keys_in_order"]
     ours = dict(model.named_parameters())
-    from mae_core.checkpoint import official_key_to_ours
+    from mae_core.io.checkpoint import official_key_to_ours
 
     for key, info in ref["parameters"].items():
         assert list(official[key].shape) == info["shape"], key

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import mae_core.models as models
-from mae_core.inspect.flops import closed_form_macs
+from mae_core.views.flops import closed_form_macs
 from mae_core.models import VARIANTS, create_model
 
 README = Path(models.__file__).with_name("README.md")

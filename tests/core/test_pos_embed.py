@@ -7,7 +7,7 @@ import torch
 
 from mae_core.models import create_model
 from mae_core.pos_embed import sincos_1d, sincos_2d
-from mae_core.safetensors_file import read_safetensors
+from mae_core.io.safetensors_file import read_safetensors
 
 from .golden import GOLDEN
 

@@ -1,11 +1,11 @@
-"""mae_core.inspect.reconstruct: the Figure 2 panels, checked against independent computations on tiny models."""
+"""mae_core.views.reconstruct: the Figure 2 panels, checked against independent computations on tiny models."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from mae_core.inspect.reconstruct import (denormalize_prediction, mask_to_pixels, masking_noise, per_image_loss,
+from mae_core.views.reconstruct import (denormalize_prediction, mask_to_pixels, masking_noise, per_image_loss,
                                           reconstruct, target_fit, visible_patch_stats)
 from mae_core.loss import normalize_patches
 from mae_core.models import create_model

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from mae_core.config import MAEConfig
-from mae_core.safetensors_file import read_safetensors
+from mae_core.io.safetensors_file import read_safetensors
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FIXTURE_SRC = DATA / "official_fixture"

@@ -2,7 +2,7 @@
 
 Round trips go ours -> official layout -> file -> ours and compare every tensor with ``torch.equal``
 (same dtype, same bits). transformers' own ``save_pretrained`` writes one of the directories, so the
-name tables of ``mae_core.hf_layout`` are checked against the installed library, not against themselves.
+name tables of ``mae_core.io.hf_layout`` are checked against the installed library, not against themselves.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pickle
 import pytest
 import torch
 
-from mae_core import hf_layout
+from mae_core.io import hf_layout
 from mae_core.models import create_model
-from mae_core.safetensors_file import write_safetensors
-from mae_core.weights import CheckpointError, build_model, load_weights
+from mae_core.io.safetensors_file import write_safetensors
+from mae_core.io.weights import CheckpointError, build_model, load_weights
 from official_mae import load_reference
 from official_mae.compare import compare_official
 

@@ -19,7 +19,7 @@ import torch
 import official_mae
 from mae_core import MAEConfig, MaskedAutoencoderViT
 from mae_core.models import create_model
-from mae_core.safetensors_file import read_safetensors
+from mae_core.io.safetensors_file import read_safetensors
 from official_mae import ReferenceUnavailable, build_reference, load_reference, resolve_kind
 from official_mae.compare import compare_models, make_noise
 from official_mae.official import import_official

@@ -8,10 +8,10 @@ nn.Linear)`` holds).
 
 By default this *is* ``nn.Linear``: ``F.linear``, which PyTorch hands to MKL for float32 on CPU, bit for
 bit what the official code computes on the same machine. With ``layer.onednn = True`` (set for a whole
-model by :func:`mae_core.fast_path.use_fast_path`) the product, and the input gradient of its backward
+model by :func:`mae_core.kernels.fast_path.use_fast_path`) the product, and the input gradient of its backward
 pass, go to oneDNN instead, the library PyTorch already uses for its CPU convolutions and bfloat16
 products. On the AMD EPYC (Zen 4) this project is benchmarked on, oneDNN ran the MAE's product shapes
-10-25 % faster than MKL (``mae_core/fast_path.py`` has the profile). The two libraries add the same
+10-25 % faster than MKL (``mae_core/kernels/fast_path.py`` has the profile). The two libraries add the same
 products in a different order, so results differ by float rounding (a few 1e-7 relative), not bit for bit.
 
 The oneDNN path is taken only where it applies (CPU, float32 or bfloat16, eager mode, the operator present
@@ -96,7 +96,7 @@ class Linear(nn.Linear):
     Args: as ``nn.Linear`` (in_features, out_features, bias=True).
     """
 
-    onednn: bool = False  # per layer; mae_core.fast_path.use_fast_path(model) sets it on every layer
+    onednn: bool = False  # per layer; mae_core.kernels.fast_path.use_fast_path(model) sets it on every layer
 
     def forward(self, x: Tensor) -> Tensor:
         if self.onednn and onednn_applies(x, self.weight):

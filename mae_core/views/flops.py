@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..baseline import MaskTokensInEncoder
+from .baseline import MaskTokensInEncoder
 from ..config import MAEConfig
 from ..mae import MaskedAutoencoderViT
 

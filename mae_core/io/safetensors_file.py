@@ -16,16 +16,14 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from ..errors import SafetensorsError
+
 _DTYPES = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
     "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
     "BOOL": torch.bool,
 }
 _NAMES = {v: k for k, v in _DTYPES.items()}
-
-
-class SafetensorsError(ValueError):
-    """The file is not a well-formed safetensors file."""
 
 
 def read_safetensors(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:

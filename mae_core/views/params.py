@@ -23,7 +23,7 @@ from typing import Any
 
 from torch import nn
 
-from ..checkpoint import official_key_to_ours, our_key_to_official
+from ..io.checkpoint import official_key_to_ours, our_key_to_official
 
 OFFICIAL_LISTING = "official_state_dicts.json"  # package data of mae_core.models
 

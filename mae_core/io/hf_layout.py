@@ -37,6 +37,8 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import Tensor
 
+from ..errors import HFLayoutError
+
 HF_VERSIONS = ("v5", "v4")
 
 # Names outside the Transformer blocks: identical in v4 and v5.
@@ -81,10 +83,6 @@ QKV_PARTS = {
 CONTAINER_ALIASES = {"decoder.decoder_encoder.layer.": "decoder.decoder_layers."}
 
 _BLOCK_KEY = re.compile(r"^(?P<container>.+?)(?P<index>\d+)\.(?P<part>.+)\.(?P<kind>weight|bias)$")
-
-
-class HFLayoutError(ValueError):
-    """A state dict that is not a complete transformers ViTMAE layout; the message names the keys."""
 
 
 def is_hf_layout(keys: Iterable[str]) -> bool:

@@ -20,6 +20,8 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
+from ..errors import CheckpointMismatchError
+
 # (official prefix, our prefix); the first matching official prefix wins, so order matters.
 _DECODER_PREFIXES = (
     ("decoder_pos_embed", "decoder.pos_embed"),
@@ -30,10 +32,6 @@ _DECODER_PREFIXES = (
     ("mask_token", "decoder.mask_token"),
 )
 _ENCODER_PREFIX = "encoder."
-
-
-class CheckpointMismatchError(ValueError):
-    """A state dict whose keys or shapes do not fit the model; the message names them."""
 
 
 def official_key_to_ours(key: str) -> str:

@@ -34,15 +34,12 @@ import torch
 from torch import Tensor
 
 from . import checkpoint, hf_layout
-from .mae import MaskedAutoencoderViT
+from ..errors import CheckpointError
+from ..mae import MaskedAutoencoderViT
 from .safetensors_file import SafetensorsError, read_safetensors
 
 _WRAPPERS = ("model", "state_dict", "model_state", "module")
 _DECODER_KEYS = ("mask_token", "decoder_")
-
-
-class CheckpointError(ValueError):
-    """A weight file that cannot be used; the message names the problem and the fix."""
 
 
 @dataclass
@@ -236,7 +233,7 @@ def has_decoder(state_dict: Mapping[str, Tensor]) -> bool:
 @lru_cache(maxsize=None)
 def official_shapes(variant: str) -> dict[str, tuple[int, ...]]:
     """Official-layout key -> shape of a registered variant, from a meta-device model (no memory)."""
-    from .models import create_model
+    from ..models import create_model
 
     model = create_model(variant, device="meta")
     return {k: tuple(v.shape) for k, v in model.official_state_dict().items()}
@@ -245,7 +242,7 @@ def official_shapes(variant: str) -> dict[str, tuple[int, ...]]:
 def detect_variant(state_dict: Mapping[str, Tensor]) -> str | None:
     """The registered variant whose official key set and shapes the state dict matches (encoder part
     only for an encoder-only file), or ``None``."""
-    from .models import list_models
+    from ..models import list_models
 
     got = {k: tuple(v.shape) for k, v in state_dict.items()}
     decoder = has_decoder(state_dict)
@@ -265,7 +262,7 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
         CheckpointError: missing, unreadable, unsafe or corrupt file; or keys/shapes that do not fit
             ``variant`` (the message names the keys and the variant the file looks like).
     """
-    from .models import get_variant
+    from ..models import get_variant
 
     read = _read(path)
     state_dict, fmt = read.state_dict, read.format
@@ -297,7 +294,7 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
 
 
 def _short(name: str | None) -> str:
-    from .models import get_variant
+    from ..models import get_variant
 
     return get_variant(name).short if name else ""
 
@@ -309,7 +306,7 @@ def build_model(variant: str, weights: LoadedWeights | None = None, *, device: t
     With weights the model is created on ``meta`` and the tensors are assigned (no random init is
     computed and thrown away). An encoder-only file gets a decoder initialised from ``seed``.
     """
-    from .models import create_model
+    from ..models import create_model
 
     if weights is None:
         torch.manual_seed(seed)

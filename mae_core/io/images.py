@@ -13,19 +13,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .common import BadInput
+from ..errors import ImageError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def load_image(path: str | Path, img_size: int) -> np.ndarray:
-    """One image file -> uint8 array (img_size, img_size, 3). BadInput if it is missing or unreadable."""
+    """One image file -> uint8 array (img_size, img_size, 3). ImageError if it is missing or unreadable."""
     from PIL import Image, UnidentifiedImageError
 
     p = Path(path)
     if not p.is_file():
-        raise BadInput(f"image {str(p)!r} does not exist; check the path")
+        raise ImageError(f"image {str(p)!r} does not exist; check the path")
     try:
         with Image.open(p) as im:
             im = im.convert("RGB")
@@ -37,7 +37,7 @@ def load_image(path: str | Path, img_size: int) -> np.ndarray:
             im = im.crop((left, top, left + img_size, top + img_size))
             return np.asarray(im, dtype=np.uint8).copy()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BadInput(f"cannot read image {str(p)!r} ({type(exc).__name__}); pass a PNG, JPEG or other "
+        raise ImageError(f"cannot read image {str(p)!r} ({type(exc).__name__}); pass a PNG, JPEG or other "
                        "file Pillow can open") from None
 
 

@@ -5,11 +5,11 @@ Paper: none (engineering). The MAE's own speed-up, encoding only the visible qua
 
 Shapes: unchanged; ``use_fast_path(model)`` returns the same model, switched.
 
-    from mae_core.fast_path import use_fast_path
+    from mae_core.kernels.fast_path import use_fast_path
     model = use_fast_path(create_model("base"))       # every Linear's product now runs on oneDNN
     use_fast_path(model, False)                       # back to the exact path
 
-What it switches: every :class:`~mae_core.linear.Linear`'s product and input gradient to oneDNN (float32
+What it switches: every :class:`~mae_core.kernels.linear.Linear`'s product and input gradient to oneDNN (float32
 and bfloat16); the weight gradient stays ``torch.mm``, as in ``nn.Linear``, except for float32 layers
 that narrow (fc2), where oneDNN was faster. Nothing else changes.
 
@@ -47,7 +47,7 @@ from .linear import Linear
 
 
 def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
-    """Route every :class:`~mae_core.linear.Linear` of ``model`` through oneDNN (or back, ``enabled=False``).
+    """Route every :class:`~mae_core.kernels.linear.Linear` of ``model`` through oneDNN (or back, ``enabled=False``).
 
     Args:
         model: any module built from ``mae_core`` layers (a whole MAE, an encoder, a block).

@@ -13,7 +13,7 @@ How the timing is kept fair on a noisy, shared machine:
     * then ``runs`` rounds; each round runs every competitor once, in an order that rotates from round
       to round, so a slow spell of the machine hits all of them alike;
     * the median of the runs is the result, with the interquartile range and min / max as its spread;
-    * achieved GFLOP/s (FLOPs from :mod:`mae_core.inspect.flops`) as a share of the GFLOP/s of one large
+    * achieved GFLOP/s (FLOPs from :mod:`mae_core.views.flops`) as a share of the GFLOP/s of one large
       matrix product of the same dtype, measured in the same process before and after the timing, the
       better of the two (:func:`matmul_gflops`).
 """
@@ -162,9 +162,9 @@ def matmul_gflops(dtype: torch.dtype = torch.float32, device: torch.device | str
     Measured now, in this process, with its threads: the fastest of ``runs`` products after two warm-up
     ones (the fastest, not the median, because this estimates what the machine can do; a busy spell of a
     shared machine only ever slows a product down), by ``torch.mm`` and, on CPU, also by the oneDNN
-    product of the fast path (``mae_core.linear``), whichever is faster.
+    product of the fast path (``mae_core.kernels.linear``), whichever is faster.
     """
-    from ..linear import _onednn_product, onednn_applies
+    from ..kernels.linear import _onednn_product, onednn_applies
 
     gen = torch.Generator(device="cpu").manual_seed(0)
     a = torch.randn(size, size, generator=gen).to(device=device, dtype=dtype)

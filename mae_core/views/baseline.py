@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .mae import MAEOutput, MaskedAutoencoderViT
-from .masking import random_masking
+from ..mae import MAEOutput, MaskedAutoencoderViT
+from ..masking import random_masking
 
 
 class MaskTokensInEncoder(nn.Module):

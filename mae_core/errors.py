@@ -1,0 +1,37 @@
+"""The exceptions of ``mae_core``, in one place.
+
+Every error that means "the input cannot be used" derives from :class:`MAEError` (a ``ValueError``), and
+its message names the problem and the fix in plain words, without naming any command-line flag: the
+``mae`` tool maps ``MAEError`` to exit code 2 and adds its own hints. Anything else that escapes
+``mae_core`` is a bug.
+"""
+
+from __future__ import annotations
+
+
+class MAEError(ValueError):
+    """Bad input to mae_core (a name, a file, a size); the message names the problem and the fix."""
+
+
+class UnknownModelError(MAEError):
+    """A model name that is not in the registry; the message lists the valid names."""
+
+
+class CheckpointMismatchError(MAEError):
+    """A state dict whose keys or shapes do not fit the model; the message names them."""
+
+
+class CheckpointError(MAEError):
+    """A weight file that cannot be used; the message names the problem and the fix."""
+
+
+class SafetensorsError(CheckpointError):
+    """The file is not a well-formed safetensors file."""
+
+
+class HFLayoutError(CheckpointError):
+    """A state dict that is not a complete transformers ViTMAE layout; the message names the keys."""
+
+
+class ImageError(MAEError):
+    """An image file that is missing, unreadable or too large to decode safely."""

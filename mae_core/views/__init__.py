@@ -1,0 +1,18 @@
+"""mae_core.views: pure inspection services behind the `mae` commands.
+
+Each module computes one kind of report from a model and returns plain data (dataclasses, dicts and
+lists of numbers and strings) that the CLI renders as a table or as JSON. Import the module you need
+(``from mae_core.views.params import parameter_report``); nothing is imported eagerly here, so
+``import mae_core.views`` stays free.
+
+    params.py   parameter counts, the per-module breakdown, the check against the official listing
+    variants.py the registry as the paper's table
+    shapes.py   tensor shapes after each stage of the forward pass, traced with hooks on ``meta``
+    forward.py  one real forward pass, measured: loss, output statistics, latency, peak memory
+    flops.py    FLOPs per stage, counted on ``meta`` and cross-checked against a closed form
+    bench.py    timing against the references, alternating, with this machine's matmul ceiling
+    reconstruct.py  the paper's Fig. 2: masked image and reconstruction
+    baseline.py the paper's Table 1c / 2 baseline: mask tokens in the encoder
+
+(Named ``views``, not ``inspect``, so it never shadows the standard library's ``inspect``.)
+"""
