@@ -3,7 +3,7 @@
 Paper: MAE Sec. 3 and Table 2 (wall-clock); the references are the official composition on timm and
 transformers' ViTMAE (``official_mae``), loaded with our weights and fed the same images and noise.
 
-Every cell (variant x batch x forward/train x dtype) is one ``mae bench`` run (``mae_cli.commands.bench``):
+Every cell (variant x batch x forward/train x dtype) is one ``mae bench`` run (``mae_core.views.bench.bench_report``):
 our model on the exact path (``ours``, bit-equal to the references) and on the fast path (``ours+fast``,
 oneDNN products), and the references, alternating, after warm-up; medians of ``--runs`` rounds. In the
 bfloat16 cells ours runs in bfloat16 and the references in float32, so the speed-up over the fastest
@@ -41,8 +41,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mae_cli.commands.bench import BASELINE, OURS, OURS_FAST, bench  # noqa: E402
-from mae_cli.common import resolve_variant  # noqa: E402
+import torch  # noqa: E402
+
+from mae_core.models import get_variant  # noqa: E402
+from mae_core.views.bench import BASELINE, OURS, OURS_FAST, bench_report  # noqa: E402
+from official_mae import load_reference  # noqa: E402
 
 GOAL_BATCH8, GOAL_BATCH1, GOAL_BF16 = 1.00, 0.85, 2.5
 README_BEGIN, README_END = "<!-- BEGIN perf-results -->", "<!-- END perf-results -->"
@@ -95,11 +98,19 @@ def in_order(reports: list[dict], args: argparse.Namespace) -> list[dict]:
     return sorted(reports, key=lambda r: order.index(cell_of(r)) if cell_of(r) in order else len(order))
 
 
+def resolve_variant(name: str) -> str:
+    return get_variant(name).name
+
+
+def reference(kind: str, name: str, state_dict, device):
+    return load_reference(kind, name, state_dict=state_dict, device=device)
+
+
 def run_cell(args: argparse.Namespace, variant: str, batch: int, mode: str, dtype: str) -> dict:
     low = dtype != "float32"
-    report = bench(
-        variant, batch=batch, mode=mode, references=args.references.split(","),
-        reference_dtype="float32", dtype=dtype, path="fast" if low else "both",
+    report = bench_report(
+        variant, batch=batch, mode=mode, references=args.references.split(","), load_reference=reference,
+        reference_dtype=torch.float32, dtype=getattr(torch, dtype), path="fast" if low else "both",
         mask_tokens_in_encoder=not low and batch == 8 and not args.no_baseline,
         warmup=args.warmup, runs=args.runs, threads=args.threads,
     )

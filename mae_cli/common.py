@@ -85,7 +85,7 @@ def run(
         bad_input = isinstance(exc, _bad_input_types())
         if debug:
             err.print_exception()
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        message = _one_line(_flag_hint(exc)) or type(exc).__name__
         if bad_input:
             error(f"error: {message}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
@@ -97,6 +97,19 @@ def run(
         render(data)
     if code:
         raise typer.Exit(code)
+
+
+def _flag_hint(exc: BaseException) -> str:
+    """A core error in the tool's words: a bad setting is named by its option (``runs`` -> ``--runs``)."""
+    from mae_core.errors import SettingError
+
+    if isinstance(exc, SettingError):
+        return f"--{exc.setting.replace('_', '-')}: {exc.problem}"
+    return str(exc)
+
+
+def _one_line(message: str) -> str:
+    return message.strip().splitlines()[0] if message.strip() else ""
 
 
 def error(message: str) -> None:

@@ -13,6 +13,19 @@ class MAEError(ValueError):
     """Bad input to mae_core (a name, a file, a size); the message names the problem and the fix."""
 
 
+class SettingError(MAEError):
+    """A keyword argument of a service with a value it cannot take.
+
+    ``setting`` is the argument's name (``"mode"``, ``"runs"``) and ``problem`` the rest of the message,
+    so that a front end can name its own option instead (the ``mae`` tool prints ``--runs: ...``).
+    """
+
+    def __init__(self, setting: str, problem: str):
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
 class UnknownModelError(MAEError):
     """A model name that is not in the registry; the message lists the valid names."""
 

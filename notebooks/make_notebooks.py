@@ -223,15 +223,14 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         `i * w + j`.
         """),
         code("""
-        side = cfg.img_size // cfg.patch_size
-        grid = mask.reshape(side, side)
+        grid = mask.reshape(cfg.grid_size, cfg.grid_size)
         print("\\n".join(" ".join("." if m else "#" for m in row.tolist()) for row in grid))
         """),
         md("""
         ## 5. The mask and the reconstruction
 
         `reconstruct` (`mae_core/views/reconstruct.py`) runs the model once more with the same noise and
-        builds the panels of the paper's Fig. 2; `render` (`mae_cli/picture.py`) draws them with Pillow, the
+        builds the panels of the paper's Fig. 2; `render` (`mae_core/views/picture.py`) draws them with Pillow, the
         picture `mae mask-demo` writes. Without `WEIGHTS` the model is untrained, so its reconstruction is
         noise: set `WEIGHTS` to the official `{CHECKPOINT}` (trained on raw pixels) to see what the
         paper shows. Checkpoints trained with `norm_pix_loss` (`*_full.pth`) predict per-patch normalised
@@ -241,10 +240,11 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         from IPython.display import Image, display
 
         from mae_core.io.images import denormalize
-        from mae_cli.picture import render, to_uint8
-        from mae_core.views.reconstruct import reconstruct
+        from mae_core.views.picture import render, to_uint8
+        from mae_core.views.reconstruct import reconstruct, reconstruction_target
 
-        norm_pix = WEIGHTS is not None and "_full" in Path(WEIGHTS).name
+        hints = weights.hints if weights is not None else {}  # e.g. norm_pix_loss from a config.json
+        norm_pix, _ = reconstruction_target(None, Path(WEIGHTS).name if WEIGHTS else None, hints)
         rec = reconstruct(model, x, mask_ratio=MASK_RATIO, noise=noise, norm_pix_loss=norm_pix)
         assert torch.equal(rec.mask, mask) and torch.equal(rec.pred, pred)  # the same forward as above
 

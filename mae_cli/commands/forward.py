@@ -113,7 +113,7 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
     for note in notes:
         error(f"note: {note}")
 
-    from mae_core.views.forward import measure_forward
+    from mae_core.views.forward import dtype_name, measure_forward
 
     with progress(f"forward pass of {info.title}"):
         result = measure_forward(model, imgs.to(dev), mask_ratio=mask_ratio, seed=seed, dtype=dt, repeat=repeat,
@@ -122,7 +122,7 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
         "variant": name, "title": info.title,
         "weights": str(weights) if weights is not None else None,
         "initialisation": "weights" if loaded is not None else "seeded",
-        "notes": notes, "device": str(dev), "dtype": str(dt).removeprefix("torch."),
+        "notes": notes, "device": str(dev), "dtype": dtype_name(dt),
         "batch": int(imgs.shape[0]), "img_size": cfg.img_size, "mask_ratio": mask_ratio,
         "norm_pix_loss": norm_pix_loss, "seed": seed, "inputs": inputs, "build_s": build_s,
         **result.to_dict(),

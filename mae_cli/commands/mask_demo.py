@@ -60,12 +60,12 @@ def command(
 def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | None, mask_ratio: float, seed: int,
               out_path: Path, norm_pix_loss: bool | None, device: str) -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
-    from mae_core.views.reconstruct import masking_noise, reconstruct, target_fit
+    from mae_core.io.images import builtin_image, load_image, normalize
+    from mae_core.io.weights import build_model
     from mae_core.models import get_variant
     from mae_core.patch_embed import patchify
-    from mae_core.io.weights import build_model
-
-    from mae_core.io.images import load_image, normalize, builtin_image
+    from mae_core.views.picture import save_png
+    from mae_core.views.reconstruct import masking_noise, reconstruct, reconstruction_target, target_fit, target_hint
 
     _check_out(out_path)
     dev = resolve_device(device)
@@ -73,7 +73,8 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
     spec = get_variant(name)
     cfg = spec.config
     check_mask_ratio(mask_ratio, cfg.num_patches)
-    norm_pix, norm_pix_source = _norm_pix(norm_pix_loss, weights, getattr(loaded, "hints", {}))
+    norm_pix, norm_pix_source = reconstruction_target(norm_pix_loss, weights.name if weights else None,
+                                                      getattr(loaded, "hints", {}))
 
     if image_paths:
         arrays = [load_image(p, cfg.img_size) for p in image_paths]
@@ -90,19 +91,18 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
     trained = loaded is not None and loaded.has_decoder
     notes = _notes(loaded, weights, seed, norm_pix, norm_pix_source)
     if trained:
-        notes += _target_hint(target_fit(rec.pred, patchify(x, cfg.patch_size)), norm_pix)
+        hint = target_hint(target_fit(rec.pred, patchify(x, cfg.patch_size)), norm_pix)
+        if hint:
+            notes.append(f"hint: {hint.message}; try {'--norm-pix-loss' if hint.norm_pix_loss else '--raw-pix'}")
 
     header = _header(spec.title, loaded, weights, seed, mask_ratio, norm_pix)
     picture = _draw(x, rec, names, header, trained, cfg.num_patches)
-    from ..picture import save_png
-
     try:
         save_png(picture, out_path)
     except OSError as exc:
         raise BadInput(f"cannot write --out {str(out_path)!r} ({exc.strerror or exc}); "
                        "choose a writable path") from None
 
-    h, w = cfg.img_size // cfg.patch_size, cfg.img_size // cfg.patch_size
     rows = []
     for i, image_name in enumerate(names):
         masked = int(rec.mask[i].sum())
@@ -113,7 +113,7 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
         "variant": name, "title": spec.title, "weights": str(weights) if weights else None,
         "trained_decoder": trained, "norm_pix_loss": norm_pix, "norm_pix_loss_from": norm_pix_source,
         "loss_space": "per-patch normalised pixels" if norm_pix else "ImageNet-normalised pixels",
-        "mask_ratio": mask_ratio, "seed": seed, "patch_size": cfg.patch_size, "grid": [h, w],
+        "mask_ratio": mask_ratio, "seed": seed, "patch_size": cfg.patch_size, "grid": [cfg.grid_size, cfg.grid_size],
         "num_patches": cfg.num_patches, "mask_convention": "1 = masked (hidden), 0 = visible",
         "output": str(out_path), "picture_size": list(picture.size), "panels": _titles(rec.norm_pix_loss, trained),
         "notes": notes, "images": rows,
@@ -128,18 +128,6 @@ def _check_out(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise BadInput(f"--out {str(path)!r}: the folder {str(parent)!r} does not exist; create it first")
-
-
-def _norm_pix(flag: bool | None, weights: Path | None, hints: dict[str, Any]) -> tuple[bool, str]:
-    """Whether to read predictions as per-patch normalised, and why. Official .pth files carry no such
-    flag; a transformers config.json does (``hints``); else the official ``*_full.pth`` naming is the hint."""
-    if flag is not None:
-        return flag, "option"
-    if "norm_pix_loss" in hints:
-        return bool(hints["norm_pix_loss"]), "config.json"
-    if weights is not None and "_full" in weights.name:
-        return True, "file name"
-    return False, "default"
 
 
 def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str) -> list[str]:
@@ -164,18 +152,6 @@ def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str)
                      "the de-normalised panels give each masked patch a mean and std interpolated from the visible "
                      "patches only (inverse-squared-distance weights on the grid), never the hidden patch's own")
     return notes
-
-
-def _target_hint(fit: dict[str, float], norm_pix: bool) -> list[str]:
-    """A note when the predictions fit the other target much better than the one assumed."""
-    raw, normalized = fit["raw"], fit["normalized"]
-    if not norm_pix and normalized * 2 < raw:
-        return [f"hint: the predictions fit per-patch normalised patches (MSE {normalized:.3f}) far better than raw "
-                f"pixels (MSE {raw:.3f}): this checkpoint was probably trained with norm_pix_loss; try --norm-pix-loss"]
-    if norm_pix and raw * 2 < normalized:
-        return [f"hint: the predictions fit raw pixels (MSE {raw:.3f}) far better than per-patch normalised patches "
-                f"(MSE {normalized:.3f}): this checkpoint probably predicts raw pixels; try --raw-pix"]
-    return []
 
 
 # --- the picture -----------------------------------------------------------------------------------
@@ -207,7 +183,7 @@ def normalised_to_display(x):
 def _draw(images, rec, names: list[str], header: str, trained: bool, num_patches: int):
     """The PNG: one row per image, every panel de-normalised with the ImageNet mean/std."""
     from mae_core.io.images import denormalize
-    from ..picture import render, to_uint8
+    from mae_core.views.picture import render, to_uint8
 
     columns = [denormalize(images), denormalize(rec.masked)]
     if rec.norm_pix_loss:

@@ -11,7 +11,8 @@ lists of numbers and strings) that the CLI renders as a table or as JSON. Import
     forward.py  one real forward pass, measured: loss, output statistics, latency, peak memory
     flops.py    FLOPs per stage, counted on ``meta`` and cross-checked against a closed form
     bench.py    timing against the references, alternating, with this machine's matmul ceiling
-    reconstruct.py  the paper's Fig. 2: masked image and reconstruction
+    reconstruct.py  the paper's Fig. 2: masked image and reconstruction, and which target a checkpoint predicts
+    picture.py  those panels drawn as one titled PNG (Pillow, imported when drawing)
     baseline.py the paper's Table 1c / 2 baseline: mask tokens in the encoder
 
 (Named ``views``, not ``inspect``, so it never shadows the standard library's ``inspect``.)

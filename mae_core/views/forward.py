@@ -120,12 +120,16 @@ class PeakMemory:
 
 # --- the forward pass ----------------------------------------------------------------------------
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """``torch.bfloat16`` -> ``"bfloat16"``: the one spelling of a dtype in every report."""
+    return str(dtype).removeprefix("torch.")
+
+
 def precision_context(device: torch.device, dtype: torch.dtype) -> tuple[Callable[[], Any], str]:
     """A context factory for the forward pass in ``dtype`` and a description of it."""
     if dtype == torch.float32:
         return contextlib.nullcontext, "float32"
-    name = str(dtype).removeprefix("torch.")
-    return (lambda: torch.autocast(device_type=device.type, dtype=dtype)), f"autocast {name} (weights float32)"
+    return (lambda: torch.autocast(device_type=device.type, dtype=dtype)), f"autocast {dtype_name(dtype)} (weights float32)"
 
 
 def tensor_stats(x: Tensor) -> TensorStats:

@@ -28,7 +28,8 @@ saw its pixels.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -177,3 +178,51 @@ def reconstruct(model: MaskedAutoencoderViT, images: Tensor, *, mask_ratio: floa
         pred=pred,
         norm_pix_loss=norm_pix_loss,
     )
+
+
+# --- which target a checkpoint predicts -----------------------------------------------------------
+
+def reconstruction_target(norm_pix_loss: bool | None, weights_name: str | None,
+                          hints: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether to read predictions as per-patch normalised pixels, and why.
+
+    Official ``.pth`` files carry no such flag; a transformers ``config.json`` does (``hints``, from
+    :mod:`mae_core.io.weights`); else the official ``*_full.pth`` naming is the hint.
+
+    Args:
+        norm_pix_loss: the caller's explicit choice, or ``None`` to decide from the file.
+        weights_name: the checkpoint's file name (``None``: no checkpoint).
+        hints: settings read from the checkpoint (``{"norm_pix_loss": True}``).
+
+    Returns:
+        ``(norm_pix_loss, source)`` with source ``"option"`` (asked for), ``"config.json"``,
+        ``"file name"`` or ``"default"``.
+    """
+    if norm_pix_loss is not None:
+        return norm_pix_loss, "option"
+    if "norm_pix_loss" in hints:
+        return bool(hints["norm_pix_loss"]), "config.json"
+    if weights_name is not None and "_full" in weights_name:
+        return True, "file name"
+    return False, "default"
+
+
+class TargetHint(NamedTuple):
+    """The predictions fit the other target far better than the assumed one."""
+
+    norm_pix_loss: bool  # the target they fit: True = per-patch normalised pixels, False = raw pixels
+    message: str  # why, with both errors
+
+
+def target_hint(fit: Mapping[str, float], norm_pix_loss: bool) -> TargetHint | None:
+    """A :class:`TargetHint` when :func:`target_fit` says the other target fits at least twice as well."""
+    raw, normalized = fit["raw"], fit["normalized"]
+    if not norm_pix_loss and normalized * 2 < raw:
+        return TargetHint(True, f"the predictions fit per-patch normalised patches (MSE {normalized:.3f}) far better "
+                                f"than raw pixels (MSE {raw:.3f}): this checkpoint was probably trained with "
+                                "norm_pix_loss")
+    if norm_pix_loss and raw * 2 < normalized:
+        return TargetHint(False, f"the predictions fit raw pixels (MSE {raw:.3f}) far better than per-patch "
+                                 f"normalised patches (MSE {normalized:.3f}): this checkpoint probably predicts "
+                                 "raw pixels")
+    return None

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from mae_cli.app import app
 from mae_core.io.images import load_image
 from mae_core.io.images import builtin_image
-from mae_cli.picture import Layout
+from mae_core.views.picture import Layout
 from mae_core.models import create_model
 
 EXPECTED = Path(__file__).parents[1] / "data" / "mask_demo_expected.png"
@@ -301,16 +301,3 @@ def test_bad_input_exits_2_with_one_line(case, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert not Path(out).exists()
-
-
-def test_norm_pix_decision_and_target_hint():
-    from mae_cli.commands.mask_demo import _norm_pix, _target_hint
-
-    assert _norm_pix(None, None, {}) == (False, "default")
-    assert _norm_pix(None, Path("mae_pretrain_vit_large_full.pth"), {}) == (True, "file name")
-    assert _norm_pix(False, Path("mae_pretrain_vit_large_full.pth"), {}) == (False, "option")
-    assert _norm_pix(None, Path("vit-mae-base"), {"norm_pix_loss": True}) == (True, "config.json")
-    assert "--norm-pix-loss" in _target_hint({"raw": 1.0, "normalized": 0.1}, False)[0]
-    assert "--raw-pix" in _target_hint({"raw": 0.1, "normalized": 1.0}, True)[0]
-    assert _target_hint({"raw": 1.0, "normalized": 0.9}, False) == []
-    assert _target_hint({"raw": 1.0, "normalized": 0.1}, True) == []

@@ -174,3 +174,17 @@ def test_target_fit():
     assert fit["normalized"] == 0.0 and fit["raw"] > 1
     fit = target_fit(patches, patches)
     assert fit["raw"] == 0.0 and fit["normalized"] > 1
+
+
+def test_norm_pix_decision_and_target_hint():
+    from mae_core.views.reconstruct import reconstruction_target, target_hint
+
+    assert reconstruction_target(None, None, {}) == (False, "default")
+    assert reconstruction_target(None, "mae_pretrain_vit_large_full.pth", {}) == (True, "file name")
+    assert reconstruction_target(False, "mae_pretrain_vit_large_full.pth", {}) == (False, "option")
+    assert reconstruction_target(None, "vit-mae-base", {"norm_pix_loss": True}) == (True, "config.json")
+    assert target_hint({"raw": 1.0, "normalized": 0.1}, False).norm_pix_loss is True
+    assert target_hint({"raw": 0.1, "normalized": 1.0}, True).norm_pix_loss is False
+    assert target_hint({"raw": 1.0, "normalized": 0.9}, False) is None
+    assert target_hint({"raw": 1.0, "normalized": 0.1}, True) is None
+    assert "--" not in target_hint({"raw": 1.0, "normalized": 0.1}, False).message  # the CLI names its flags

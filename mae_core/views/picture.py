@@ -4,7 +4,8 @@ Paper: MAE Fig. 2 / Fig. 3 (each row: masked input, reconstruction, original).
 
 Shapes: panels are uint8 arrays (S, S, 3), all the same size; the picture is one row per image and
 one column per panel, a title strip above every panel and an optional header line on top.
-Text uses Pillow's default font, so the picture needs no font files.
+Text uses Pillow's default font, so the picture needs no font files. Pillow (a dependency of the
+package) is imported only when a picture is drawn.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..io.files import atomic_write
 
 BACKGROUND = (255, 255, 255)
 TEXT = (20, 20, 20)
@@ -111,5 +114,6 @@ def _fit(draw, text: str, font, width: float) -> str:
 
 
 def save_png(picture, path: str | Path) -> None:
-    """Write the picture as PNG (no metadata, so the file depends on the pixels only)."""
-    picture.save(Path(path), format="PNG")
+    """Write the picture as PNG, all or nothing (no metadata, so the file depends on the pixels only)."""
+    with atomic_write(path, what="picture") as f:
+        picture.save(f, format="PNG")

@@ -1,0 +1,131 @@
+"""The layers keep their shape: who may import what, and how thin a command is.
+
+Read from the source with ``ast`` (every import, also the lazy ones inside functions), so nothing is
+imported or run:
+
+* ``mae_core`` imports only torch, numpy, safetensors and the standard library (Pillow lazily, inside
+  the functions that read or draw images), never ``mae_cli`` or ``official_mae``;
+* ``official_mae`` never imports ``mae_cli``; the notebooks import nothing from ``mae_cli``;
+* a command module (``mae_cli/commands/*.py``) parses options, makes one call and renders: it imports
+  no numerical library (torch, numpy, Pillow, timm, transformers: tensors are a service's business)
+  and no private name of another package.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE_ALLOWED = {"torch", "numpy", "safetensors"} | set(sys.stdlib_module_names)
+CORE_LAZY_ONLY = {"PIL"}  # a dependency of the package, imported where an image is read or drawn
+NUMERICAL = {"torch", "numpy", "PIL", "timm", "transformers"}
+
+
+def imports(path: Path, package: str | None = None) -> list[tuple[str, list[str], bool, int]]:
+    """(absolute module, imported names, at module level?, line) of every import in ``path``.
+
+    ``package`` is the package the file belongs to, for relative imports (default: from its place in
+    the repository).
+    """
+    tree = ast.parse(path.read_text(), str(path))
+    top_level = {id(node) for node in tree.body}
+    if package is None:
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        package = ".".join(parts if path.name == "__init__.py" else parts[:-1])
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, [], id(node) in top_level, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            found.append((module, [a.name for a in node.names], id(node) in top_level, node.lineno))
+    return found
+
+
+def core_violations(path: Path, package: str | None = None) -> list[str]:
+    problems = []
+    for module, _, top_level, line in imports(path, package):
+        root = module.split(".")[0]
+        where = f"{path.name}:{line} imports {module}"
+        if root in ("mae_cli", "official_mae"):
+            problems.append(f"{where}: mae_core must not depend on the layers above it")
+        elif root in CORE_LAZY_ONLY:
+            if top_level:
+                problems.append(f"{where} at module level; import it inside the function that needs it")
+        elif root != "mae_core" and root not in CORE_ALLOWED:
+            problems.append(f"{where}: mae_core imports torch, numpy and safetensors only")
+    return problems
+
+
+def command_violations(path: Path, package: str = "mae_cli.commands") -> list[str]:
+    """Why this rule: a command that imports torch or numpy is doing a service's work (building tensors,
+    the numbers its JSON reports), which a notebook or a Python user then cannot reach without the CLI;
+    a private name (``_helper``) of another package is logic that belongs behind that package's API."""
+    problems = []
+    for module, names, _, line in imports(path, package):
+        root = module.split(".")[0]
+        where = f"{path.name}:{line} imports {module}"
+        if root in NUMERICAL:
+            problems.append(f"{where}: move the computation into a mae_core service")
+        if root in ("mae_core", "official_mae") and any(n.startswith("_") for n in names):
+            problems.append(f"{where} {[n for n in names if n.startswith('_')]}: call the package's public API")
+    return problems
+
+
+def sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+COMMANDS = sorted((ROOT / "mae_cli" / "commands").glob("*.py"))
+NOTEBOOK_SOURCES = sorted((ROOT / "notebooks").glob("*.ipynb")) + [ROOT / "notebooks" / "make_notebooks.py"]
+
+
+@pytest.mark.parametrize("path", sources("mae_core"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_mae_core_imports_only_torch_numpy_safetensors(path):
+    assert core_violations(path) == []
+
+
+@pytest.mark.parametrize("path", sources("official_mae"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_official_mae_never_imports_the_cli(path):
+    assert [m for m, *_ in imports(path) if m.split(".")[0] == "mae_cli"] == []
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: p.name)
+def test_a_command_computes_nothing_itself(path):
+    assert command_violations(path) == []
+
+
+def cli_imports_in_notebook(path: Path) -> list[str]:
+    if path.suffix == ".ipynb":
+        cells = json.loads(path.read_text())["cells"]
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    else:
+        code = path.read_text()
+    return [line.strip() for line in code.splitlines() if line.strip().startswith(("import mae_cli", "from mae_cli"))]
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_SOURCES, ids=lambda p: p.name)
+def test_notebooks_never_import_the_cli(path):
+    assert cli_imports_in_notebook(path) == []
+
+
+def test_the_rules_can_fail(tmp_path):
+    """Each rule flags a file that breaks it, lazy (inside a function) and relative imports included."""
+    bad_core = tmp_path / "bad_core.py"
+    bad_core.write_text("from PIL import Image\n\ndef f():\n    from ...mae_cli.common import out\n"
+                        "    import official_mae\n    import rich\n")
+    assert len(core_violations(bad_core, "mae_core.views")) == 4
+    bad_command = tmp_path / "bad_command.py"
+    bad_command.write_text("def compute():\n    import torch\n    from mae_core.kernels.linear import _onednn_product\n")
+    assert len(command_violations(bad_command)) == 2
+    bad_notebook = tmp_path / "bad.py"
+    bad_notebook.write_text("x = 1\nfrom mae_cli.picture import render\n")
+    assert cli_imports_in_notebook(bad_notebook) == ["from mae_cli.picture import render"]
