@@ -38,14 +38,14 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the repository first (benchmarks/ run as scripts): pyproject lets E402 pass here
 
-import torch  # noqa: E402
-
-from mae_core.models import get_variant  # noqa: E402
-from mae_core.views.bench import BASELINE, OURS, OURS_FAST, bench_report  # noqa: E402
-from official_mae import load_reference  # noqa: E402
+from mae_core.models import get_variant
+from mae_core.views.bench import BASELINE, OURS, OURS_FAST, bench_report
+from official_mae import load_reference
 
 GOAL_BATCH8, GOAL_BATCH1, GOAL_BF16 = 1.00, 0.85, 2.5
 README_BEGIN, README_END = "<!-- BEGIN perf-results -->", "<!-- END perf-results -->"
@@ -158,7 +158,8 @@ def markdown(reports: list[dict], seconds: float, date: str) -> str:
         + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in sorted(matmul.items())) + ".",
         "",
         "Seconds per step (forward, or forward + backward for train). `ours` = exact path (bit-equal to the "
-        "references), `ours+fast` = oneDNN products (`mae_core.kernels.fast_path`); references in float32 in every row. "
+        "references), `ours+fast` = oneDNN products (`mae_core.kernels.fast_path`); references in float32 in every "
+        "row. "
         "÷ ref = our median over the fastest reference's (below 1 = ours faster). In bfloat16 rows ours runs "
         "in bfloat16: x ref = how many times faster than the fastest float32 reference; |Δpred| = max abs "
         "difference of pred from our float32 exact output.",

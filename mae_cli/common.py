@@ -100,11 +100,13 @@ def run(
 
 
 def _flag_hint(exc: BaseException) -> str:
-    """A core error in the tool's words: a bad setting is named by its option (``runs`` -> ``--runs``)."""
-    from mae_core.errors import SettingError
+    """A core error in the tool's words: the setting it names is this tool's option (``runs`` -> ``--runs``)."""
+    from mae_core.errors import MAEError, SettingError
 
     if isinstance(exc, SettingError):
         return f"--{exc.setting.replace('_', '-')}: {exc.problem}"
+    if isinstance(exc, MAEError) and exc.setting:
+        return f"{_one_line(str(exc))} (pass --{exc.setting.replace('_', '-')}{' ' + exc.value if exc.value else ''})"
     return str(exc)
 
 

@@ -1,22 +1,53 @@
 """mae_core: a from-scratch, exact PyTorch Masked Autoencoder (He et al. 2021, arXiv:2111.06377).
 
+    import mae_core
+    model = mae_core.create_model("base")                  # or any name of mae_core.list_models()
+    loss, pred, mask = model(imgs)                          # imgs (B, 3, 224, 224) -> pred (B, 196, 768)
+    weights = mae_core.load_weights("mae_visualize_vit_base.pth")   # .pth, .safetensors, transformers dir
+    model = mae_core.build_model(weights.variant, weights)
+    mae_core.use_fast_path(model)                           # opt-in oneDNN products (float rounding only)
+
 Read it in the paper's order:
     config.py       the hyper-parameters (and the shape letters used everywhere)
     patch_embed.py  ViT Eq. 1: patches -> tokens; patchify / unpatchify
     pos_embed.py    fixed 2-D sin-cos positions
     masking.py      Sec. 3 "Masking": random masking by argsort of noise
-    attention.py, mlp.py, block.py   ViT Eq. 2-3: the Transformer block
+    attention.py    ViT Eq. 2: multi-head self-attention, fused qkv
+    mlp.py          ViT Eq. 3: Linear -> GELU -> Linear
+    block.py        ViT Eq. 2-3: the pre-norm Transformer block
     encoder.py      Sec. 3 "MAE encoder": ViT on the visible patches only
     decoder.py      Sec. 3 "MAE decoder": mask tokens, unshuffle, light Transformer, pixel predictor
     loss.py         Sec. 3 "Reconstruction target": MSE on masked patches
-    mae.py          the whole model; init.py its initialisation
-    models/         the ViT-B/16, ViT-L/16 and ViT-H/14 variants and the registry
+    mae.py          Fig. 1: the whole model
+    init.py         App. A.1: the official initialisation, built on meta and initialised once
+    models/__init__.py       Sec. 4 / Table 3: the ViT-B/16, ViT-L/16, ViT-H/14 factories by name
+    models/registry.py       register_model, create_model, list_models: every variant registered once
+    models/mae_vit_base.py   ViT-B/16
+    models/mae_vit_large.py  ViT-L/16
+    models/mae_vit_huge.py   ViT-H/14
 
 and beside the paper, the machinery:
-    errors.py       every exception mae_core raises for bad input (one base: MAEError)
-    io/             checkpoints (official .pth, ours, safetensors, transformers dirs) and images
-    kernels/        which library computes the products (the opt-in oneDNN fast path)
-    views/          the inspection services behind the `mae` commands
+    errors.py                 every exception mae_core raises for bad input (one base: MAEError)
+    io/__init__.py            checkpoints and images in and out
+    io/checkpoint.py          the official flat key layout <-> ours
+    io/weights.py             safe weight-file loading, variant detection, build + load
+    io/hf_layout.py           transformers' ViTMAE names (v4, v5) <-> the official layout
+    io/safetensors_file.py    the .safetensors format, read and written
+    io/images.py              images as the official demo prepares them; a built-in picture
+    io/files.py               bounded reads and atomic writes
+    kernels/__init__.py       which library computes the products
+    kernels/linear.py         Linear: nn.Linear with an opt-in oneDNN product
+    kernels/fast_path.py      use_fast_path(model): the opt-in switch
+    views/__init__.py         the inspection services behind the `mae` commands
+    views/params.py           parameter counts and the official check
+    views/variants.py         the registry as the paper's table
+    views/shapes.py           the shape after each stage
+    views/forward.py          one measured forward pass
+    views/flops.py            FLOPs per stage, counted and in closed form
+    views/bench.py            timing against the references (``mae bench``)
+    views/baseline.py         Table 1c / 2: mask tokens in the encoder
+    views/reconstruct.py      Fig. 2: masked image and reconstruction
+    views/picture.py          those panels as one PNG
 """
 
 from importlib import metadata as _metadata
@@ -24,11 +55,19 @@ from importlib import metadata as _metadata
 from .config import MAEConfig
 from .decoder import MAEDecoder
 from .encoder import MAEEncoder
+from .errors import MAEError
+from .io.weights import LoadedWeights, build_model, load_weights
+from .kernels.fast_path import use_fast_path
 from .mae import MAEOutput, MaskedAutoencoderViT
+from .models import create_model, list_models, register_model
 
 try:  # one version: the installed package's metadata (pyproject.toml)
     __version__ = _metadata.version("mae-inspect")
 except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["MAEConfig", "MAEEncoder", "MAEDecoder", "MAEOutput", "MaskedAutoencoderViT", "__version__"]
+__all__ = [
+    "MAEConfig", "MAEEncoder", "MAEDecoder", "MAEOutput", "MaskedAutoencoderViT", "MAEError",
+    "create_model", "list_models", "register_model", "load_weights", "build_model", "LoadedWeights",
+    "use_fast_path", "__version__",
+]

@@ -13,10 +13,13 @@ Shapes:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from .block import Block
+from .config import MAEConfig
 from .init import init_transformer_weights, materialize
 from .kernels.linear import Linear
 from .pos_embed import sincos_2d
@@ -26,41 +29,36 @@ class MAEDecoder(nn.Module):
     """Decoder for an encoder of width ``embed_dim``.
 
     Args:
-        num_patches: L (must be a square number: the sin-cos table is 2-D).
-        patch_dim: p*p*C, the predictor's output width.
-        embed_dim: D, the encoder width the decoder reads.
-        decoder_embed_dim: D_dec (512 in every paper variant).
-        decoder_depth: decoder blocks (8).
-        decoder_num_heads: decoder heads (16).
-        mlp_ratio: MLP hidden width over D_dec.
-        ln_eps: LayerNorm epsilon.
+        config: an :class:`MAEConfig` (its ``embed_dim``, the encoder width the decoder reads, its
+            ``decoder_*`` fields, ``mlp_ratio``, ``ln_eps``, and the patch grid and p*p*C from
+            ``img_size``, ``patch_size``, ``in_chans``); ``None``: the defaults.
         device: where to allocate and initialise the weights (``"meta"``: shapes only).
+        **overrides: any :class:`MAEConfig` field (``MAEDecoder(embed_dim=768)`` reads a ViT-B encoder).
 
     Parameter names here are ``embed, mask_token, pos_embed, blocks, norm, pred``; in an official
     checkpoint they carry a ``decoder_`` prefix (``mae_core.io.checkpoint`` converts).
     """
 
-    def __init__(self, *, num_patches: int = 196, patch_dim: int = 768, embed_dim: int = 768,
-                 decoder_embed_dim: int = 512, decoder_depth: int = 8, decoder_num_heads: int = 16,
-                 mlp_ratio: float = 4.0, ln_eps: float = 1e-6, device: torch.device | str | None = None):
+    def __init__(self, config: MAEConfig | None = None, *, device: torch.device | str | None = None,
+                 **overrides: Any):
         super().__init__()
-        self.grid_size = int(round(num_patches**0.5))
-        if self.grid_size**2 != num_patches:
-            raise ValueError(f"num_patches {num_patches} is not a square grid")
+        cfg = self.config = (config or MAEConfig()).replace(**overrides)
+        D_dec = cfg.decoder_embed_dim
         with torch.device("meta"):
-            self.embed = Linear(embed_dim, decoder_embed_dim)
-            self.mask_token = nn.Parameter(torch.empty(1, 1, decoder_embed_dim))
-            self.pos_embed = nn.Parameter(torch.empty(1, num_patches + 1, decoder_embed_dim), requires_grad=False)
+            self.embed = Linear(cfg.embed_dim, D_dec)
+            self.mask_token = nn.Parameter(torch.empty(1, 1, D_dec))
+            self.pos_embed = nn.Parameter(torch.empty(1, cfg.num_patches + 1, D_dec), requires_grad=False)
             self.blocks = nn.ModuleList(
-                Block(decoder_embed_dim, decoder_num_heads, mlp_ratio, ln_eps) for _ in range(decoder_depth)
+                Block(D_dec, cfg.decoder_num_heads, cfg.mlp_ratio, cfg.ln_eps) for _ in range(cfg.decoder_depth)
             )
-            self.norm = nn.LayerNorm(decoder_embed_dim, eps=ln_eps)
-            self.pred = Linear(decoder_embed_dim, patch_dim)
+            self.norm = nn.LayerNorm(D_dec, eps=cfg.ln_eps)
+            self.pred = Linear(D_dec, cfg.patch_dim)
         materialize(self, device)
 
     def init_weights(self) -> None:
         """Official initialisation (see ``init.py``)."""
-        self.pos_embed.copy_(sincos_2d(self.pos_embed.shape[-1], self.grid_size, cls_token=True).unsqueeze(0))
+        self.pos_embed.copy_(sincos_2d(self.config.decoder_embed_dim, self.config.grid_size, cls_token=True)
+                            .unsqueeze(0))
         nn.init.normal_(self.mask_token, std=0.02)
         init_transformer_weights(self)
 

@@ -13,12 +13,13 @@ Shapes:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from .block import Block
+from .config import MAEConfig
 from .init import init_patch_projection, init_transformer_weights, materialize
 from .masking import random_masking
 from .patch_embed import PatchEmbed
@@ -35,40 +36,36 @@ class MAEEncoder(nn.Module):
     """ViT encoder on the visible patches.
 
     Args:
-        img_size: H = W in pixels.
-        patch_size: p.
-        in_chans: C.
-        embed_dim: D.
-        depth: number of Transformer blocks.
-        num_heads: attention heads per block.
-        mlp_ratio: MLP hidden width over D.
-        ln_eps: LayerNorm epsilon.
+        config: an :class:`MAEConfig` (its ``img_size``, ``patch_size``, ``in_chans``, ``embed_dim``,
+            ``depth``, ``num_heads``, ``mlp_ratio`` and ``ln_eps`` are used); ``None``: the defaults.
         device: where to allocate and initialise the weights (``"meta"``: shapes only).
+        **overrides: any :class:`MAEConfig` field, so the keyword form also works:
+            ``MAEEncoder(embed_dim=768, depth=12, num_heads=12)`` is the ViT-B/16 encoder.
 
     Parameter names (``cls_token, pos_embed, patch_embed.proj, blocks.i.*, norm``) are the official
     ones, so ``encoder.load_state_dict`` takes the encoder part of an official checkpoint as it is.
     """
 
-    def __init__(self, *, img_size: int = 224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768,
-                 depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0, ln_eps: float = 1e-6,
-                 device: torch.device | str | None = None):
+    def __init__(self, config: MAEConfig | None = None, *, device: torch.device | str | None = None,
+                 **overrides: Any):
         super().__init__()
+        cfg = self.config = (config or MAEConfig()).replace(**overrides)
+        D = cfg.embed_dim
         with torch.device("meta"):
-            self.patch_embed = PatchEmbed(img_size=img_size, patch_size=patch_size, in_chans=in_chans,
-                                          embed_dim=embed_dim)
-            L = self.patch_embed.num_patches
-            self.cls_token = nn.Parameter(torch.empty(1, 1, embed_dim))
+            self.patch_embed = PatchEmbed(img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans,
+                                          embed_dim=D)
+            self.cls_token = nn.Parameter(torch.empty(1, 1, D))
             # Fixed (not learned) sin-cos table, row 0 for the cls token: a Parameter with
             # requires_grad=False, as in the official model, so it appears in its state dict and counts.
-            self.pos_embed = nn.Parameter(torch.empty(1, L + 1, embed_dim), requires_grad=False)
-            self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio, ln_eps) for _ in range(depth))
-            self.norm = nn.LayerNorm(embed_dim, eps=ln_eps)
+            self.pos_embed = nn.Parameter(torch.empty(1, cfg.num_patches + 1, D), requires_grad=False)
+            self.blocks = nn.ModuleList(Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.ln_eps) for _ in range(cfg.depth))
+            self.norm = nn.LayerNorm(D, eps=cfg.ln_eps)
         materialize(self, device)
 
     def init_weights(self) -> None:
         """Official initialisation (see ``init.py``)."""
-        grid = self.patch_embed.grid_size
-        self.pos_embed.copy_(sincos_2d(self.pos_embed.shape[-1], grid, cls_token=True).unsqueeze(0))
+        grid = self.config.grid_size
+        self.pos_embed.copy_(sincos_2d(self.config.embed_dim, grid, cls_token=True).unsqueeze(0))
         init_patch_projection(self.patch_embed.proj)
         nn.init.normal_(self.cls_token, std=0.02)
         init_transformer_weights(self)

@@ -10,7 +10,17 @@ from __future__ import annotations
 
 
 class MAEError(ValueError):
-    """Bad input to mae_core (a name, a file, a size); the message names the problem and the fix."""
+    """Bad input to mae_core (a name, a file, a size); the message names the problem and the fix.
+
+    When the fix is another value of one argument, ``setting`` names that argument (``"variant"``) and
+    ``value`` the value to try, if one is known, so that a front end can add its own words for it
+    (the ``mae`` tool: ``pass --variant base``).
+    """
+
+    def __init__(self, message: str, *, setting: str | None = None, value: str | None = None):
+        super().__init__(message)
+        self.setting = setting
+        self.value = value
 
 
 class SettingError(MAEError):
@@ -21,8 +31,7 @@ class SettingError(MAEError):
     """
 
     def __init__(self, setting: str, problem: str):
-        super().__init__(f"{setting}: {problem}")
-        self.setting = setting
+        super().__init__(f"{setting}: {problem}", setting=setting)
         self.problem = problem
 
 

@@ -59,16 +59,8 @@ class MaskedAutoencoderViT(nn.Module):
         cfg = (config or self.default_config).replace(**overrides)
         self.config = cfg
         with torch.device("meta"):
-            self.encoder = MAEEncoder(
-                img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans,
-                embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads,
-                mlp_ratio=cfg.mlp_ratio, ln_eps=cfg.ln_eps,
-            )
-            self.decoder = MAEDecoder(
-                num_patches=cfg.num_patches, patch_dim=cfg.patch_dim, embed_dim=cfg.embed_dim,
-                decoder_embed_dim=cfg.decoder_embed_dim, decoder_depth=cfg.decoder_depth,
-                decoder_num_heads=cfg.decoder_num_heads, mlp_ratio=cfg.mlp_ratio, ln_eps=cfg.ln_eps,
-            )
+            self.encoder = MAEEncoder(cfg)
+            self.decoder = MAEDecoder(cfg)
         materialize(self, device)
 
     def init_weights(self) -> None:

@@ -11,7 +11,6 @@ Shapes:
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 

@@ -94,6 +94,7 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
 
         from mae_core.models import get_variant
 
+        print("mae_core", mae_core.__version__, "on torch", torch.__version__)
         VARIANT = "{NAME}"
         WEIGHTS = None  # optional: path to an official checkpoint such as "{CHECKPOINT}"
         SEED = 0  # seeds the initialisation (without WEIGHTS) and the masking noise
@@ -270,9 +271,10 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         code("""
         import warnings
 
-        warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm, imported by timm, in Jupyter
         from official_mae import ReferenceUnavailable, load_reference
         from official_mae.compare import compare_models
+
+        warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm, imported by timm (lazily), in Jupyter
 
         ATOL = 1e-5  # the largest absolute difference a stage may show
         start = time.perf_counter()

@@ -74,7 +74,7 @@ def require_transformers() -> SimpleNamespace:
             f"installed torchvision does not match torch: install the torchvision built for your torch, or run "
             f"{INSTALL} in a fresh environment",
             f"transformers: RuntimeError ({_first_line(exc)}), torchvision not matching torch?") from None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - any other failure of a third-party import is still "unavailable"
         raise ReferenceUnavailable(
             f"importing transformers failed ({type(exc).__name__}: {_first_line(exc)}); reinstall it with: {INSTALL}",
             f"transformers: {type(exc).__name__}: {_first_line(exc)}") from None

@@ -36,7 +36,8 @@ def command(
         show_default=False)] = None,
     path: Annotated[str, typer.Option(
         "--path", help="Our model's path: exact (F.linear, bit-equal to the official code), fast (float32/bfloat16 "
-                       "products on oneDNN, mae_core.kernels.fast_path; equal within float rounding), or both.")] = "both",
+                       "products on oneDNN, mae_core.kernels.fast_path; equal within float rounding), or both."
+    )] = "both",
     mask_tokens_in_encoder: Annotated[bool, typer.Option(
         "--mask-tokens-in-encoder", help="Also time the paper's baseline (Table 1c/2): the same model with an "
                                          "encoder that sees every token, mask tokens in place of the removed ones; "

@@ -14,11 +14,12 @@ def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """The registered variants as the paper's table, with parameter counts counted from the models.
 
     JSON (--json), one document with the key variants, a list of
-      {name, short, title, official_name, aliases, img_size, patch_size,
-      embed_dim, depth, num_heads, mlp_ratio, decoder_embed_dim,
-      decoder_depth, decoder_num_heads, num_patches, num_visible,
-      mask_ratio, patch_dim, total_params, trainable_params,
-      encoder_params, decoder_params}.
+      {name, short, title, official_name, aliases, every MAEConfig field
+      (img_size, patch_size, in_chans, embed_dim, depth, num_heads,
+      decoder_embed_dim, decoder_depth, decoder_num_heads, mlp_ratio,
+      ln_eps, norm_pix_loss), num_patches, num_visible, mask_ratio,
+      patch_dim, total_params, trainable_params, encoder_params,
+      decoder_params}.
     """
 
     def compute():
@@ -43,10 +44,11 @@ def _render(rows) -> None:
 
     line("--variant", lambda r: r.short)
     line("registry name", lambda r: f"[dim]{r.name}[/dim]")
-    line("patch size", lambda r: str(r.patch_size))
-    line("width / depth / heads", lambda r: f"{r.embed_dim} / {r.depth} / {r.num_heads}")
-    line("decoder w / d / h", lambda r: f"{r.decoder_embed_dim} / {r.decoder_depth} / {r.decoder_num_heads}")
-    line("patches", lambda r: f"{r.num_patches} @ {r.img_size} px")
+    line("patch size", lambda r: str(r.config.patch_size))
+    line("width / depth / heads", lambda r: f"{r.config.embed_dim} / {r.config.depth} / {r.config.num_heads}")
+    line("decoder w / d / h",
+         lambda r: f"{r.config.decoder_embed_dim} / {r.config.decoder_depth} / {r.config.decoder_num_heads}")
+    line("patches", lambda r: f"{r.num_patches} @ {r.config.img_size} px")
     line("visible", lambda r: f"{r.num_visible} @ mask {r.mask_ratio:g}")
     line("pixels per patch", lambda r: str(r.patch_dim))
     line("parameters", lambda r: fmt_int(r.total_params))

@@ -115,7 +115,7 @@ def official_to_hf(state_dict: Mapping[str, Tensor], version: str = "v5") -> dic
         container, index, part, kind = _split_block_key(key, BLOCK_PREFIXES[version], official=True)
         prefix = f"{BLOCK_PREFIXES[version][container]}{index}."
         if part == "attn.qkv":
-            for name, piece in zip(QKV_PARTS[version], tensor.chunk(3, dim=0)):
+            for name, piece in zip(QKV_PARTS[version], tensor.chunk(3, dim=0), strict=True):
                 out[f"{prefix}{name}.{kind}"] = piece
         elif part in BLOCK_PARTS[version]:
             out[f"{prefix}{BLOCK_PARTS[version][part]}.{kind}"] = tensor

@@ -82,4 +82,5 @@ def load_batch(paths: list[str] | None, img_size: int, batch: int, seed: int) ->
     if paths:
         return normalize([load_image(p, img_size) for p in paths]), [str(p) for p in paths]
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, 3, img_size, img_size, generator=g), [f"random normal #{i} (seed {seed})" for i in range(batch)]
+    described = [f"random normal #{i} (seed {seed})" for i in range(batch)]
+    return torch.randn(batch, 3, img_size, img_size, generator=g), described

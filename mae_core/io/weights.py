@@ -71,7 +71,7 @@ def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], str]:
 def _read(path: str | Path) -> _Read:
     p = Path(path)
     if not p.exists():
-        raise CheckpointError(f"checkpoint {str(p)!r} does not exist; check the path given to --weights")
+        raise CheckpointError(f"checkpoint {str(p)!r} does not exist; check the path", setting="weights")
     if p.is_dir():
         return _read_transformers_dir(p)
     tensors = _read_file(p)
@@ -276,15 +276,16 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
                 expected = {k: s for k, s in expected.items() if not k.startswith(_DECODER_KEYS)}
             looks = f"it looks like {detected}" if detected else "it matches no registered variant"
             try:
-                checkpoint.check_same_layout(state_dict, {k: torch.empty(s, device="meta") for k, s in expected.items()},
-                                             what=f"checkpoint {str(path)!r}")
+                shapes = {k: torch.empty(s, device="meta") for k, s in expected.items()}
+                checkpoint.check_same_layout(state_dict, shapes, what=f"checkpoint {str(path)!r}")
             except checkpoint.CheckpointMismatchError as exc:
-                raise CheckpointError(f"{exc}; {looks}: pass --variant {_short(detected) if detected else 'matching the file'}") from None
+                short = _short(detected) or None
+                fix = f"load it as variant {short!r}" if short else "name the variant the file was saved from"
+                raise CheckpointError(f"{exc}; {looks}: {fix}", setting="variant", value=short) from None
     elif detected is None:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} matches none of the variants (base, large, huge) by its key names and "
-            "shapes; pass --variant to see which keys differ"
-        )
+            f"checkpoint {str(path)!r} matches none of the registered variants ({', '.join(_shorts())}) by its key "
+            "names and shapes; name the variant it should be to see which keys differ", setting="variant")
     loaded = LoadedWeights(state_dict, str(path), fmt, variant and get_variant(variant).name or detected, decoder,
                            notes=list(read.notes), hints=dict(read.hints))
     if not decoder:
@@ -297,6 +298,12 @@ def _short(name: str | None) -> str:
     from ..models import get_variant
 
     return get_variant(name).short if name else ""
+
+
+def _shorts() -> list[str]:
+    from ..models import VARIANTS
+
+    return [v.short for v in VARIANTS.values()]
 
 
 def build_model(variant: str, weights: LoadedWeights | None = None, *, device: torch.device | str = "cpu",

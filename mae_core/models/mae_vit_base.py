@@ -6,23 +6,14 @@ MLP 3072). At 224 px: 14 x 14 = 196 patches, 49 visible at mask ratio 0.75.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..config import MAEConfig
 from ..mae import MaskedAutoencoderViT
+from .registry import register_model
 
-BASE_CONFIG = MAEConfig(patch_size=16, embed_dim=768, depth=12, num_heads=12)
 
-
+@register_model("mae_vit_base_patch16", short="base", title="ViT-B/16",
+                official_name="mae_vit_base_patch16_dec512d8b")
 class MAEViTBase(MaskedAutoencoderViT):
     """ViT-B/16 MAE. Takes the same ``device`` and keyword overrides as :class:`MaskedAutoencoderViT`."""
 
-    default_config = BASE_CONFIG
-
-
-def mae_vit_base_patch16(**overrides: Any) -> MAEViTBase:
-    """ViT-B/16 MAE, e.g. ``loss, pred, mask = mae_vit_base_patch16()(imgs)``."""
-    return MAEViTBase(**overrides)
-
-
-mae_vit_base_patch16_dec512d8b = mae_vit_base_patch16  # the official name
+    default_config = MAEConfig(patch_size=16, embed_dim=768, depth=12, num_heads=12)

@@ -7,23 +7,14 @@ Paper: MAE Sec. 4 / Table 3 (ViT-H reaches 86.9 % fine-tuned at 224 px); ViT Tab
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..config import MAEConfig
 from ..mae import MaskedAutoencoderViT
+from .registry import register_model
 
-HUGE_CONFIG = MAEConfig(patch_size=14, embed_dim=1280, depth=32, num_heads=16)
 
-
+@register_model("mae_vit_huge_patch14", short="huge", title="ViT-H/14",
+                official_name="mae_vit_huge_patch14_dec512d8b")
 class MAEViTHuge(MaskedAutoencoderViT):
     """ViT-H/14 MAE. Takes the same ``device`` and keyword overrides as :class:`MaskedAutoencoderViT`."""
 
-    default_config = HUGE_CONFIG
-
-
-def mae_vit_huge_patch14(**overrides: Any) -> MAEViTHuge:
-    """ViT-H/14 MAE, e.g. ``loss, pred, mask = mae_vit_huge_patch14()(imgs)``."""
-    return MAEViTHuge(**overrides)
-
-
-mae_vit_huge_patch14_dec512d8b = mae_vit_huge_patch14  # the official name
+    default_config = MAEConfig(patch_size=14, embed_dim=1280, depth=32, num_heads=16)

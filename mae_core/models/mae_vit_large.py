@@ -6,23 +6,14 @@ Paper: MAE Sec. 4 (ViT-L is the paper's main model: Table 1 ablations, Fig. 2-4)
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..config import MAEConfig
 from ..mae import MaskedAutoencoderViT
+from .registry import register_model
 
-LARGE_CONFIG = MAEConfig(patch_size=16, embed_dim=1024, depth=24, num_heads=16)
 
-
+@register_model("mae_vit_large_patch16", short="large", title="ViT-L/16",
+                official_name="mae_vit_large_patch16_dec512d8b")
 class MAEViTLarge(MaskedAutoencoderViT):
     """ViT-L/16 MAE. Takes the same ``device`` and keyword overrides as :class:`MaskedAutoencoderViT`."""
 
-    default_config = LARGE_CONFIG
-
-
-def mae_vit_large_patch16(**overrides: Any) -> MAEViTLarge:
-    """ViT-L/16 MAE, e.g. ``loss, pred, mask = mae_vit_large_patch16()(imgs)``."""
-    return MAEViTLarge(**overrides)
-
-
-mae_vit_large_patch16_dec512d8b = mae_vit_large_patch16  # the official name
+    default_config = MAEConfig(patch_size=16, embed_dim=1024, depth=24, num_heads=16)

@@ -129,7 +129,8 @@ def precision_context(device: torch.device, dtype: torch.dtype) -> tuple[Callabl
     """A context factory for the forward pass in ``dtype`` and a description of it."""
     if dtype == torch.float32:
         return contextlib.nullcontext, "float32"
-    return (lambda: torch.autocast(device_type=device.type, dtype=dtype)), f"autocast {dtype_name(dtype)} (weights float32)"
+    description = f"autocast {dtype_name(dtype)} (weights float32)"
+    return (lambda: torch.autocast(device_type=device.type, dtype=dtype)), description
 
 
 def tensor_stats(x: Tensor) -> TensorStats:

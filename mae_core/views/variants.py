@@ -1,17 +1,19 @@
 """The model registry as the paper's table: architecture numbers and parameter counts of each variant.
 
 Paper: MAE Sec. 4 and Table 3 (ViT-B/16, ViT-L/16, ViT-H/14 with a 512-wide, 8-block decoder);
-ViT Table 1 (widths, depths, heads). Parameter counts are counted from each model built on the
-``meta`` device (no weights allocated); patch counts come from the config.
+ViT Table 1 (widths, depths, heads). Every hyper-parameter comes from the registered config (a new
+:class:`~mae_core.config.MAEConfig` field is a new column without an edit here); parameter counts are
+counted from each model built on the ``meta`` device (no weights allocated).
 
 Shapes: the registry -> one :class:`VariantRow` per variant.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
+from ..config import MAEConfig
 from .params import count_parameters
 
 PAPER_MASK_RATIO = 0.75  # MAE Sec. 4: the default masking ratio, used for the "visible" column
@@ -19,20 +21,14 @@ PAPER_MASK_RATIO = 0.75  # MAE Sec. 4: the default masking ratio, used for the "
 
 @dataclass
 class VariantRow:
+    """One variant: its names, its whole config (every field, as the registry holds it), what follows."""
+
     name: str  # canonical registry name
     short: str  # base / large / huge
     title: str  # ViT-B/16 ...
-    official_name: str  # the official factory name (..._dec512d8b)
-    aliases: list[str]  # every name --variant accepts for it
-    img_size: int  # H = W in pixels
-    patch_size: int  # p
-    embed_dim: int  # D
-    depth: int  # encoder blocks
-    num_heads: int
-    mlp_ratio: float
-    decoder_embed_dim: int  # D_dec
-    decoder_depth: int
-    decoder_num_heads: int
+    official_name: str | None  # the official factory name (..._dec512d8b), if it has one
+    aliases: list[str]  # every name a variant option accepts for it
+    config: MAEConfig  # every hyper-parameter (img_size, patch_size, embed_dim, ...)
     num_patches: int  # L at img_size
     num_visible: int  # L_keep at mask_ratio
     mask_ratio: float
@@ -43,11 +39,14 @@ class VariantRow:
     decoder_params: int
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Flat: the names, then every config field by its own name, then the derived numbers."""
+        row = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "config"}
+        names = {k: row.pop(k) for k in ("name", "short", "title", "official_name", "aliases")}
+        return {**names, **self.config.to_dict(), **row}
 
 
 def variant_table(mask_ratio: float = PAPER_MASK_RATIO) -> list[VariantRow]:
-    """One row per registered variant, smallest first.
+    """One row per registered variant, in registration order.
 
     Args:
         mask_ratio: the ratio used for the ``num_visible`` column.
@@ -60,10 +59,7 @@ def variant_table(mask_ratio: float = PAPER_MASK_RATIO) -> list[VariantRow]:
         counts = count_parameters(create_model(info.name, device="meta"))
         rows.append(VariantRow(
             name=info.name, short=info.short, title=info.title, official_name=info.official_name,
-            aliases=list(info.aliases), img_size=cfg.img_size, patch_size=cfg.patch_size,
-            embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio,
-            decoder_embed_dim=cfg.decoder_embed_dim, decoder_depth=cfg.decoder_depth,
-            decoder_num_heads=cfg.decoder_num_heads, num_patches=cfg.num_patches,
+            aliases=list(info.aliases), config=cfg, num_patches=cfg.num_patches,
             num_visible=cfg.num_visible(mask_ratio), mask_ratio=mask_ratio, patch_dim=cfg.patch_dim,
             total_params=counts.total, trainable_params=counts.trainable,
             encoder_params=counts.encoder, decoder_params=counts.decoder,

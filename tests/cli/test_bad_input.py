@@ -55,10 +55,10 @@ CASES: list[tuple[str, list, list[str]]] = [
      ["corrupt.pth", "corrupt or not"]),
     ("corrupt checkpoint: truncated", ["forward", "--weights", lambda tmp, fx: truncated_zip(tmp)],
      ["truncated.pth", "corrupt or not"]),
-    ("missing checkpoint", ["forward", "--weights", lambda tmp, fx: tmp / "absent.pth"], ["absent.pth"]),
+    ("missing checkpoint", ["forward", "--weights", lambda tmp, fx: tmp / "absent.pth"], ["absent.pth", "--weights"]),
     ("checkpoint of another variant",
      ["forward", "--variant", "large", "--weights", lambda tmp, fx: fx["base_zeros_checkpoint"]],
-     ["mae_base_zeros.pth", "base"]),
+     ["mae_base_zeros.pth", "pass --variant base"]),  # the core names the setting, the CLI its flag
     ("cuda without CUDA", ["forward", "--device", "cuda"], ["cuda", "--device cpu"]),
     ("unknown device", ["forward", "--device", "tpu"], ["tpu"]),
     ("unknown dtype", ["forward", "--dtype", "int8"], ["int8"]),

@@ -27,7 +27,10 @@ class GoldenCase:
 
 def load_case(name: str) -> GoldenCase:
     tensors, meta = read_safetensors(GOLDEN / f"{name}.safetensors")
-    pick = lambda prefix: {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}  # noqa: E731
+
+    def pick(prefix: str) -> dict[str, Tensor]:
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
     return GoldenCase(
         name=name,
         config=json.loads(meta["config"]),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from mae_core import MAEConfig, MaskedAutoencoderViT
 from mae_core.decoder import MAEDecoder
 from mae_core.encoder import MAEEncoder
 from mae_core.masking import random_masking
@@ -15,6 +17,24 @@ def test_encoder_alone_full_size_base():
     images = torch.randn(2, 3, 224, 224)
     latent, mask, ids_restore = encoder(images)
     assert latent.shape == (2, 50, 768) and mask.shape == (2, 196) and ids_restore.shape == (2, 196)
+
+
+def test_config_and_keyword_forms_build_the_same_modules():
+    """``MAEEncoder(cfg)`` / ``MAEDecoder(cfg)`` (what the model does) equal the keyword form, weight for weight."""
+    cfg = MAEConfig(img_size=16, patch_size=4, embed_dim=16, depth=2, num_heads=2, decoder_embed_dim=8,
+                    decoder_depth=1, decoder_num_heads=2)
+    for cls in (MAEEncoder, MAEDecoder):
+        torch.manual_seed(0)
+        a = cls(cfg)
+        torch.manual_seed(0)
+        b = cls(**cfg.to_dict())
+        assert a.config == b.config == cfg
+        assert a.state_dict().keys() == b.state_dict().keys()
+        assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    model = MaskedAutoencoderViT(cfg, device="meta")
+    assert model.encoder.config == model.decoder.config == cfg  # one config object for the whole model
+    with pytest.raises(TypeError, match="unknown MAE option"):
+        MAEEncoder(embed_dims=768)  # a typo is an error, not a silently ignored keyword
 
 
 def test_encoder_steps_by_hand():
@@ -33,8 +53,8 @@ def test_encoder_steps_by_hand():
 
 def test_decoder_alone_puts_tokens_back_in_raster_order():
     torch.manual_seed(0)
-    dec = MAEDecoder(num_patches=16, patch_dim=48, embed_dim=16, decoder_embed_dim=8, decoder_depth=1,
-                     decoder_num_heads=2)
+    dec = MAEDecoder(img_size=16, patch_size=4, embed_dim=16, num_heads=2, decoder_embed_dim=8, decoder_depth=1,
+                     decoder_num_heads=2)  # 16 patches of 4*4*3 = 48 values
     latent = torch.randn(2, 1 + 4, 16)
     ids_restore = torch.stack([torch.randperm(16) for _ in range(2)])
     pred = dec(latent, ids_restore)

@@ -53,7 +53,7 @@ def test_seeded_initialisation_is_reproducible():
     a = create_model("base", depth=2, decoder_depth=1)
     torch.manual_seed(3)
     b = create_model("base", depth=2, decoder_depth=1)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
 
 
 def test_meta_build_allocates_nothing():
@@ -82,7 +82,7 @@ def test_load_state_dict_accepts_official_layout_as_is():
     dst = tiny()
     result = dst.load_state_dict(src.official_state_dict())
     assert result.missing_keys == [] and result.unexpected_keys == []
-    assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(), dst.state_dict().values()))
+    assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(), dst.state_dict().values(), strict=True))
 
 
 def test_strict_loading_names_the_keys():

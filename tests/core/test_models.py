@@ -77,13 +77,15 @@ def test_large_and_huge_shapes_on_meta(factory, L, P, keep):
 
 
 def test_user_story_imports_and_official_aliases():
-    from mae_core.models import (  # noqa: F401
+    from mae_core.models import (
         mae_vit_base_patch16_dec512d8b,
         mae_vit_huge_patch14_dec512d8b,
         mae_vit_large_patch16_dec512d8b,
     )
 
+    assert mae_vit_base_patch16_dec512d8b is mae_vit_base_patch16
     assert mae_vit_large_patch16_dec512d8b is mae_vit_large_patch16
+    assert mae_vit_huge_patch14_dec512d8b is mae_vit_huge_patch14
 
 
 @pytest.mark.parametrize("alias", ["base", "BASE", "mae_vit_base_patch16", "mae_vit_base_patch16_dec512d8b",

@@ -8,13 +8,15 @@ imported or run:
 * ``official_mae`` never imports ``mae_cli``; the notebooks import nothing from ``mae_cli``;
 * a command module (``mae_cli/commands/*.py``) parses options, makes one call and renders: it imports
   no numerical library (torch, numpy, Pillow, timm, transformers: tensors are a service's business)
-  and no private name of another package.
+  and no private name of another package;
+* the README's architecture tree and ``mae_core``'s package map list exactly the files there are.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -124,8 +126,59 @@ def test_the_rules_can_fail(tmp_path):
                         "    import official_mae\n    import rich\n")
     assert len(core_violations(bad_core, "mae_core.views")) == 4
     bad_command = tmp_path / "bad_command.py"
-    bad_command.write_text("def compute():\n    import torch\n    from mae_core.kernels.linear import _onednn_product\n")
+    bad_command.write_text("def compute():\n    import torch\n"
+                           "    from mae_core.kernels.linear import _onednn_product\n")
     assert len(command_violations(bad_command)) == 2
     bad_notebook = tmp_path / "bad.py"
     bad_notebook.write_text("x = 1\nfrom mae_cli.picture import render\n")
     assert cli_imports_in_notebook(bad_notebook) == ["from mae_cli.picture import render"]
+
+
+# --- the maps: README's tree and mae_core's package map list every file --------------------------------
+
+PACKAGES = ("mae_cli", "official_mae", "mae_core")
+
+
+def package_files() -> set[str]:
+    return {str(p.relative_to(ROOT)) for pkg in PACKAGES for p in (ROOT / pkg).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".json", ".md")}
+
+
+def readme_tree(text: str) -> set[str]:
+    """The files the README's architecture tree lists, as paths (depth from the tree's indentation)."""
+    section = text[text.index("## Architecture"):]
+    block = section[section.index("```text\n") + len("```text\n"):]
+    block = block[: block.index("```")]
+    listed, stack = set(), []
+    for line in block.splitlines():
+        match = re.match(r"^([│├└─ ]*)(\S+)", line)
+        if not match:
+            continue
+        prefix, name = match.groups()
+        if not (name.endswith("/") or re.search(r"\.(py|json|md)$", name)):
+            continue  # a continued description
+        depth = len(prefix) // 4
+        stack = stack[:depth] + [name]
+        if not name.endswith("/"):
+            listed.add("".join(stack))
+    return listed
+
+
+def test_readme_architecture_tree_lists_exactly_the_files():
+    listed, actual = readme_tree((ROOT / "README.md").read_text()), package_files()
+    assert sorted(actual - listed) == [], "add these files to README.md's architecture tree"
+    assert sorted(listed - actual) == [], "README.md's architecture tree lists files that do not exist"
+
+
+def test_mae_core_package_map_lists_every_file():
+    import mae_core
+
+    doc = mae_core.__doc__
+    missing = [path for path in sorted(package_files()) if path.startswith("mae_core/") and path.endswith(".py")
+               and path.removeprefix("mae_core/") not in doc]
+    assert missing == [], "add these files to the package map in mae_core/__init__.py"
+
+
+def test_the_tree_reader_sees_depth():
+    text = "## Architecture\n```text\na/   x\n├── b.py   y\n└── c/\n    └── d.py  z\n│     more words\n```\n"
+    assert readme_tree(text) == {"a/b.py", "a/c/d.py"}

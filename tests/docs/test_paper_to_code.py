@@ -232,7 +232,8 @@ def test_the_guide_lists_every_traced_tensor_and_no_unknown_one():
     keys = [_key(row[0]) for t in variant_tables("tensor") for row in t.rows]
     assert len(keys) == len(set(keys)), "a tensor is listed twice"
     assert set(keys) == SHAPE_KEYS, (
-        f"missing from the guide: {sorted(SHAPE_KEYS - set(keys))}; unknown to this test: {sorted(set(keys) - SHAPE_KEYS)}"
+        f"missing from the guide: {sorted(SHAPE_KEYS - set(keys))}; "
+        f"unknown to this test: {sorted(set(keys) - SHAPE_KEYS)}"
     )
 
 
@@ -247,7 +248,8 @@ def test_shape_tables_match_the_model(title):
             actual = tr.shapes[key]
             cell = row[col]
             assert re.fullmatch(r"\((B|\d+)?(, (B|\d+))*\)", cell), f"{key}: {cell!r} is not a concrete shape"
-            assert evaluate(cell, tr.symbols) == actual, f"{title} {key}: the guide says {cell}, the model gives {actual}"
+            assert evaluate(cell, tr.symbols) == actual, (
+                f"{title} {key}: the guide says {cell}, the model gives {actual}")
             formula = row[shape_col].strip("`")
             assert evaluate(formula, tr.symbols) == actual, (
                 f"{title} {key}: formula {formula} gives {evaluate(formula, tr.symbols)}, the model {actual}"

@@ -160,7 +160,8 @@ def test_variant_mismatch_names_keys_and_the_variant_it_looks_like(tmp_path, off
     with pytest.raises(CheckpointError) as info:
         load_weights(path, "huge")
     message = str(info.value)
-    assert "mae_vit_base_patch16" in message and "--variant base" in message
+    assert "mae_vit_base_patch16" in message and "variant 'base'" in message and "--" not in message  # no CLI flags
+    assert (info.value.setting, info.value.value) == ("variant", "base")  # what the CLI turns into --variant base
     assert "missing 240 key(s): blocks.12.norm1.weight" in message  # ViT-H has 32 blocks, ViT-B 12
     assert "patch_embed.proj.weight: (768, 3, 16, 16) vs expected (1280, 3, 14, 14)" in message
 
