@@ -9,6 +9,12 @@ its message names the problem and the fix in plain words, without naming any com
 from __future__ import annotations
 
 
+def preview(names: list[str], limit: int = 4) -> str:
+    """The first ``limit`` names, then how many more: how every message lists keys."""
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... (+{len(names) - limit} more)" if len(names) > limit else "")
+
+
 class MAEError(ValueError):
     """Bad input to mae_core (a name, a file, a size); the message names the problem and the fix.
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from ..errors import CheckpointMismatchError
+from ..errors import CheckpointMismatchError, preview
 
 # (official prefix, our prefix); the first matching official prefix wins, so order matters.
 _DECODER_PREFIXES = (
@@ -81,15 +81,11 @@ def check_same_layout(got: Mapping[str, Tensor], expected: Mapping[str, Tensor],
     ]
     problems = []
     if missing:
-        problems.append(f"missing {len(missing)} key(s): {_preview(missing)}")
+        problems.append(f"missing {len(missing)} key(s): {preview(missing)}")
     if unexpected:
-        problems.append(f"unexpected {len(unexpected)} key(s): {_preview(unexpected)}")
+        problems.append(f"unexpected {len(unexpected)} key(s): {preview(unexpected)}")
     if wrong_shape:
-        problems.append(f"{len(wrong_shape)} shape mismatch(es): {_preview(wrong_shape)}")
+        problems.append(f"{len(wrong_shape)} shape mismatch(es): {preview(wrong_shape)}")
     if problems:
         raise CheckpointMismatchError(f"{what} does not fit the model: " + "; ".join(problems))
 
-
-def _preview(items: list[str], limit: int = 4) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")

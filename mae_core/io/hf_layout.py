@@ -37,7 +37,7 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import Tensor
 
-from ..errors import HFLayoutError
+from ..errors import HFLayoutError, preview
 
 HF_VERSIONS = ("v5", "v4")
 
@@ -157,10 +157,10 @@ def hf_to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
             unknown.append(key)
     if unknown:
         raise HFLayoutError(f"{len(unknown)} transformers key(s) with no official counterpart "
-                            f"(naming {version}): {_preview(unknown)}")
+                            f"(naming {version}): {preview(unknown)}")
     incomplete = [k for k, got in qkv.items() if len(got) != 3]
     if incomplete:
-        raise HFLayoutError(f"query/key/value incomplete for {_preview(incomplete)}")
+        raise HFLayoutError(f"query/key/value incomplete for {preview(incomplete)}")
     for key, got in qkv.items():
         out[key] = torch.cat([got[name] for name in QKV_PARTS[version]], dim=0)
     return dict(sorted(out.items(), key=lambda item: _official_rank(item[0])))
@@ -208,7 +208,3 @@ def _check_version(version: str) -> None:
     if version not in HF_VERSIONS:
         raise ValueError(f"transformers naming must be one of {HF_VERSIONS}, got {version!r}")
 
-
-def _preview(items: list[str], limit: int = 4) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")
