@@ -1,0 +1,427 @@
+"""The GPU check: fidelity, low-precision error, speed, memory and the masking speed-up, in one command.
+
+Paper: MAE Sec. 3 (the model), Table 2 (wall-clock speed-up of encoding only the visible patches).
+
+    PYTHONPATH=. python3 benchmarks/gpu_check.py                    # on a CUDA machine: a few minutes
+    PYTHONPATH=. python3 benchmarks/gpu_check.py --device cpu --quick   # the smoke test CI runs
+
+Sections, each written to ``gpu_check.json`` / ``gpu_check.md`` as soon as it is done (so a run stopped
+by its time limit keeps what it measured; ``--out`` or ``$OUT`` or ``benchmarks/gpu_results``):
+
+1. ``machine``: device name, torch / CUDA / cuDNN versions, and the matmul ceilings measured here
+   (bf16, float32 with TF32 on, float32 with TF32 off), which MFU is reported against.
+2. ``fidelity``: ``compare-official`` (official_mae.compare.compare_official) for each variant against
+   the timm composition and transformers' ViTMAE, same weights, images and noise (noise drawn on the
+   CPU, so the masks are the CPU's), forward and ``--grad``, with TF32 *off* (the claim: equal within
+   1e-5; bit-identical where the max abs diff is 0), then forward with TF32 *on* (the drift reported).
+3. ``bf16``: the error of a bf16-autocast forward against float32, stage by stage, same weights/noise.
+4. ``bench``: ``mae bench`` (mae_core.views.bench.bench_report) in bf16 autocast, ours against the
+   references in the same process, alternating, for batch 1, 64 and the largest batch our training step
+   fits, forward and train; achieved TFLOP/s over the measured bf16 matmul peak (MFU).
+5. ``memory``: the memory view's predicted peak of a training step against
+   ``torch.cuda.max_memory_allocated`` (when ``mae_core.views.memory`` is there).
+6. ``masking``: the MAE against the same model with mask tokens in its encoder (Table 2: 2.8x-4.1x).
+
+Every CUDA measurement synchronises before reading the clock (``make_step`` does), resets the peak
+memory statistics before the step it measures, and takes the median of alternating rounds after warm-up.
+``--budget-s`` stops starting new work once that many seconds have passed (default 420: one 10-minute
+device call with room to spare).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from mae_core.models import create_model, get_variant  # noqa: E402
+from mae_core.views.bench import bench_report, matmul_gflops  # noqa: E402
+
+REFERENCES = ("timm", "hf")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cuda", help="cuda (default) or cpu (the smoke test).")
+    p.add_argument("--quick", action="store_true",
+                   help="ViT-B only, batch 1, forward only, one timed round, no largest-batch search: "
+                        "about a minute on 2 CPU cores.")
+    p.add_argument("--variants", default="base,large,huge", help="Comma-separated: base, large, huge.")
+    p.add_argument("--batches", default="1,64", help="Comma-separated batch sizes (the largest that fits is added).")
+    p.add_argument("--runs", type=int, default=5, help="Timed alternating rounds per bench cell.")
+    p.add_argument("--compile", action="store_true", help="Also time ours under torch.compile (opt-in).")
+    p.add_argument("--budget-s", type=float, default=420.0, help="Start no new work after this many seconds.")
+    p.add_argument("--out", default=None, help="Folder for gpu_check.json / .md (default $OUT, else "
+                                                "benchmarks/gpu_results).")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.variants, args.batches, args.runs = "base", "1", 1
+    return args
+
+
+class Run:
+    """The report being built, written out after every section; the clock for ``--budget-s``."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.start = time.perf_counter()
+        self.out = Path(args.out or os.environ.get("OUT") or ROOT / "benchmarks" / "gpu_results")
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.report: dict[str, Any] = {"args": vars(args), "sections": {}, "skipped": [], "errors": []}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def has_time(self, what: str) -> bool:
+        if self.elapsed() < self.args.budget_s:
+            return True
+        self.report["skipped"].append(f"{what} (budget of {self.args.budget_s:.0f} s spent)")
+        return False
+
+    def section(self, name: str, fn: Callable[[], Any]) -> None:
+        """Run one section; a failure is recorded (with its traceback) and the next section still runs."""
+        log(f"[{self.elapsed():6.1f} s] {name}")
+        try:
+            self.report["sections"][name] = fn()
+        except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
+            self.report["errors"].append({"section": name, "error": f"{type(exc).__name__}: {exc}",
+                                          "traceback": traceback.format_exc(limit=6)})
+            log(f"  {name} failed: {type(exc).__name__}: {exc}")
+        self.report["elapsed_s"] = self.elapsed()
+        self.write()
+
+    def write(self) -> None:
+        (self.out / "gpu_check.json").write_text(json.dumps(self.report, indent=2, default=str) + "\n")
+        (self.out / "gpu_check.md").write_text(markdown(self.report))
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def tf32(enabled: bool) -> None:
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --- 1. the machine -----------------------------------------------------------------------------------
+
+def machine(dev: torch.device, quick: bool) -> dict[str, Any]:
+    size = 1024 if quick or dev.type == "cpu" else 8192  # 2048 does not fill an H100/H200
+    info: dict[str, Any] = {"torch": torch.__version__, "device": str(dev), "python": platform.python_version(),
+                            "matmul_size": size}
+    if dev.type == "cuda":
+        props = torch.cuda.get_device_properties(dev)
+        info.update(name=props.name, capability=f"{props.major}.{props.minor}",
+                    memory_gib=props.total_memory / 2**30, cuda=torch.version.cuda,
+                    cudnn=torch.backends.cudnn.version())
+    else:
+        info.update(name=platform.processor() or platform.machine(), cores=os.cpu_count())
+    peaks = {}
+    tf32(False)
+    peaks["float32"] = matmul_gflops(torch.float32, dev, size=size)
+    if dev.type == "cuda":
+        tf32(True)
+        peaks["tf32"] = matmul_gflops(torch.float32, dev, size=size)
+        tf32(False)
+    peaks["bfloat16"] = matmul_gflops(torch.bfloat16, dev, size=size)
+    info["matmul_gflops"] = peaks
+    return info
+
+
+# --- 2. fidelity --------------------------------------------------------------------------------------
+
+def seeded_images(variant: str, batch: int, seed: int = 0) -> torch.Tensor:
+    cfg = get_variant(variant).config
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=g)
+
+
+def _summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The few numbers of one compare-official report that the table shows."""
+    stages = [s for s in result["stages"] if s["max_abs"] is not None]
+    worst = max(stages, key=lambda s: s["max_abs"])
+    by = {s["stage"]: s for s in result["stages"]}
+    return {"passed": result["passed"], "first_failure": result["first_failure"],
+            "pred_max_abs": by["pred"]["max_abs"], "loss_abs": by["loss"]["max_abs"],
+            "worst_stage": worst["stage"], "worst_max_abs": worst["max_abs"],
+            "bit_identical": all(s["max_abs"] == 0 for s in stages),
+            "masks_identical": by["masking"]["passed"]}
+
+
+def fidelity(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, Any]]:
+    from official_mae.compare import compare_official
+
+    rows = []
+    batch = 1 if run.args.quick else 2
+    for variant in variants:
+        imgs = seeded_images(variant, batch)
+        for kind in REFERENCES[:1] if run.args.quick else REFERENCES:
+            for grad, allow_tf32 in ((False, False), (True, False), (False, True)):
+                if run.args.quick and (grad or allow_tf32) or (allow_tf32 and dev.type != "cuda"):
+                    continue
+                label = f"{variant} vs {kind}{' --grad' if grad else ''}{' TF32 on' if allow_tf32 else ''}"
+                if not run.has_time(f"fidelity {label}"):
+                    return rows
+                tf32(allow_tf32)
+                try:
+                    result = compare_official(variant, imgs, reference=kind, grad=grad, device=dev)
+                finally:
+                    tf32(False)
+                rows.append({"variant": variant, "reference": kind, "grad": grad, "tf32": allow_tf32,
+                             "atol": result["atol"], "rtol": result["rtol"], **_summary(result)})
+                log(f"  {label}: {'pass' if rows[-1]['passed'] else 'FAIL'}, pred max abs "
+                    f"{rows[-1]['pred_max_abs']:.3g}")
+                del result
+                if dev.type == "cuda":
+                    torch.cuda.empty_cache()
+    return rows
+
+
+# --- 3. bf16 against float32, stage by stage ------------------------------------------------------------
+
+def bf16_error(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, Any]]:
+    from official_mae.compare import make_noise, recording
+    from official_mae.reference import our_stage_modules
+
+    rows = []
+    for variant in variants:
+        if not run.has_time(f"bf16 {variant}"):
+            break
+        torch.manual_seed(0)
+        model = create_model(variant, device=dev).eval()
+        imgs = seeded_images(variant, 2).to(dev)
+        noise = make_noise(2, model.config.num_patches, 0, dev)
+        outputs = {}
+        for name, ctx in (("float32", torch.autocast(dev.type, enabled=False)),
+                          ("bfloat16", torch.autocast(dev.type, dtype=torch.bfloat16))):
+            with torch.inference_mode(), ctx, recording(our_stage_modules(model)) as staged:
+                loss, pred, _ = model(imgs, 0.75, noise)
+                staged["pred"], staged["loss"] = pred, loss
+            outputs[name] = {k: v.float() for k, v in staged.items()}
+        ref, low = outputs["float32"], outputs["bfloat16"]
+        for stage in ref:
+            diff = (low[stage] - ref[stage]).abs().max().item()
+            scale = ref[stage].abs().max().item()
+            rows.append({"variant": variant, "stage": stage, "max_abs": diff,
+                         "max_rel": diff / scale if scale else None, "max_abs_float32": scale,
+                         "finite": bool(torch.isfinite(low[stage]).all())})
+        del model, outputs
+    return rows
+
+
+# --- 4. speed -------------------------------------------------------------------------------------------
+
+def _loader():
+    from official_mae import load_reference
+
+    return lambda kind, name, state_dict, device: load_reference(kind, name, state_dict=state_dict, device=device)
+
+
+def largest_training_batch(variant: str, dev: torch.device, limit: int = 1024) -> int | None:
+    """The largest power-of-two batch whose bf16-autocast training step of ours fits on the GPU, found by
+    trying (the references share our weights and free their activations between steps)."""
+    if dev.type != "cuda":
+        return None
+    torch.manual_seed(0)
+    model = create_model(variant, device=dev).train()
+    cfg = model.config
+    fits, batch = None, 64
+    while batch <= limit:
+        try:
+            imgs = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, device=dev)
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                loss = model(imgs, 0.75)[0]
+            loss.backward()
+            sync(dev)
+            fits = batch
+        except torch.cuda.OutOfMemoryError:
+            break
+        finally:
+            model.zero_grad(set_to_none=True)
+            imgs = loss = None
+            torch.cuda.empty_cache()
+        batch *= 2
+    del model
+    torch.cuda.empty_cache()
+    # Three competitors' activations never live at once, but leave a quarter for the allocator's slack.
+    return fits // 2 if fits and fits >= 128 else fits
+
+
+def bench_cells(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    cuda = dev.type == "cuda"
+    for variant in variants:
+        batches = [int(b) for b in run.args.batches.split(",")]
+        if cuda and run.has_time(f"largest batch {variant}"):
+            big = largest_training_batch(variant, dev)
+            if big and big not in batches:
+                batches.append(big)
+        for batch in batches:
+            for mode in ("forward",) if run.args.quick else ("forward", "train"):
+                if not run.has_time(f"bench {variant} b{batch} {mode}"):
+                    return rows
+                report = bench_report(
+                    variant, batch=batch, mode=mode, references=REFERENCES[:1] if run.args.quick else REFERENCES,
+                    load_reference=_loader(), device=dev, dtype=torch.bfloat16 if cuda else torch.float32,
+                    reference_dtype=torch.bfloat16 if cuda else torch.float32, autocast=cuda, path="exact",
+                    mask_tokens_in_encoder=batch == 64 or run.args.quick, compile_model=run.args.compile,
+                    warmup=1 if run.args.quick else 2, runs=run.args.runs)
+                peak = run.report["sections"].get("machine", {}).get("matmul_gflops", {})
+                peak_gflops = peak.get("bfloat16" if cuda else "float32")
+                results = []
+                for r in report["results"]:
+                    achieved = r["gflops_per_s"]
+                    results.append({"name": r["name"], "median_s": r["median_s"], "spread": r["spread"],
+                                    "tflops": achieved / 1e3 if achieved else None,
+                                    "mfu": achieved / peak_gflops if achieved and peak_gflops else None,
+                                    "over_fastest_reference": r["over_fastest_reference"],
+                                    "pred_max_abs_diff": r["pred_max_abs_diff"]})
+                rows.append({"variant": variant, "batch": batch, "mode": mode, "dtype": report["dtype"],
+                             "autocast": report["autocast"], "fastest_reference": report["fastest_reference"],
+                             "speedups": report["speedups"], "results": results})
+                ours = next(r for r in results if r["name"] == "ours")
+                log(f"  {variant} b{batch} {mode}: ours {ours['median_s']:.4f} s, ÷ ref "
+                    f"{ours['over_fastest_reference'] or float('nan'):.3f}, MFU {ours['mfu'] or float('nan'):.2f}")
+                if cuda:
+                    torch.cuda.empty_cache()
+    return rows
+
+
+# --- 5. memory ------------------------------------------------------------------------------------------
+
+def memory(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, Any]] | dict[str, str]:
+    try:
+        from mae_core.views import memory as memory_view
+    except ImportError:
+        return {"skipped": "mae_core.views.memory is not in this tree"}
+    if dev.type != "cuda":
+        return {"skipped": "predicted peak vs torch.cuda.max_memory_allocated needs CUDA"}
+    estimate = getattr(memory_view, "training_peak_bytes", None)
+    if estimate is None:
+        return {"skipped": "mae_core.views.memory has no training_peak_bytes(config, batch, mask_ratio, dtype)"}
+    rows = []
+    for variant in variants:
+        if not run.has_time(f"memory {variant}"):
+            break
+        torch.manual_seed(0)
+        model = create_model(variant, device=dev).train()
+        cfg = model.config
+        batch = 64
+        imgs = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, device=dev)
+        sync(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        loss = model(imgs, 0.75)[0]
+        loss.backward()
+        sync(dev)
+        measured = torch.cuda.max_memory_allocated(dev)
+        predicted = estimate(cfg, batch=batch, mask_ratio=0.75, dtype=torch.float32)
+        rows.append({"variant": variant, "batch": batch, "mode": "train", "dtype": "float32",
+                     "predicted_bytes": predicted, "measured_bytes": measured,
+                     "difference": (predicted - measured) / measured})
+        del model, imgs, loss
+        torch.cuda.empty_cache()
+    return rows
+
+
+# --- the report -----------------------------------------------------------------------------------------
+
+def _f(x: Any, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    s = report["sections"]
+    lines = ["# GPU check", ""]
+    m = s.get("machine")
+    if m:
+        peaks = ", ".join(f"{k} {v / 1e3:.0f} TFLOP/s" for k, v in m["matmul_gflops"].items())
+        lines += [f"{m.get('name')} ({m['device']}), torch {m['torch']}, CUDA {m.get('cuda', '-')}; "
+                  f"{m['matmul_size']}² matmul measured here: {peaks}.", ""]
+    if s.get("fidelity"):
+        lines += ["## Fidelity (compare-official, same weights / images / noise)", "",
+                  "| variant | reference | grad | TF32 | pred max abs | loss abs | worst stage | bit-identical | result |",
+                  "| --- | --- | --- | --- | ---: | ---: | --- | --- | --- |"]
+        for r in s["fidelity"]:
+            lines.append(f"| {r['variant']} | {r['reference']} | {'yes' if r['grad'] else 'no'} | "
+                         f"{'on' if r['tf32'] else 'off'} | {r['pred_max_abs']:.2e} | {r['loss_abs']:.2e} | "
+                         f"{r['worst_stage']} ({r['worst_max_abs']:.2e}) | {'yes' if r['bit_identical'] else 'no'} | "
+                         f"{'pass' if r['passed'] else 'FAIL: ' + str(r['first_failure'])} |")
+        lines.append("")
+    if s.get("bf16"):
+        lines += ["## bf16 autocast against float32, per stage", "",
+                  "| variant | stage | max abs | max rel | finite |", "| --- | --- | ---: | ---: | --- |"]
+        for r in s["bf16"]:
+            lines.append(f"| {r['variant']} | {r['stage']} | {r['max_abs']:.2e} | {_f(r['max_rel'], '.2e')} | "
+                         f"{'yes' if r['finite'] else 'NO'} |")
+        lines.append("")
+    if s.get("bench"):
+        lines += ["## Speed (median of alternating rounds; MFU = achieved over the measured bf16 matmul)", "",
+                  "| variant | batch | mode | competitor | median s | TFLOP/s | MFU | ÷ fastest ref | |Δpred| |",
+                  "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+        for cell in s["bench"]:
+            for r in cell["results"]:
+                lines.append(f"| {cell['variant']} | {cell['batch']} | {cell['mode']} | {r['name']} | "
+                             f"{r['median_s']:.4f} | {_f(r['tflops'], '.2f')} | {_f(r['mfu'], '.2f')} | "
+                             f"{_f(r['over_fastest_reference'], '.3f')} | {_f(r['pred_max_abs_diff'], '.1e')} |")
+        speedups = [(c["variant"], c["batch"], c["mode"], c["speedups"]["mae_over_mask_tokens_in_encoder"])
+                    for c in s["bench"] if c["speedups"].get("mae_over_mask_tokens_in_encoder")]
+        if speedups:
+            lines += ["", "## Encoding only the visible patches (paper Table 2: 2.8x-4.1x training)", ""]
+            lines += [f"- {v} batch {b} {mode}: **{x:.2f}x**" for v, b, mode, x in speedups]
+        lines.append("")
+    mem = s.get("memory")
+    if isinstance(mem, list) and mem:
+        lines += ["## Memory: predicted peak vs torch.cuda.max_memory_allocated", "",
+                  "| variant | batch | predicted MiB | measured MiB | difference |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r['variant']} | {r['batch']} | {r['predicted_bytes'] / 2**20:,.0f} | "
+                  f"{r['measured_bytes'] / 2**20:,.0f} | {r['difference']:+.1%} |" for r in mem]
+        lines.append("")
+    elif isinstance(mem, dict):
+        lines += [f"Memory: skipped ({mem['skipped']}).", ""]
+    for what in report["skipped"]:
+        lines.append(f"- skipped: {what}")
+    for e in report["errors"]:
+        lines.append(f"- error in {e['section']}: {e['error']}")
+    lines.append(f"\n{report.get('elapsed_s', 0):.0f} s in all.")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    dev = torch.device(args.device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        log("error: --device cuda: PyTorch sees no CUDA GPU here; use --device cpu --quick for the smoke test")
+        return 2
+    variants = [get_variant(v).name for v in args.variants.split(",")]
+    run = Run(args)
+    run.section("machine", lambda: machine(dev, args.quick))
+    run.section("fidelity", lambda: fidelity(run, dev, variants))
+    run.section("bf16", lambda: bf16_error(run, dev, variants))
+    run.section("bench", lambda: bench_cells(run, dev, variants))
+    run.section("memory", lambda: memory(run, dev, variants))
+    print(markdown(run.report))
+    failed = [r for r in run.report["sections"].get("fidelity", []) if not r["passed"] and not r["tf32"]]
+    return 1 if failed or run.report["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
