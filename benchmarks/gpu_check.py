@@ -44,10 +44,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+import torch
 
-from mae_core.models import create_model, get_variant  # noqa: E402
-from mae_core.views.bench import bench_report, matmul_gflops  # noqa: E402
+from mae_core.models import create_model, get_variant
+from mae_core.views.bench import bench_report, matmul_gflops
 
 REFERENCES = ("timm", "hf")
 
@@ -358,7 +358,8 @@ def markdown(report: dict[str, Any]) -> str:
                   f"{m['matmul_size']}² matmul measured here: {peaks}.", ""]
     if s.get("fidelity"):
         lines += ["## Fidelity (compare-official, same weights / images / noise)", "",
-                  "| variant | reference | grad | TF32 | pred max abs | loss abs | worst stage | bit-identical | result |",
+                  "| variant | reference | grad | TF32 | pred max abs | loss abs | worst stage | bit-identical "
+                  "| result |",
                   "| --- | --- | --- | --- | ---: | ---: | --- | --- | --- |"]
         for r in s["fidelity"]:
             lines.append(f"| {r['variant']} | {r['reference']} | {'yes' if r['grad'] else 'no'} | "
@@ -391,7 +392,8 @@ def markdown(report: dict[str, Any]) -> str:
     mem = s.get("memory")
     if isinstance(mem, list) and mem:
         lines += ["## Memory: predicted peak vs torch.cuda.max_memory_allocated", "",
-                  "| variant | batch | predicted MiB | measured MiB | difference |", "| --- | ---: | ---: | ---: | ---: |"]
+                  "| variant | batch | predicted MiB | measured MiB | difference |",
+                  "| --- | ---: | ---: | ---: | ---: |"]
         lines += [f"| {r['variant']} | {r['batch']} | {r['predicted_bytes'] / 2**20:,.0f} | "
                   f"{r['measured_bytes'] / 2**20:,.0f} | {r['difference']:+.1%} |" for r in mem]
         lines.append("")
