@@ -15,11 +15,18 @@ Paper: MAE Sec. 3; the rows follow the forward pass the paper describes:
 
 Each tensor row reports ``max_abs = max |ours - reference|`` and ``max_rel = max_abs / max |reference|``
 (relative to the reference's largest magnitude, so entries near zero cannot inflate it); it passes when
-``max_abs <= atol + rtol * max |reference|`` (defaults 1e-5 and 1e-6; ``rtol=0`` is a pure absolute test).
-The small relative term is there because float32 sums may round differently from run to run on CPU
-(the BLAS may split a product over a different number of threads), by a few units in the last place of
-the largest value: about 1e-6 for the block outputs of a randomly initialised ViT-B (|x| up to ~11).
-The first row that fails is named: that is where the implementations part ways.
+``max_abs <= atol + rtol * max |reference|`` (``rtol=0`` is a pure absolute test). The first row that
+fails is named: that is where the implementations part ways.
+
+The two bounds of the fidelity contract (``docs/fidelity.md`` has the measurements behind them):
+
+* :data:`SAME_MACHINE` (the defaults here and of ``mae compare-official``): ours against a reference run
+  live in the same process, same weights, images and noise. The exact path measures 0 (bit-identical)
+  against the official code, timm and transformers; the bound leaves room for the fast path and for
+  reductions a device orders differently.
+* :data:`ACROSS_MACHINES`: ours (or a reference) against the outputs the official code recorded on
+  another machine (``tests/data/golden``): float32 sums round differently with other SIMD widths,
+  thread splits and BLAS kernels, by a few units in the last place of the largest value.
 
 Block outputs are captured with forward hooks on both models (our ``encoder.blocks[i]`` and the
 reference's equivalent module, see :meth:`official_mae.reference.Reference.stage_modules`).
@@ -44,6 +51,28 @@ from .reference import Reference, our_stage_modules
 
 if TYPE_CHECKING:
     from mae_core.io.weights import LoadedWeights
+
+@dataclass(frozen=True)
+class Tolerance:
+    """A pass bound for float32 tensors: ``max |ours - ref| <= atol + rtol * max |ref|``."""
+
+    atol: float
+    rtol: float
+
+    def bound(self, ref: Tensor) -> float:
+        """The largest difference allowed against ``ref``."""
+        return self.atol + self.rtol * (ref.detach().abs().max().item() if ref.numel() else 0.0)
+
+    def holds(self, ours: Tensor, ref: Tensor) -> bool:
+        """True if ``ours`` is within the bound of ``ref`` (same shape; NaN fails)."""
+        return tuple(ours.shape) == tuple(ref.shape) and tensor_diff(ours, ref)[0] <= self.bound(ref)
+
+
+# Same process, live reference: measured 0 on the exact path, <= 1.4e-6 x max|ref| on the fast path (ViT-B).
+SAME_MACHINE = Tolerance(atol=1e-5, rtol=1e-6)
+# Recorded on another machine: measured <= 5.6e-7 x max|ref| over 13 CPU settings (about 5 float32 steps,
+# eps = 1.19e-7); the bound, 2e-6 x max|ref| (about 17 steps), leaves a factor 3.6 for CPUs not yet seen.
+ACROSS_MACHINES = Tolerance(atol=1e-7, rtol=2e-6)
 
 PERTURBATION = 1e-3  # added to one entry of a weight on the reference side by ``perturb=`` (to watch a failure)
 
@@ -155,7 +184,8 @@ def compare_gradients(ours: Mapping[str, Tensor], ref: Mapping[str, Tensor], ato
 
 
 def compare_models(model: MaskedAutoencoderViT, reference: Reference, imgs: Tensor, noise: Tensor,
-                   mask_ratio: float = 0.75, *, atol: float = 1e-5, rtol: float = 1e-6, grad: bool = False) -> dict:
+                   mask_ratio: float = 0.75, *, atol: float = SAME_MACHINE.atol, rtol: float = SAME_MACHINE.rtol,
+                   grad: bool = False) -> dict:
     """Run both models on the same input and noise; compare every stage.
 
     Args:
@@ -255,7 +285,8 @@ def perturbed(state_dict: Mapping[str, Tensor], key: str | None) -> dict[str, Te
 
 def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | None = None, reference: str = "auto",
                      official_src: str | None = None, seed: int = 0, mask_ratio: float = 0.75,
-                     atol: float = 1e-5, rtol: float = 1e-6, grad: bool = False, norm_pix_loss: bool | None = None,
+                     atol: float = SAME_MACHINE.atol, rtol: float = SAME_MACHINE.rtol, grad: bool = False,
+                     norm_pix_loss: bool | None = None,
                      perturb: str | None = None, device: torch.device | str = "cpu") -> dict:
     """Our ``variant`` against a reference, on identical weights, images and noise (the service behind
     ``mae compare-official``).

@@ -1,4 +1,5 @@
-"""Reading the official golden cases (tests/data/golden, recorded with the official models_mae.py)."""
+"""Reading the official golden cases (tests/data/golden, recorded with the official models_mae.py), and the
+bound they are held to across machines (``official_mae.compare.ACROSS_MACHINES``, docs/fidelity.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from torch import Tensor
 
 from mae_core.io.safetensors_file import read_safetensors
+from official_mae.compare import ACROSS_MACHINES, tensor_diff
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 CASES = sorted(json.loads((GOLDEN / "cases.json").read_text()))
@@ -40,3 +42,10 @@ def load_case(name: str) -> GoldenCase:
         noise=tensors["input.noise"],
         outputs=pick("output."),
     )
+
+
+def assert_recorded(name: str, ours: Tensor, recorded: Tensor, tol=ACROSS_MACHINES) -> None:
+    """``ours`` within ``tol`` of the recorded official output (float32 rounding of another machine)."""
+    ours = ours.reshape(recorded.shape)
+    diff = tensor_diff(ours, recorded)[0]
+    assert diff <= tol.bound(recorded), f"{name}: max abs diff {diff:.3g} > {tol.bound(recorded):.3g} ({tol})"

@@ -3,8 +3,10 @@
 The golden files hold the official code's own outputs (tests/data/golden/README.md). For each case and
 each reference (the official backend on our fixture tree, timm, transformers): load the stored weights
 into ours and the reference, run both on the stored images and noise, and require that every stage and
-every gradient agrees; then check the reference itself against the recorded official outputs, so a
-reference that drifted from the official code could not vouch for us.
+every gradient agrees within the same-machine bound (and is bit-identical where the reference runs the
+same operations in the same order); then check the reference itself against the recorded official outputs
+within the cross-machine bound, so a reference that drifted from the official code could not vouch for us.
+The bounds and the measurements behind them: ``official_mae.compare``, docs/fidelity.md.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 
 from mae_core import MaskedAutoencoderViT
 from official_mae import build_reference
-from official_mae.compare import compare_models
+from official_mae.compare import ACROSS_MACHINES, SAME_MACHINE, compare_models
 
 from .helpers import FIXTURE_SRC, GOLDEN_CASES, load_golden
 
@@ -33,7 +35,8 @@ def test_golden_case_agrees_stage_by_stage_with_gradients(case, kind):
     ref = build_reference(kind, case.config, official_src=FIXTURE_SRC)
     ref.load_official_state_dict(ours.official_state_dict())
 
-    result = compare_models(ours.eval(), ref, case.imgs, case.noise, case.mask_ratio, atol=1e-6, grad=True)
+    result = compare_models(ours.eval(), ref, case.imgs, case.noise, case.mask_ratio, atol=SAME_MACHINE.atol,
+                            rtol=SAME_MACHINE.rtol, grad=True)
 
     failing = [s for s in result["stages"] if not s["passed"]]
     assert result["passed"], failing
@@ -45,6 +48,11 @@ def test_golden_case_agrees_stage_by_stage_with_gradients(case, kind):
     trainable = [k for k, v in ours.official_state_dict().items() if not k.endswith("pos_embed")]
     assert sorted(g["name"] for g in result["gradients"]) == sorted(trainable)
     assert all(g["max_abs"] is not None for g in result["gradients"])
+    # Bit-identical where the same operations run in the same order: every forward stage of every reference,
+    # and the gradients of official and timm (transformers' separate q/k/v sum the fused weight's gradient
+    # in another order: a few 1e-9, within the bound above).
+    differing = {s["stage"]: s["max_abs"] for s in result["stages"] if s["max_abs"]}
+    assert not {k: v for k, v in differing.items() if kind != "hf" or not k.startswith("grad ")}, differing
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -56,6 +64,6 @@ def test_reference_reproduces_the_recorded_official_outputs(case, kind):
     recorded = case.outputs
     assert torch.equal(out.mask, recorded["mask"])
     assert torch.equal(out.ids_restore, recorded["ids_restore"])
-    for name in ("latent", "pred"):
-        assert (getattr(out, name) - recorded[name]).abs().max().item() <= 1e-6, name
-    assert abs(out.loss.item() - recorded["loss"].item()) <= 1e-6
+    for name in ("latent", "pred", "loss"):
+        ours, theirs = getattr(out, name).reshape(recorded[name].shape), recorded[name]
+        assert ACROSS_MACHINES.holds(ours, theirs), (name, (ours - theirs).abs().max().item())
