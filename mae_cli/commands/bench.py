@@ -70,10 +70,11 @@ def command(
       variant, title, batch, mode, mask_ratio, device, dtype, reference_dtype,
       autocast, path, warmup, runs, threads, seed, flops_per_image,
       exact_pred_max_abs, machine {matmul_gflops {dtype: GFLOP/s}, matmul_size,
-      torch, cpu, cores}, results [{name, dtype, autocast, note, median_s,
-      q1_s, q3_s, min_s, max_s, spread, images_per_s, gflops_per_s,
-      share_of_matmul, seconds, pred_max_abs_diff, loss_abs_diff,
-      over_fastest_reference}], fastest_reference, speedups
+      torch, cpu, cores, cpu_info {model, flags, aten_capability, onednn_bfloat16,
+      onednn_float16, settings}, dtypes {dtype: {dtype, native, detail}}},
+      results [{name, dtype, autocast, note, median_s, q1_s, q3_s, min_s,
+      max_s, spread, images_per_s, gflops_per_s, share_of_matmul, seconds,
+      pred_max_abs_diff, loss_abs_diff, over_fastest_reference}], fastest_reference, speedups
       {mae_over_mask_tokens_in_encoder}, compile_seconds, notes.
     Rows: ours (exact path), ours+fast (mae_core.kernels.fast_path), [M] in encoder
     (--mask-tokens-in-encoder), ours+compile (--compile), then the references.
@@ -127,6 +128,8 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def render(data: dict[str, Any]) -> None:
+    from mae_core.views.bench import describe_cpu
+
     short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
     table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, {data['threads']} thread(s): "
                         f"median of {data['runs']} alternating runs")
@@ -140,13 +143,15 @@ def render(data: dict[str, Any]) -> None:
                       _fmt(r["gflops_per_s"], ".0f"), "-" if share is None else f"{100 * share:.0f}",
                       _fmt(r["over_fastest_reference"], ".2f"), _fmt(r["pred_max_abs_diff"], ".0e"))
     out.print(table)
-    matmul = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in data["machine"]["matmul_gflops"].items())
+    matmul = ", ".join([f"{k} {v:.0f} GFLOP/s" for k, v in data["machine"]["matmul_gflops"].items()]
+                       + [f"{k} emulated (not measured)" for k, v in data["machine"]["dtypes"].items() if not v["native"]])
     out.print(f"this machine's 2048x2048 matmul, measured in this run: {matmul}")
+    out.print(f"CPU: {describe_cpu(data['machine']['cpu_info'])}", markup=False, highlight=False)
     if "mae_over_mask_tokens_in_encoder" in data["speedups"]:
         out.print(f"MAE speedup over the encoder with mask tokens (paper Table 2: 2.8x to 4.1x): "
                   f"[bold]{data['speedups']['mae_over_mask_tokens_in_encoder']:.2f}x[/]")
     for note in data["notes"]:
-        out.print(f"note: {note}")
+        out.print(f"note: {note}", markup=False, highlight=False)
     out.print(f"{data['mode']} FLOPs per image: {data['flops_per_image'] / 1e9:.2f} G. ±: half the interquartile "
               "range over the median. % mm: achieved GFLOP/s over the matmul's. ÷ ref: median over the fastest "
               "reference's (below 1 = faster). Δpred: max abs difference of pred from our float32 exact output "

@@ -21,11 +21,17 @@ How the timing is kept fair on a noisy, shared machine:
 and fast path, the Table 2 baseline, ``torch.compile``, references through an injected loader so that
 this package never imports ``official_mae``), checks what each one computes against our float32 output,
 times them with :func:`benchmark` and returns plain data.
+
+Performance claims name their machine: :func:`cpu_info` (model, the instruction-set flags that decide
+which kernels run, the ATen and oneDNN settings of this process) goes with every report, and
+:func:`dtype_support` says whether a low-precision dtype runs natively here or emulated in ATen's generic
+loops (a CPU without AVX-512 / AMX for oneDNN: hundreds of times slower, said up front on stderr).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import platform
 import statistics
@@ -41,6 +47,7 @@ from torch import Tensor, nn
 from ..errors import SettingError
 from .forward import dtype_name
 
+log = logging.getLogger("mae_core.views.bench")  # notes for people; stderr by logging's default
 Mode = Literal["forward", "train"]
 MATMUL_SIZE = 2048  # the side of the matmul whose speed is this machine's ceiling (:func:`matmul_gflops`)
 ForwardFn = Callable[[Tensor, float, Tensor], Sequence[Tensor]]  # (imgs, mask_ratio, noise) -> (loss, pred, ...)
@@ -190,7 +197,7 @@ def matmul_gflops(dtype: torch.dtype = torch.float32, device: torch.device | str
     products = {"torch.mm": product}
     if onednn_applies(a, b):
         products["oneDNN"] = lambda: _onednn_product(a, b, None)  # a @ b^T: the same work
-    seconds = time_rounds(products, warmup=2, runs=runs)
+    seconds = time_rounds(products, warmup=2 if runs > 2 else 1, runs=runs)
     return 2 * size**3 / min(min(s) for s in seconds.values()) / 1e9
 
 
@@ -255,13 +262,14 @@ def benchmark(competitors: Sequence[Competitor], imgs: Tensor, noise: Tensor, *,
         runs: timed rounds.
         on_round: progress callback.
     """
-    dtypes = list(dict.fromkeys(c.dtype for c in competitors))
+    # The ceiling of each dtype that runs natively (an emulated one has none worth the name: seconds per product).
+    dtypes = [d for d in dict.fromkeys(c.dtype for c in competitors) if dtype_support(d, imgs.device)["native"]]
     before = {d: matmul_gflops(d, imgs.device) for d in dtypes}
     steps = {c.name: make_step(c, imgs, noise, mask_ratio, mode) for c in competitors}
     times = time_rounds(steps, warmup=warmup, runs=runs, on_round=on_round)
     peaks = {d: max(before[d], matmul_gflops(d, imgs.device)) for d in dtypes}  # the machine's best, either side
     return [Result(c.name, dtype_name(c.dtype), c.autocast, imgs.shape[0], times[c.name], c.flops_per_image,
-                   peaks[c.dtype], c.note) for c in competitors]
+                   peaks.get(c.dtype), c.note) for c in competitors]
 
 
 # --- the whole `mae bench`: competitors, accuracy, timing, report ----------------------------------
@@ -431,11 +439,30 @@ def accuracy(competitors: Sequence[Competitor], setup: Setup, mask_ratio: float)
     return result
 
 
-def machine_info(results: Sequence[Result]) -> dict[str, Any]:
-    """This machine as measured in the run: matmul GFLOP/s per dtype, torch version, CPU, cores."""
+def machine_info(results: Sequence[Result], dtypes: Sequence[torch.dtype] = (),
+                 device: torch.device | str = "cpu") -> dict[str, Any]:
+    """This machine as measured in the run: matmul GFLOP/s per dtype, torch version, CPU model, cores, and
+    (:func:`cpu_info`, :func:`dtype_support`) the CPU's flags and settings and how each dtype runs here."""
     matmul = {r.dtype: r.matmul_gflops for r in results if r.matmul_gflops is not None}
-    return {"matmul_gflops": matmul, "matmul_size": MATMUL_SIZE, "torch": torch.__version__,
-            "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
+    cpu = cpu_info()
+    supports = [dtype_support(d, device) for d in dict.fromkeys(dtypes)]
+    return {"matmul_gflops": matmul, "matmul_size": MATMUL_SIZE, "torch": torch.__version__, "cpu": cpu["model"],
+            "cores": os.cpu_count(), "cpu_info": cpu, "dtypes": {s["dtype"]: s for s in supports}}
+
+
+def emulation_notes(competitors: Sequence[Competitor], setup: Setup, mask_ratio: float, mode: Mode,
+                    steps: int) -> list[str]:
+    """For each dtype that runs emulated here: a note, said on stderr before the slow part starts (logging's
+    default output) and kept for the report. ``steps``: warm-up + timed + accuracy steps per competitor."""
+    notes = []
+    per_step = step_flops(setup.model.config, mask_ratio, mode) * setup.imgs.shape[0]
+    for dtype in dict.fromkeys(c.dtype for c in competitors):
+        n = sum(c.dtype == dtype for c in competitors)
+        note = emulation_note(dtype, setup.imgs.device, per_step, n * steps)
+        if note:
+            log.warning("note: %s", note)
+            notes.append(note)
+    return notes
 
 
 def bench_report(variant: str, *, batch: int = 1, mode: Mode = "forward", references: Sequence[str] = (),
@@ -478,6 +505,7 @@ def bench_report(variant: str, *, batch: int = 1, mode: Mode = "forward", refere
     ours, notes, compile_seconds = our_competitors(setup, path, dtype, autocast, mode, mask_ratio,
                                                    mask_tokens_in_encoder, compile_model, stage)
     competitors = ours + refs
+    notes += emulation_notes(competitors, setup, mask_ratio, mode, warmup + runs + 1)
     errors = accuracy(competitors, setup, mask_ratio)
 
     with stage(f"timing {len(competitors)} competitor(s): {warmup} warm-up + {runs} rounds, alternating"):
@@ -503,7 +531,97 @@ def bench_report(variant: str, *, batch: int = 1, mode: Mode = "forward", refere
         "autocast": autocast, "path": path, "warmup": warmup, "runs": runs, "threads": torch.get_num_threads(),
         "seed": seed, "flops_per_image": step_flops(setup.model.config, mask_ratio, mode),
         "exact_pred_max_abs": setup.exact_pred.abs().max().item(),
-        "machine": machine_info(results), "results": rows,
+        "machine": machine_info(results, [c.dtype for c in competitors], dev), "results": rows,
         "fastest_reference": fastest.name if fastest else None,
         "speedups": speedups, "compile_seconds": compile_seconds, "notes": notes,
     }
+
+
+# --- the machine ---------------------------------------------------------------------------------
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")  # what picks the kernels
+CPU_SETTINGS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR",
+                "OMP_NUM_THREADS")  # environment variables that change them
+
+
+def _proc_cpuinfo() -> dict[str, str]:
+    """The first processor's entries of /proc/cpuinfo (Linux), or {} where there is none."""
+    from ..errors import MAEError
+    from ..io.files import read_bounded
+
+    try:
+        text = read_bounded("/proc/cpuinfo", 16 << 20, "CPU description").decode("utf-8", "replace")
+    except MAEError:
+        return {}
+    entries: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            entries[key.strip()] = value.strip()
+    return entries
+
+
+def cpu_info() -> dict[str, Any]:
+    """The CPU a measurement ran on: model name, the flags of :data:`CPU_FLAGS` it has, what ATen dispatches
+    to (``torch.backends.cpu.get_cpu_capability``), whether oneDNN computes bfloat16 / float16 here, and the
+    :data:`CPU_SETTINGS` set in this process's environment."""
+    from ..kernels.linear import onednn_available
+
+    info = _proc_cpuinfo()
+    flags = set(info.get("flags", "").split())
+    model = info.get("model name") or platform.processor() or platform.machine()
+    if info.get("cpu family") and info.get("model"):
+        model += f" (family {info['cpu family']}, model {info['model']})"
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        capability = None
+    return {"model": model, "flags": [f for f in CPU_FLAGS if f in flags], "aten_capability": capability,
+            "onednn_bfloat16": onednn_available(torch.bfloat16), "onednn_float16": onednn_available(torch.float16),
+            "settings": {k: os.environ[k] for k in CPU_SETTINGS if k in os.environ}}
+
+
+def describe_cpu(cpu: dict[str, Any]) -> str:
+    """One line for people: model, flags, ATen capability, settings."""
+    settings = " ".join(f"{k}={v}" for k, v in cpu["settings"].items())
+    return (f"{cpu['model']}; flags: {', '.join(cpu['flags']) or 'none of ' + ', '.join(CPU_FLAGS)}; "
+            f"ATen {cpu['aten_capability']}" + (f"; {settings}" if settings else ""))
+
+
+def dtype_support(dtype: torch.dtype, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Whether ``dtype`` products run natively on ``device`` or emulated.
+
+    On CPU, PyTorch sends bfloat16 / float16 products to oneDNN where oneDNN supports the dtype here
+    (AVX-512 or AMX available to it); elsewhere ATen computes them in generic loops that convert every
+    element, hundreds of times slower than float32: "emulated". float32 and every CUDA dtype are native.
+
+    Returns:
+        ``{"dtype", "native": bool, "detail": one line}``.
+    """
+    from ..kernels.linear import onednn_support
+
+    name = dtype_name(dtype)
+    if torch.device(device).type != "cpu" or dtype == torch.float32:
+        return {"dtype": name, "native": True, "detail": f"{name}: native"}
+    ok, why = onednn_support(dtype)
+    if ok:
+        return {"dtype": name, "native": True, "detail": f"{name}: native (oneDNN)"}
+    return {"dtype": name, "native": False,
+            "detail": f"{name} runs emulated here: {why}; ATen computes its products in generic loops, "
+                      "far slower than float32"}
+
+
+def emulation_note(dtype: torch.dtype, device: torch.device | str, flops_per_step: float, steps: int) -> str | None:
+    """For an emulated dtype, a note to show before starting: the rate measured now and the time to expect.
+
+    Args:
+        dtype, device: what will run.
+        flops_per_step: FLOPs of one step of one competitor at the batch size.
+        steps: how many such steps the run will take (warm-up, timed, accuracy checks).
+    """
+    support = dtype_support(dtype, device)
+    if support["native"]:
+        return None
+    gflops = matmul_gflops(dtype, device, size=256, runs=1)
+    return (f"{support['detail']}; a small product ran at {gflops:.1f} GFLOP/s now, so expect up to about "
+            f"{flops_per_step * steps / gflops / 1e9:.0f} s for the {steps} steps of this run")

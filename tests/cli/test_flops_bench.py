@@ -96,5 +96,18 @@ def test_bench_bfloat16_against_float32_reference_reports_the_error(cli_json):
     assert rows["ours+fast"]["dtype"] == "bfloat16" and rows["hf"]["dtype"] == "float32"
     assert 1e-4 < rows["ours+fast"]["pred_max_abs_diff"] < 0.5  # bfloat16 rounding, reported
     assert rows["hf"]["pred_max_abs_diff"] < 1e-5
-    assert set(doc["machine"]["matmul_gflops"]) == {"bfloat16", "float32"}
+    native = {d for d, support in doc["machine"]["dtypes"].items() if support["native"]}
+    assert set(doc["machine"]["dtypes"]) == {"bfloat16", "float32"} and "float32" in native
+    assert set(doc["machine"]["matmul_gflops"]) == native  # no ceiling for a dtype emulated here
     assert doc["flops_per_image"] == 2 * closed_form_macs(get_variant("base").config, 0.75)["train"]
+
+
+def test_bench_names_its_machine(cli_json):
+    doc = cli_json("bench", "--variant", "base", "--runs", "1", "--warmup", "0", "--path", "exact")
+    cpu = doc["machine"]["cpu_info"]
+    assert set(cpu) == {"model", "flags", "aten_capability", "onednn_bfloat16", "onednn_float16", "settings"}
+    assert doc["machine"]["cpu"] == cpu["model"] and cpu["model"]
+    flags = open("/proc/cpuinfo").read().split("flags", 1)[1].split("\n", 1)[0].split() if \
+        __import__("os").path.exists("/proc/cpuinfo") else []
+    assert all(f in flags for f in cpu["flags"]) and ("avx2" in cpu["flags"]) == ("avx2" in flags)
+    assert doc["machine"]["dtypes"]["float32"]["native"]
