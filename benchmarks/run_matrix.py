@@ -32,7 +32,6 @@ import argparse
 import datetime
 import gc
 import json
-import platform
 import re
 import sys
 import time
@@ -140,6 +139,16 @@ def _ratio(r: dict | None) -> str:
     return "-" if r is None or r["over_fastest_reference"] is None else f"{r['over_fastest_reference']:.2f}"
 
 
+def machine_of(report: dict) -> str:
+    """The CPU a report was measured on, as it recorded it (model, flags, settings): never this machine's."""
+    from mae_core.views.bench import describe_cpu
+
+    machine = report["machine"]
+    if "cpu_info" in machine:
+        return describe_cpu(machine["cpu_info"])
+    return f"{machine.get('cpu', 'a CPU')} (this run did not record the CPU model and flags)"
+
+
 def markdown(reports: list[dict], seconds: float, date: str) -> str:
     """The table, the machine and the goals; rounds and warm-up as the reports were measured."""
     if not reports:
@@ -151,7 +160,7 @@ def markdown(reports: list[dict], seconds: float, date: str) -> str:
         for dtype, gflops in rep["machine"]["matmul_gflops"].items():
             matmul[dtype] = max(gflops, matmul.get(dtype, 0.0))
     lines = [
-        f"Measured {date} on {platform.processor() or platform.machine()} "
+        f"Measured {date} on {machine_of(first)} "
         f"({first['machine']['cores']} cores, {first['threads']} threads), torch {first['machine']['torch']}; "
         f"median of {first['runs']} alternating runs after {first['warmup']} warm-up rounds per cell "
         f"({seconds / 60:.0f} min in all). This machine's 2048x2048 matmul, best of all cells: "

@@ -265,18 +265,17 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         image and the same noise: your clone of the official source if `$MAE_OFFICIAL_SRC` names one,
         else the official composition rebuilt on timm's `PatchEmbed` and `Block`, else transformers'
         ViTMAE (`official_mae/`). `compare_models` runs both and compares every stage, block by block:
-        the masks must be identical and every tensor equal within `ATOL`. This is what
-        `mae compare-official` prints.
+        the masks must be identical and every tensor within `SAME_MACHINE` (the same-machine bound of the
+        fidelity contract, docs/fidelity.md: atol + rtol x max |reference|; the exact path measures 0).
+        This is what `mae compare-official` prints.
         """),
         code("""
         import warnings
 
         from official_mae import ReferenceUnavailable, load_reference
-        from official_mae.compare import compare_models
+        from official_mae.compare import SAME_MACHINE, compare_models
 
         warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm, imported by timm (lazily), in Jupyter
-
-        ATOL = 1e-5  # the largest absolute difference a stage may show
         start = time.perf_counter()
         try:
             reference = load_reference("auto", VARIANT, state_dict=model.official_state_dict())
@@ -285,7 +284,8 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
             print("no reference to compare with:", exc)
 
         if reference is not None:
-            result = compare_models(model, reference, x, noise, MASK_RATIO, atol=ATOL)
+            result = compare_models(model, reference, x, noise, MASK_RATIO, atol=SAME_MACHINE.atol,
+                                    rtol=SAME_MACHINE.rtol)
             print(f"reference: {reference.kind}, {reference.detail} ({time.perf_counter() - start:.1f} s)\\n")
             print(f"{'stage':<20}{'shape':<18}{'max |ours - ref|':>18}  result")
             for row in result["stages"]:
@@ -294,7 +294,8 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
                 print(f"{row['stage']:<20}{str(tuple(row['shape'])):<18}{diff:>18}  {verdict}")
             print(f"\\nloss: ours {result['loss']['ours']:.6f}, reference {result['loss']['reference']:.6f}")
             assert result["passed"], f"the models part ways at {result['first_failure']}"
-            print(f"every stage within {ATOL:g} of the {reference.kind} reference: the models agree")
+            print(f"every stage within {SAME_MACHINE.atol:g} + {SAME_MACHINE.rtol:g} x max|ref| of the "
+                  f"{reference.kind} reference: the models agree")
         """),
         md("""
         ## Where next

@@ -82,3 +82,14 @@ def test_resume_measures_only_the_missing_cells_and_render_measures_none(matrix,
     assert "Measured 2000-01-02 " in text and "median of 5 alternating runs" in text
     # Cells measured with other rounds are not mixed into a resumed run.
     assert matrix.main([*common[:-6], "--runs", "9", *common[-4:], "--resume"]) == 2
+
+
+def test_the_table_names_the_cpu_the_cells_were_measured_on(matrix):
+    """The CPU model and flags the report recorded, never those of the machine rendering it."""
+    cell = report("base", 1, "forward", "float32", 0.8)
+    assert "did not record the CPU model and flags" in matrix.markdown([cell], 60.0, "2026-01-01")
+    cell["machine"]["cpu_info"] = {"model": "AMD EPYC 7B13 (family 25, model 1)", "flags": ["avx2"],
+                                   "aten_capability": "AVX2", "onednn_bfloat16": False, "onednn_float16": False,
+                                   "settings": {"OMP_NUM_THREADS": "2"}}
+    text = matrix.markdown([cell], 60.0, "2026-01-01")
+    assert "AMD EPYC 7B13 (family 25, model 1); flags: avx2; ATen AVX2; OMP_NUM_THREADS=2" in text

@@ -1,8 +1,9 @@
 """The real variants at full size against the references: same weights, same images, same noise.
 
-Must show: ViT-B/16 against both timm and transformers (pred max abs diff <= 1e-5, identical masks,
-loss diff <= 1e-6); ViT-L/16 and ViT-H/14 against one reference each (batch 1). The reference shares the
-weight storage of our model (no second copy), which is also checked.
+Must show: ViT-B/16 against both timm and transformers (every stage within the same-machine bound,
+``SAME_MACHINE``: pred max abs diff <= 1e-5 + 1e-6 x max|ref|, identical masks); ViT-L/16 and ViT-H/14
+against one reference each (batch 1). The reference shares the weight storage of our model (no second
+copy), which is also checked. The bound and what it measured: docs/fidelity.md.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 
 from mae_core.models import create_model
 from official_mae import load_reference
-from official_mae.compare import compare_models, make_noise, perturbed
+from official_mae.compare import SAME_MACHINE, compare_models, make_noise, perturbed
 
 from .helpers import seeded_images
 
@@ -35,8 +36,8 @@ def _direct_outputs_agree(model, ref, imgs, noise):
         ref_loss, ref_pred, ref_mask = ref.forward(imgs, 0.75, noise)
     assert torch.equal(mask, ref_mask)
     assert mask.sum().item() == imgs.shape[0] * (mask.shape[1] - int(mask.shape[1] * 0.25))
-    assert (pred - ref_pred).abs().max().item() <= 1e-5
-    assert abs(loss.item() - ref_loss.item()) <= 1e-6
+    assert SAME_MACHINE.holds(pred, ref_pred), (pred - ref_pred).abs().max().item()
+    assert SAME_MACHINE.holds(loss, ref_loss), abs(loss.item() - ref_loss.item())
 
 
 @pytest.mark.parametrize("kind", ["timm", "hf"])
@@ -45,15 +46,13 @@ def test_vit_b16_equals_reference(base, inputs, kind):
     ref = load_reference(kind, "base", state_dict=base.official_state_dict())
     assert ref.kind == kind
 
-    result = compare_models(base, ref, imgs, noise, 0.75, atol=1e-5)
+    result = compare_models(base, ref, imgs, noise, 0.75)  # the defaults: SAME_MACHINE
 
     assert result["passed"], [s for s in result["stages"] if not s["passed"]]
     rows = {s["stage"]: s for s in result["stages"]}
     assert len([s for s in rows if s.startswith("encoder.blocks.")]) == 12
     assert len([s for s in rows if s.startswith("decoder.blocks.")]) == 8
     assert rows["masking"]["detail"] == "mask and ids_restore identical"
-    assert rows["pred"]["max_abs"] <= 1e-5
-    assert abs(result["loss"]["ours"] - result["loss"]["reference"]) <= 1e-6
     _direct_outputs_agree(base, ref, imgs, noise)
 
 
@@ -90,7 +89,7 @@ def test_large_and_huge_equal_a_reference(variant, kind):
     imgs, noise = seeded_images(1, cfg.img_size, seed=3), make_noise(1, cfg.num_patches, seed=4)
     ref = load_reference(kind, variant, state_dict=model.official_state_dict())
 
-    result = compare_models(model, ref, imgs, noise, 0.75, atol=1e-5)
+    result = compare_models(model, ref, imgs, noise, 0.75)
 
     assert result["passed"], [s for s in result["stages"] if not s["passed"]]
     assert len([s for s in result["stages"] if s["stage"].startswith("encoder.blocks.")]) == cfg.depth

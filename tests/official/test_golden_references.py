@@ -67,3 +67,17 @@ def test_reference_reproduces_the_recorded_official_outputs(case, kind):
     for name in ("latent", "pred", "loss"):
         ours, theirs = getattr(out, name).reshape(recorded[name].shape), recorded[name]
         assert ACROSS_MACHINES.holds(ours, theirs), (name, (ours - theirs).abs().max().item())
+
+
+def test_compare_official_defaults_are_the_same_machine_bound():
+    """One contract: `mae compare-official`, `compare_models` and the notebooks use SAME_MACHINE."""
+    import inspect
+
+    from mae_cli.commands import compare as command
+    from official_mae.compare import compare_official
+
+    cli = inspect.signature(command.command).parameters
+    assert (cli["atol"].default, cli["rtol"].default) == (SAME_MACHINE.atol, SAME_MACHINE.rtol)
+    for fn in (compare_models, compare_official):
+        params = inspect.signature(fn).parameters
+        assert (params["atol"].default, params["rtol"].default) == (SAME_MACHINE.atol, SAME_MACHINE.rtol)
