@@ -110,6 +110,10 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
     with progress(f"building {info.title} on {dev}"):
         model = build_model(name, loaded, device=dev, seed=seed, norm_pix_loss=norm_pix_loss)
     build_s = time.perf_counter() - start
+    from mae_core.views.bench import dtype_support
+
+    if not (support := dtype_support(dt, dev))["native"]:  # a CPU without native bfloat16 / float16: slow, said
+        notes.append(support["detail"])
     for note in notes:
         error(f"note: {note}")
 

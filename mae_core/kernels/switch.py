@@ -36,7 +36,9 @@ ATTENTION_KERNELS = ("sdpa", "explicit")
 
 
 def _attention_modules(model: nn.Module) -> list[nn.Module]:
-    from ..attention import Attention  # lazily: the attention module itself imports this package
+    from ..attention import (
+        Attention,  # lazily: the attention module itself imports this package
+    )
 
     return [m for m in model.modules() if isinstance(m, Attention)]
 

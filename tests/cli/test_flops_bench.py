@@ -6,10 +6,12 @@ structure and the bookkeeping (rates from FLOPs, ratios from medians), never the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from mae_core.views.flops import closed_form_macs
 from mae_core.models import get_variant
+from mae_core.views.flops import closed_form_macs
 
 
 @pytest.mark.parametrize("variant, gflops", [("base", 19.56), ("huge", 97.12)])
@@ -107,7 +109,7 @@ def test_bench_names_its_machine(cli_json):
     cpu = doc["machine"]["cpu_info"]
     assert set(cpu) == {"model", "flags", "aten_capability", "onednn_bfloat16", "onednn_float16", "settings"}
     assert doc["machine"]["cpu"] == cpu["model"] and cpu["model"]
-    flags = open("/proc/cpuinfo").read().split("flags", 1)[1].split("\n", 1)[0].split() if \
-        __import__("os").path.exists("/proc/cpuinfo") else []
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text().split("flags", 1)[1].split("\n", 1)[0].split() if cpuinfo.exists() else []
     assert all(f in flags for f in cpu["flags"]) and ("avx2" in cpu["flags"]) == ("avx2" in flags)
     assert doc["machine"]["dtypes"]["float32"]["native"]
