@@ -16,7 +16,8 @@ What it switches: every :class:`~mae_core.kernels.linear.Linear`'s product and i
 Speed: CPU-specific, which is why the path is opt-in and why no figure is written here. Which CPUs it
 helps on and which it does not, measured in the same run against the exact path, alternating, is in
 ``benchmarks/README.md`` (with each machine's CPU model and flags); ``mae bench --path both`` measures it
-on yours.
+on yours. Where oneDNN runs without AVX-512 (the CPU kind on which it measured slower), switching it on
+says so once on stderr.
 
 Numerics: oneDNN adds the products' terms in another order than MKL, so the outputs differ from the exact
 path by float rounding, within the cross-machine bound of ``docs/fidelity.md`` (the measured deviations
@@ -25,6 +26,8 @@ same machine.
 """
 
 from __future__ import annotations
+
+import functools
 
 from torch import nn
 
@@ -44,7 +47,18 @@ def use_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
         ``model`` itself. Where oneDNN is unavailable, or for non-CPU tensors, the layers keep ``F.linear``
         (for a low-precision dtype oneDNN cannot compute here, with one note on stderr).
     """
+    if enabled:
+        _note_if_no_gain_expected()
     return use_kernels(model, linear="onednn" if enabled else "exact")
+
+
+@functools.cache
+def _note_if_no_gain_expected() -> None:
+    """Once per process: where oneDNN runs without AVX-512, the fast path measured slower than the exact one."""
+    if linear.onednn_available() and not linear.onednn_has_avx512():
+        linear.log.warning("note: oneDNN runs without AVX-512 on this CPU; on such a CPU (AMD Zen 3) the fast path "
+                           "measured slower than the exact path (benchmarks/README.md); `mae bench --path both` "
+                           "measures both here")
 
 
 def fast_path_enabled(model: nn.Module) -> bool:

@@ -73,6 +73,19 @@ def onednn_available(dtype: torch.dtype = torch.float32) -> bool:
 
 
 @functools.cache
+def onednn_has_avx512() -> bool:
+    """True if oneDNN may use AVX-512 here (the CPU has it and ``ONEDNN_MAX_CPU_ISA`` allows it).
+
+    PyTorch's ``_is_mkldnn_bf16_supported`` is oneDNN's own test of exactly that (bfloat16 "type support"
+    starts at its avx512_core ISA), so it is asked here.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@functools.cache
 def _note_fallback(dtype: torch.dtype) -> None:
     """Say once per dtype, on stderr (logging's default), why a oneDNN layer runs ``F.linear``."""
     if dtype != torch.float32:  # float32 without oneDNN: a build without it, nothing to say per model

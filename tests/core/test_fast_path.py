@@ -190,3 +190,19 @@ def test_the_support_probe_asks_per_dtype():
         ok, why = linear_module.onednn_support(dtype)
         assert ok == linear_module.onednn_available(dtype)
         assert ok or str(dtype).removeprefix("torch.") in why
+
+
+def test_switching_on_where_onednn_has_no_avx512_says_it_measured_slower(monkeypatch, caplog):
+    from mae_core.kernels import fast_path
+
+    monkeypatch.setattr(linear_module, "onednn_has_avx512", lambda: False)
+    monkeypatch.setattr(linear_module, "onednn_available", lambda dtype=torch.float32: True)
+    fast_path._note_if_no_gain_expected.cache_clear()
+    model = MaskedAutoencoderViT(**TINY, device="meta")
+    with caplog.at_level("WARNING", logger="mae_core.kernels"):
+        use_fast_path(model)
+        use_fast_path(model)
+        use_fast_path(model, False)
+    fast_path._note_if_no_gain_expected.cache_clear()
+    notes = [r.getMessage() for r in caplog.records if r.name == "mae_core.kernels"]
+    assert len(notes) == 1 and "without AVX-512" in notes[0] and "measured slower" in notes[0]
