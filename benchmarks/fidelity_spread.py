@@ -72,7 +72,7 @@ def measure() -> dict:
         result[name] = {"masks_equal": True}
         for who, (latent, pred, loss, mask) in runs.items():
             row = {}
-            for key, t in zip(OUTPUTS, (latent, pred, loss)):
+            for key, t in zip(OUTPUTS, (latent, pred, loss), strict=True):
                 rec = case.outputs[key]
                 diff = (t.reshape(rec.shape).double() - rec.double()).abs().max().item()
                 row[key] = (diff, diff / rec.abs().max().item())

@@ -36,8 +36,9 @@ and beside the paper, the machinery:
     io/images.py              images as the official demo prepares them; a built-in picture
     io/files.py               bounded reads and atomic writes
     kernels/__init__.py       which library computes the products
-    kernels/linear.py         Linear: nn.Linear with an opt-in oneDNN product
-    kernels/fast_path.py      use_fast_path(model): the opt-in switch
+    kernels/switch.py         use_kernels(model, linear=, attention=): the one switch for the kernels
+    kernels/linear.py         Linear: nn.Linear with an opt-in oneDNN product, probed per dtype
+    kernels/fast_path.py      use_fast_path(model): use_kernels(model, linear="onednn")
     views/__init__.py         the inspection services behind the `mae` commands
     views/params.py           parameter counts and the official check
     views/variants.py         the registry as the paper's table

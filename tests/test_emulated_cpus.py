@@ -35,7 +35,8 @@ NESTED = "MAE_EMULATED_CPU"  # set in the subprocesses: this module's matrix doe
 
 
 def _pytest(env: dict[str, str], tests: list[str]) -> subprocess.CompletedProcess:
-    full = {**os.environ, **env, NESTED: "1", "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    full = {**os.environ, **env, NESTED: "1", "PYTHONPATH": path}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *tests],
                           cwd=ROOT, env=full, capture_output=True, text=True, timeout=600, check=False)
 

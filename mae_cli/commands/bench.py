@@ -143,8 +143,9 @@ def render(data: dict[str, Any]) -> None:
                       _fmt(r["gflops_per_s"], ".0f"), "-" if share is None else f"{100 * share:.0f}",
                       _fmt(r["over_fastest_reference"], ".2f"), _fmt(r["pred_max_abs_diff"], ".0e"))
     out.print(table)
-    matmul = ", ".join([f"{k} {v:.0f} GFLOP/s" for k, v in data["machine"]["matmul_gflops"].items()]
-                       + [f"{k} emulated (not measured)" for k, v in data["machine"]["dtypes"].items() if not v["native"]])
+    machine = data["machine"]
+    matmul = ", ".join([f"{k} {v:.0f} GFLOP/s" for k, v in machine["matmul_gflops"].items()]
+                       + [f"{k} emulated (not measured)" for k, v in machine["dtypes"].items() if not v["native"]])
     out.print(f"this machine's 2048x2048 matmul, measured in this run: {matmul}")
     out.print(f"CPU: {describe_cpu(data['machine']['cpu_info'])}", markup=False, highlight=False)
     if "mae_over_mask_tokens_in_encoder" in data["speedups"]:
