@@ -22,8 +22,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 FIDELITY = ["tests/core/test_golden.py", "tests/official/test_golden_references.py", "tests/core/test_fast_path.py",
             "tests/core/test_bench.py"]
-HEAVY = ["tests/official/test_full_size.py::test_vit_b16_equals_reference[hf]",  # the reference with its own op order
-         "tests/cli/test_flops_bench.py::test_bench_bfloat16_against_float32_reference_reports_the_error"]
+# The full-size comparison with the reference that orders its products differently. (The bfloat16 bench runs
+# emulated in the last test below; its training-mode variant passes under these settings too, but costs a
+# minute there: run it by hand with ONEDNN_MAX_CPU_ISA=AVX2 when changing the bench.)
+HEAVY = ["tests/official/test_full_size.py::test_vit_b16_equals_reference[hf]"]
 ZEN3 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
 SETTINGS = {  # every setting of the issue at least once; the heavy tests under the AMD Zen 3-like one
     "no SIMD in ATen, 1 thread": ({"ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1"}, FIDELITY),
