@@ -7,8 +7,8 @@ imported or run:
   the functions that read or draw images), never ``mae_cli`` or ``official_mae``;
 * ``official_mae`` never imports ``mae_cli``; the notebooks import nothing from ``mae_cli``;
 * a command module (``mae_cli/commands/*.py``) parses options, makes one call and renders: it imports
-  no numerical library (torch, numpy, Pillow, timm, transformers: tensors are a service's business)
-  and no private name of another package;
+  no numerical library (torch, numpy, Pillow, timm, transformers: tensors are a service's business),
+  no private name of another package, and does no work on import (declarations only at module level);
 * the README's architecture tree and ``mae_core``'s package map list exactly the files there are.
 """
 
@@ -71,19 +71,15 @@ def command_violations(path: Path, package: str = "mae_cli.commands") -> list[st
     """Why this rule: a command that imports torch or numpy is doing a service's work (building tensors,
     the numbers its JSON reports), which a notebook or a Python user then cannot reach without the CLI;
     a private name (``_helper``) of another package is logic that belongs behind that package's API;
-    a class or a statement at module level (a registry, a cache, work done on import) is machinery that
-    belongs in ``mae_cli/common.py`` or a service."""
+    a statement run at import (a loop, a call, a condition) is machinery that belongs in
+    ``mae_cli/common.py`` or a service, and slows every ``mae`` start-up."""
     problems = []
-    for node in ast.parse(path.read_text()).body:  # at module level: imports, constants, functions only
-        value = getattr(node, "value", None)
-        option_type = (isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name)
-                       and value.value.id == "Annotated")  # an option's type: Annotated[T, typer.Option(...)]
-        constant = isinstance(node, (ast.Assign, ast.AnnAssign)) and value is not None and (option_type or all(
-            isinstance(n, (ast.Constant, ast.Tuple, ast.Name, ast.Load)) for n in ast.walk(value)))
+    declarations = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
+    for node in ast.parse(path.read_text()).body:  # at module level: declarations only, no work on import
         docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-        if not (constant or docstring or isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef))):
+        if not (docstring or isinstance(node, declarations)):
             problems.append(f"{path.name}:{node.lineno}: {type(node).__name__} at module level; "
-                            "a command holds imports, constants and functions")
+                            "a command declares its options and functions, it does no work on import")
     for module, names, _, line in imports(path, package):
         root = module.split(".")[0]
         where = f"{path.name}:{line} imports {module}"
@@ -140,8 +136,8 @@ def test_the_rules_can_fail(tmp_path):
     bad_command = tmp_path / "bad_command.py"
     bad_command.write_text("def compute():\n    import torch\n"
                            "    from mae_core.kernels.linear import _onednn_product\n"
-                           "CELL = '##'\nclass Cache:\n    pass\nCACHE = {}\nfor i in range(2):\n    pass\n")
-    assert len(command_violations(bad_command)) == 5  # torch, the private name, the class, the dict, the loop
+                           "CELL = '##'\nfor i in range(2):\n    pass\nprint(CELL)\n")
+    assert len(command_violations(bad_command)) == 4  # torch, the private name, the loop, the call
     bad_notebook = tmp_path / "bad.py"
     bad_notebook.write_text("x = 1\nfrom mae_cli.picture import render\n")
     assert cli_imports_in_notebook(bad_notebook) == ["from mae_cli.picture import render"]
