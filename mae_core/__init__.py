@@ -20,6 +20,7 @@ Read it in the paper's order:
     loss.py         Sec. 3 "Reconstruction target": MSE on masked patches
     mae.py          Fig. 1: the whole model
     init.py         App. A.1: the official initialisation, built on meta and initialised once
+    record.py       record points: named places in the forward a recorder reads (identity modules)
     models/__init__.py       Sec. 4 / Table 3: the ViT-B/16, ViT-L/16, ViT-H/14 factories by name
     models/registry.py       register_model, create_model, list_models: every variant registered once
     models/mae_vit_base.py   ViT-B/16
@@ -40,6 +41,7 @@ and beside the paper, the machinery:
     kernels/linear.py         Linear: nn.Linear with an opt-in oneDNN product, probed per dtype
     kernels/fast_path.py      use_fast_path(model): use_kernels(model, linear="onednn")
     views/__init__.py         the inspection services behind the `mae` commands
+    views/recorder.py         one recorder for every view: hidden states, attention, masks
     views/params.py           parameter counts and the official check
     views/variants.py         the registry as the paper's table
     views/shapes.py           the shape after each stage

@@ -23,6 +23,7 @@ from .config import MAEConfig
 from .init import init_transformer_weights, materialize
 from .kernels.linear import Linear
 from .pos_embed import sincos_2d
+from .record import RecordPoint
 
 
 class MAEDecoder(nn.Module):
@@ -53,6 +54,7 @@ class MAEDecoder(nn.Module):
             )
             self.norm = nn.LayerNorm(D_dec, eps=cfg.ln_eps)
             self.pred = Linear(D_dec, cfg.patch_dim)
+        self.tokens = RecordPoint()  # record point (see record.py): the sequence entering the blocks
         materialize(self, device)
 
     def init_weights(self) -> None:
@@ -61,6 +63,29 @@ class MAEDecoder(nn.Module):
                             .unsqueeze(0))
         nn.init.normal_(self.mask_token, std=0.02)
         init_transformer_weights(self)
+
+    # --- the steps, each usable on its own (the Table 1c baseline in views/baseline.py reuses them) ---
+
+    def insert_mask_tokens(self, x: Tensor, ids_restore: Tensor) -> Tensor:
+        """(B, 1 + L_keep, D_dec) embedded latent -> (B, 1 + L, D_dec): mask tokens added, raster order."""
+        B, T, D = x.shape
+        L = ids_restore.shape[1]
+        # One shared, learned mask token stands in for each of the L - L_keep removed patches.
+        mask_tokens = self.mask_token.expand(B, L + 1 - T, D)  # (B, L - L_keep, D_dec)
+        shuffled = torch.cat([x[:, 1:, :], mask_tokens], dim=1)  # (B, L, D_dec), shuffled order
+        unshuffled = torch.gather(shuffled, 1, ids_restore.unsqueeze(-1).expand(-1, -1, D))  # raster order
+        return torch.cat([x[:, :1, :], unshuffled], dim=1)  # (B, 1 + L, D_dec)
+
+    def add_positions(self, x: Tensor) -> Tensor:
+        """(B, 1 + L, D_dec) in raster order, cls first -> + the decoder's fixed sin-cos table."""
+        return x + self.pos_embed
+
+    def decode_tokens(self, x: Tensor) -> Tensor:
+        """(B, 1 + L, D_dec) -> pred (B, L, p*p*C): blocks, LayerNorm, linear predictor, cls row dropped."""
+        for block in self.blocks:
+            x = block(x)
+        x = self.pred(self.norm(x))  # (B, 1 + L, p*p*C)
+        return x[:, 1:, :]  # drop the cls token
 
     def forward(self, latent: Tensor, ids_restore: Tensor) -> Tensor:
         """Predict the pixels of every patch.
@@ -73,17 +98,6 @@ class MAEDecoder(nn.Module):
             pred (B, L, p*p*C), patches in the original raster order.
         """
         x = self.embed(latent)  # (B, 1 + L_keep, D_dec)
-        B, T, D = x.shape
-        L = ids_restore.shape[1]
-
-        # One shared, learned mask token stands in for each of the L - L_keep removed patches.
-        mask_tokens = self.mask_token.expand(B, L + 1 - T, D)  # (B, L - L_keep, D_dec)
-        shuffled = torch.cat([x[:, 1:, :], mask_tokens], dim=1)  # (B, L, D_dec), shuffled order
-        unshuffled = torch.gather(shuffled, 1, ids_restore.unsqueeze(-1).expand(-1, -1, D))  # raster order
-        x = torch.cat([x[:, :1, :], unshuffled], dim=1)  # (B, 1 + L, D_dec)
-        x = x + self.pos_embed
-
-        for block in self.blocks:
-            x = block(x)
-        x = self.pred(self.norm(x))  # (B, 1 + L, p*p*C)
-        return x[:, 1:, :]  # drop the cls token
+        x = self.insert_mask_tokens(x, ids_restore)  # (B, 1 + L, D_dec)
+        x = self.tokens(self.add_positions(x))
+        return self.decode_tokens(x)

@@ -24,6 +24,7 @@ from .init import init_patch_projection, init_transformer_weights, materialize
 from .masking import random_masking
 from .patch_embed import PatchEmbed
 from .pos_embed import sincos_2d
+from .record import RecordPoint
 
 
 class EncoderOutput(NamedTuple):
@@ -60,6 +61,9 @@ class MAEEncoder(nn.Module):
             self.pos_embed = nn.Parameter(torch.empty(1, cfg.num_patches + 1, D), requires_grad=False)
             self.blocks = nn.ModuleList(Block(D, cfg.num_heads, cfg.mlp_ratio, cfg.ln_eps) for _ in range(cfg.depth))
             self.norm = nn.LayerNorm(D, eps=cfg.ln_eps)
+        # Record points (see record.py): the masking result and the sequence entering the blocks.
+        self.visible = RecordPoint()
+        self.tokens = RecordPoint()
         materialize(self, device)
 
     def init_weights(self) -> None:
@@ -70,6 +74,23 @@ class MAEEncoder(nn.Module):
         nn.init.normal_(self.cls_token, std=0.02)
         init_transformer_weights(self)
 
+    # --- the steps, each usable on its own (the Table 1c baseline in views/baseline.py reuses them) ---
+
+    def add_positions(self, x: Tensor) -> Tensor:
+        """(B, L, D) patch tokens in raster order -> + the fixed sin-cos position of each patch."""
+        return x + self.pos_embed[:, 1:, :]  # added before masking, so a position travels with its patch
+
+    def prepend_cls(self, x: Tensor) -> Tensor:
+        """(B, T, D) -> (B, 1 + T, D): the learned cls token (plus its position row, zeros) in front."""
+        cls = self.cls_token + self.pos_embed[:, :1, :]  # (1, 1, D)
+        return torch.cat([cls.expand(x.shape[0], -1, -1), x], dim=1)
+
+    def encode_tokens(self, x: Tensor) -> Tensor:
+        """(B, T, D) token sequence -> latent (B, T, D): the Transformer blocks, then the final LayerNorm."""
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
     def forward(self, imgs: Tensor, mask_ratio: float = 0.75, noise: Tensor | None = None) -> EncoderOutput:
         """Embed, add positions, mask, prepend cls, run the blocks.
 
@@ -78,12 +99,7 @@ class MAEEncoder(nn.Module):
             mask_ratio: fraction of patches removed, in [0, 1).
             noise: optional (B, L) masking noise (smallest kept); ``None`` draws ``torch.rand``.
         """
-        x = self.patch_embed(imgs)  # (B, L, D)
-        x = x + self.pos_embed[:, 1:, :]  # positions are added before masking, so they travel with the patch
-        x, mask, ids_restore, _ = random_masking(x, mask_ratio, noise)  # (B, L_keep, D)
-
-        cls = self.cls_token + self.pos_embed[:, :1, :]  # (1, 1, D)
-        x = torch.cat([cls.expand(x.shape[0], -1, -1), x], dim=1)  # (B, 1 + L_keep, D)
-        for block in self.blocks:
-            x = block(x)
-        return EncoderOutput(self.norm(x), mask, ids_restore)
+        x = self.add_positions(self.patch_embed(imgs))  # (B, L, D)
+        x, mask, ids_restore, _ = self.visible(random_masking(x, mask_ratio, noise))  # (B, L_keep, D)
+        x = self.tokens(self.prepend_cls(x))  # (B, 1 + L_keep, D)
+        return EncoderOutput(self.encode_tokens(x), mask, ids_restore)

@@ -5,9 +5,10 @@ lists of numbers and strings) that the CLI renders as a table or as JSON. Import
 (``from mae_core.views.params import parameter_report``); nothing is imported eagerly here, so
 ``import mae_core.views`` stays free.
 
+    recorder.py one recorder for every view: hidden states, attention probabilities, masks
     params.py   parameter counts, the per-module breakdown, the check against the official listing
     variants.py the registry as the paper's table
-    shapes.py   tensor shapes after each stage of the forward pass, traced with hooks on ``meta``
+    shapes.py   tensor shapes after each stage of the forward pass, traced with the recorder on ``meta``
     forward.py  one real forward pass, measured: loss, output statistics, latency, peak memory
     flops.py    FLOPs per stage, counted on ``meta`` and cross-checked against a closed form
     bench.py    timing against the references, alternating, with this machine's matmul ceiling

@@ -44,24 +44,23 @@ class MaskTokensInEncoder(nn.Module):
                 nn.init.normal_(self.mask_token, std=0.02)
 
     def forward(self, imgs: Tensor, mask_ratio: float = 0.75, noise: Tensor | None = None) -> MAEOutput:
-        """Mask, encode every token, decode, score; same arguments and outputs as the MAE's forward."""
+        """Mask, encode every token, decode, score; same arguments and outputs as the MAE's forward.
+
+        Every step but the [M] substitution is the MAE's own (``encoder.add_positions``, ``prepend_cls``,
+        ``encode_tokens``; ``decoder.add_positions``, ``decode_tokens``), record points included, so
+        this baseline cannot drift from the model it is compared with.
+        """
         encoder, decoder = self.model.encoder, self.model.decoder
         x = encoder.patch_embed(imgs)  # (B, L, D)
-        B, L, D = x.shape
         mask = random_masking(x, mask_ratio, noise).mask  # (B, L), 1 = removed
 
         removed = mask.unsqueeze(-1).bool()  # (B, L, 1)
         x = torch.where(removed, self.mask_token.to(x.dtype), x)  # the removed patches become [M]
-        x = x + encoder.pos_embed[:, 1:, :]  # every token, [M] included, knows its position
-        cls = encoder.cls_token + encoder.pos_embed[:, :1, :]  # (1, 1, D)
-        x = torch.cat([cls.expand(B, -1, -1), x], dim=1)  # (B, 1 + L, D)
-        for block in encoder.blocks:
-            x = block(x)
-        x = encoder.norm(x)
+        x = encoder.add_positions(x)  # every token, [M] included, knows its position
+        x = encoder.tokens(encoder.prepend_cls(x))  # (B, 1 + L, D)
+        latent = encoder.encode_tokens(x)
 
-        x = decoder.embed(x) + decoder.pos_embed  # (B, 1 + L, D_dec), already in raster order
-        for block in decoder.blocks:
-            x = block(x)
-        pred = decoder.pred(decoder.norm(x))[:, 1:, :]  # (B, L, p*p*C), cls dropped
+        x = decoder.tokens(decoder.add_positions(decoder.embed(latent)))  # (B, 1 + L, D_dec), raster order
+        pred = decoder.decode_tokens(x)  # (B, L, p*p*C), cls dropped
         loss = self.model.forward_loss(imgs, pred, mask)
         return MAEOutput(loss, pred, mask)

@@ -9,10 +9,13 @@ Nothing here is a hand-written list of shapes: the model runs a real forward pas
 device for the full-size variants: shapes without memory or arithmetic) and each stage's shape is
 read from a tensor the model actually produced, caught by
 
-    * forward hooks and forward pre-hooks on the modules (``encoder.patch_embed``, each block, ...);
-    * a wrapper around the ``random_masking`` function the encoder calls, and around ``model.patchify``
-      (the loss target);
+    * the recorder (:mod:`mae_core.views.recorder`): every stage module and record point
+      (``encoder.visible`` is what ``random_masking`` returned, ``encoder.tokens`` the sequence with cls);
+    * forward hooks on the model for its input and its outputs (pred, mask, loss);
+    * ``model.patchify`` on the same image (the loss target);
     * a ``TorchFunctionMode`` that sees the additions of the fixed sin-cos position tables.
+
+No function or method of the model is replaced while tracing.
 
 Shapes (letters as in ``mae_core/config.py``):
     image (B, C, H, W) -> patches (B, L, p*p*C); tokens (B, L, D) -> visible (B, L_keep, D)
@@ -30,6 +33,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
+
+from . import recorder
+from .recorder import Recording
 
 
 @dataclass
@@ -65,7 +71,7 @@ class ShapeTrace:
 
 # --- tracing -------------------------------------------------------------------------------------
 
-class _Recorder:
+class _SeenShapes:
     """Collects the first tensor seen for each stage key."""
 
     def __init__(self) -> None:
@@ -85,7 +91,7 @@ class _PositionAdds(TorchFunctionMode):
     The class token's own ``cls_token + pos_embed[:, :1]`` adds a Parameter, not tokens, and is skipped.
     """
 
-    def __init__(self, tables: dict[str, tuple[Tensor, str]], record: _Recorder):
+    def __init__(self, tables: dict[str, tuple[Tensor, str]], record: _SeenShapes):
         super().__init__()
         self.tables, self.record = tables, record
 
@@ -100,32 +106,27 @@ class _PositionAdds(TorchFunctionMode):
         return out
 
 
+# Stage keys of the trace read from the recorder: recorder stage name -> (key, traced_at).
+_RECORDED = {
+    "encoder.patch_embed": ("patch_tokens", "encoder.patch_embed out"),
+    "encoder.visible": ("visible", "random_masking out"),
+    "encoder.tokens": ("with_cls", "encoder.blocks.0 in"),
+    "encoder.norm": ("latent", "encoder.norm out"),
+    "decoder.embed": ("decoder_embed", "decoder.embed out"),
+    "decoder.norm": ("decoder_norm", "decoder.norm out"),
+    "decoder.pred": ("pred_with_cls", "decoder.pred out"),
+}
+
+
 @contextlib.contextmanager
-def _hooks(model: nn.Module, record: _Recorder) -> Iterator[None]:
-    """Forward hooks / pre-hooks on the modules whose inputs and outputs are stages."""
-    enc, dec = model.encoder, model.decoder
-    handles = []
-
-    def on_output(key: str, where: str, pick=lambda out: out):
-        return lambda module, args, out: record(key, pick(out), where)
-
-    def on_input(key: str, where: str):
-        return lambda module, args: record(key, args[0], where)
-
-    handles.append(model.register_forward_pre_hook(on_input("image", "model input")))
-    handles.append(enc.patch_embed.register_forward_hook(on_output("patch_tokens", "encoder.patch_embed out")))
-    handles.append(enc.blocks[0].register_forward_pre_hook(on_input("with_cls", "encoder.blocks.0 in")))
-    for i, block in enumerate(enc.blocks):
-        handles.append(block.register_forward_hook(on_output(f"encoder.blocks.{i}", f"encoder.blocks.{i} out")))
-    handles.append(enc.norm.register_forward_hook(on_output("latent", "encoder.norm out")))
-    handles.append(dec.embed.register_forward_hook(on_output("decoder_embed", "decoder.embed out")))
-    for i, block in enumerate(dec.blocks):
-        handles.append(block.register_forward_hook(on_output(f"decoder.blocks.{i}", f"decoder.blocks.{i} out")))
-    handles.append(dec.norm.register_forward_hook(on_output("decoder_norm", "decoder.norm out")))
-    handles.append(dec.pred.register_forward_hook(on_output("pred_with_cls", "decoder.pred out")))
-    handles.append(dec.register_forward_hook(on_output("pred", "decoder out")))
-    handles.append(model.register_forward_hook(on_output("mask", "model out .mask", lambda out: out[2])))
-    handles.append(model.register_forward_hook(on_output("loss", "model out .loss", lambda out: out[0])))
+def _model_hooks(model: nn.Module, record: _SeenShapes) -> Iterator[None]:
+    """Forward hooks on the whole model and the decoder: the image in, pred, mask and loss out."""
+    handles = [
+        model.register_forward_pre_hook(lambda module, args: record("image", args[0], "model input")),
+        model.decoder.register_forward_hook(lambda module, args, out: record("pred", out, "decoder out")),
+        model.register_forward_hook(lambda module, args, out: record("mask", out[2], "model out .mask")),
+        model.register_forward_hook(lambda module, args, out: record("loss", out[0], "model out .loss")),
+    ]
     try:
         yield
     finally:
@@ -133,33 +134,11 @@ def _hooks(model: nn.Module, record: _Recorder) -> Iterator[None]:
             handle.remove()
 
 
-@contextlib.contextmanager
-def _function_taps(model: nn.Module, record: _Recorder) -> Iterator[None]:
-    """Wrap the two plain functions whose outputs are stages: the encoder's ``random_masking`` and
-    the model's ``patchify`` (the loss target). Both are restored afterwards."""
-    from .. import encoder as encoder_module
-
-    masking = encoder_module.random_masking
-
-    def traced_masking(x, *args, **kwargs):
-        result = masking(x, *args, **kwargs)
-        record("visible", result[0], "random_masking out")
-        return result
-
-    patchify = model.patchify
-
-    def traced_patchify(imgs):
-        patches = patchify(imgs)
-        record("patches", patches, "model.patchify out")
-        return patches
-
-    encoder_module.random_masking = traced_masking
-    model.patchify = traced_patchify  # an instance attribute shadows the method for this model only
-    try:
-        yield
-    finally:
-        encoder_module.random_masking = masking
-        del model.patchify
+def _from_recording(recording: Recording, record: _SeenShapes) -> None:
+    """Copy the recorder's stages into the trace under the trace's keys."""
+    for name, tensor in recording.stages.items():
+        key, traced_at = _RECORDED.get(name, (name, f"{name} out"))
+        record(key, tensor, traced_at)
 
 
 def _stage_plan(model: nn.Module) -> list[tuple[str, str, str, str]]:
@@ -204,11 +183,14 @@ def trace_stages(model: nn.Module, batch: int, mask_ratio: float) -> list[Stage]
     cfg = model.config
     device = next(model.parameters()).device
     imgs = torch.zeros(batch, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
-    record = _Recorder()
+    record = _SeenShapes()
     tables = {"encoder": (model.encoder.pos_embed, "encoder.pos_embed"),
               "decoder": (model.decoder.pos_embed, "decoder.pos_embed")}
-    with torch.no_grad(), _hooks(model, record), _function_taps(model, record), _PositionAdds(tables, record):
+    with torch.no_grad(), recorder.record(model) as recording, _model_hooks(model, record), \
+            _PositionAdds(tables, record):
         model(imgs, mask_ratio)
+        record("patches", model.patchify(imgs), "model.patchify out")
+    _from_recording(recording, record)
 
     stages = []
     for key, name, part, group in _stage_plan(model):

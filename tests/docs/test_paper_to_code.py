@@ -16,18 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pytest
 import torch
 
 import mae_core.attention
-import mae_core.encoder
 from mae_core.loss import masked_mse_loss, normalize_patches
 from mae_core.masking import num_visible, random_masking
 from mae_core.models import VARIANTS, create_model
 from mae_core.pos_embed import sincos_1d, sincos_2d
+from mae_core.views.recorder import record
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "paper_to_code.md"
@@ -102,9 +101,8 @@ def trace(name: str) -> Trace:
     enc, dec = model.encoder, model.decoder
     t = Trace(model)
     s = t.shapes
-    attention_calls: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
 
-    def record(key: str) -> Callable:
+    def keep(key: str) -> Callable:
         def hook(module, args, output):
             s[key] = tuple((output[0] if isinstance(output, tuple) else output).shape)
         return hook
@@ -114,49 +112,39 @@ def trace(name: str) -> Trace:
             s[key] = tuple(args[0].shape)
         return hook
 
-    real_masking = mae_core.encoder.random_masking
-    real_attention = mae_core.attention.explicit_attention
-
-    def masking(x, mask_ratio, noise=None):
-        out = real_masking(x, mask_ratio, noise)
-        s["x + pos_embed"] = tuple(x.shape)
-        for key in ("visible", "ids_keep", "ids_restore", "mask"):
-            s[key] = tuple(getattr(out, key).shape)
-        return out
-
-    def attention(q, k, v):
-        attention_calls.append((tuple(q.shape), (*q.shape[:-1], k.shape[-2])))
-        return real_attention(q, k, v)
-
     handles = [
-        enc.patch_embed.proj.register_forward_hook(record("patch_embed.proj(imgs)")),
-        enc.patch_embed.register_forward_hook(record("patch_embed(imgs)")),
+        enc.patch_embed.proj.register_forward_hook(keep("patch_embed.proj(imgs)")),
+        enc.patch_embed.register_forward_hook(keep("patch_embed(imgs)")),
         enc.blocks[0].register_forward_pre_hook(record_input("encoder block input")),
-        enc.blocks[0].attn.qkv.register_forward_hook(record("encoder attn.qkv(x)")),
-        enc.blocks[0].mlp.fc1.register_forward_hook(record("encoder mlp.fc1(x)")),
-        enc.register_forward_hook(record("latent")),
-        dec.embed.register_forward_hook(record("decoder.embed(latent)")),
+        enc.blocks[0].attn.qkv.register_forward_hook(keep("encoder attn.qkv(x)")),
+        enc.blocks[0].mlp.fc1.register_forward_hook(keep("encoder mlp.fc1(x)")),
+        enc.register_forward_hook(keep("latent")),
+        dec.embed.register_forward_hook(keep("decoder.embed(latent)")),
         dec.blocks[0].register_forward_pre_hook(record_input("decoder block input")),
-        dec.blocks[0].attn.qkv.register_forward_hook(record("decoder attn.qkv(x)")),
-        dec.blocks[0].mlp.fc1.register_forward_hook(record("decoder mlp.fc1(x)")),
-        dec.pred.register_forward_hook(record("decoder.pred(x)")),
+        dec.blocks[0].attn.qkv.register_forward_hook(keep("decoder attn.qkv(x)")),
+        dec.blocks[0].mlp.fc1.register_forward_hook(keep("decoder mlp.fc1(x)")),
+        dec.pred.register_forward_hook(keep("decoder.pred(x)")),
     ]
-    for module in model.modules():
-        if isinstance(module, mae_core.attention.Attention):
-            module.fused = False  # route through explicit_attention so q, k, v can be seen
     cfg_img = enc.patch_embed.img_size
     imgs = torch.empty(BATCH, enc.patch_embed.proj.in_channels, cfg_img, cfg_img, device="meta")
-    with mock.patch.object(mae_core.encoder, "random_masking", masking), \
-         mock.patch.object(mae_core.attention, "explicit_attention", attention):
+    # The recorder reads the masking (record point encoder.visible, its input is x + pos_embed) and
+    # every block's attention probabilities (the explicit path, only while recording): no name is replaced.
+    with record(model, attention=True) as rec:
         loss, pred, mask = model(imgs, mask_ratio=0.75)
     for h in handles:
         h.remove()
+    s["x + pos_embed"] = tuple(enc.add_positions(rec.stages["encoder.patch_embed"]).shape)  # the encoder's own step
+    for key in ("visible", "ids_keep", "ids_restore", "mask"):
+        s[key] = tuple(getattr(rec.masking, key).shape)
+    for part, block in (("encoder", enc.blocks[0]), ("decoder", dec.blocks[0])):
+        qkv, heads = s[f"{part} attn.qkv(x)"], block.attn.num_heads
+        s[f"{part} q, k, v"] = (qkv[0], heads, qkv[1], qkv[2] // 3 // heads)  # qkv split as (B, T, 3, heads, hd)
+        s[f"{part} attention scores"] = tuple(rec.attention[f"{part}.blocks.0.attn"].shape)
+    attention_calls = list(rec.attention)
 
     depth = len(enc.blocks)
     assert len(attention_calls) == depth + len(dec.blocks)
     s["imgs"] = tuple(imgs.shape)
-    s["encoder q, k, v"], s["encoder attention scores"] = attention_calls[0]
-    s["decoder q, k, v"], s["decoder attention scores"] = attention_calls[depth]
     s["pred"] = tuple(pred.shape)
     s["loss"] = tuple(loss.shape)
     s["unpatchify(pred)"] = tuple(model.unpatchify(pred).shape)
