@@ -37,11 +37,12 @@ def _root(
 
 
 def _register() -> None:
-    from .commands import bench, compare, flops, forward, mask_demo, params, shapes, variants
+    from .commands import attention, bench, compare, features, flops, forward, mask_demo, numerics, params, shapes, variants
 
     for module, name in ((variants, "variants"), (params, "params"), (shapes, "shapes"), (forward, "forward"),
                          (compare, "compare-official"), (mask_demo, "mask-demo"), (flops, "flops"),
-                         (bench, "bench")):
+                         (bench, "bench"), (features, "features"), (attention, "attention"),
+                         (numerics, "numerics")):
         command = getattr(module, "command", None)
         if command is not None:
             app.command(name)(command)

@@ -117,3 +117,88 @@ def save_png(picture, path: str | Path) -> None:
     """Write the picture as PNG, all or nothing (no metadata, so the file depends on the pixels only)."""
     with atomic_write(path, what="picture") as f:
         picture.save(f, format="PNG")
+
+
+# --- attention maps (`mae attention --png`) ------------------------------------------------------------
+
+def attention_picture(image: np.ndarray, maps: list[tuple[str, np.ndarray]], decoder_mix: list[dict],
+                      header: str, side: int = 224, per_row: int = 5):
+    """Heat maps on the patch grid beside the image, a colour bar, and the decoder's attention mix.
+
+    Args:
+        image: uint8 (S, S, 3), the input with its masked patches greyed.
+        maps: (title, (h, w) grid) pairs, NaN where the encoder did not see the patch; each panel is scaled
+            to its own maximum, which its title states.
+        decoder_mix: rows of :meth:`mae_core.views.attention.AttentionMaps.decoder_mix` (may be empty).
+        header: one line on top.
+    """
+    from PIL import Image, ImageDraw
+
+    from mae_core.views.attention import BLANK, colorbar, colormap, heat_panel
+
+    panels = [("input (grey: masked)", _square(image, side))]
+    for title, grid in maps:
+        panel, top = heat_panel(grid, side)
+        panels.append((f"{title} (max {top:.3f})", panel))
+    cols = min(per_row, len(panels))
+    rows = -(-len(panels) // cols)
+    layout = Layout(rows, cols, side)
+    bar_w, legend_w = 14, 60
+    bars_h = 44 + 22 * len(decoder_mix) if decoder_mix else 0
+    width = max(layout.size[0] + bar_w + legend_w, 560)
+    picture = Image.new("RGB", (width, layout.size[1] + bars_h), BACKGROUND)
+    draw = ImageDraw.Draw(picture)
+    font = default_font()
+    draw.text((layout.margin, layout.margin + 2), _fit(draw, header, font, width - 2 * layout.margin), fill=TEXT,
+              font=font)
+    for i, (title, panel) in enumerate(panels):
+        r, c = divmod(i, cols)
+        picture.paste(Image.fromarray(panel, "RGB"), layout.panel_box(r, c)[:2])
+        left, top, right, _ = layout.title_box(r, c)
+        text = _fit(draw, title, font, right - left)
+        draw.text((left + (right - left - draw.textlength(text, font=font)) / 2, top + 2), text, fill=TEXT, font=font)
+    # The colour bar: 0 at the bottom to each panel's own maximum at the top, and the masked grey.
+    x0 = layout.size[0]
+    _, y0, _, y1 = layout.panel_box(0, 0)
+    picture.paste(Image.fromarray(colorbar(y1 - y0 - 20, bar_w), "RGB"), (x0, y0))
+    draw.text((x0 + bar_w + 4, y0), "max", fill=TEXT, font=font)
+    draw.text((x0 + bar_w + 4, y1 - 34), "0", fill=TEXT, font=font)
+    draw.rectangle((x0, y1 - 14, x0 + bar_w, y1), fill=BLANK)
+    draw.text((x0 + bar_w + 4, y1 - 14), "masked", fill=TEXT, font=font)
+    if decoder_mix:
+        _decoder_bars(draw, font, decoder_mix, layout.margin, layout.size[1], width - 2 * layout.margin,
+                      [tuple(int(v) for v in colormap(np.array([x]))[0]) for x in (0.9, 0.35, 0.0)])
+    return picture
+
+
+def _decoder_bars(draw, font, mix: list[dict], left: int, top: int, width: int, colours: list[tuple]) -> None:
+    """One stacked bar per decoder block: where the mask tokens' attention goes (visible / mask / cls)."""
+    draw.text((left, top), "decoder: where the mask tokens attend (share of attention, heads and mask tokens "
+              "averaged)", fill=TEXT, font=font)
+    label_w, legend_w = 70, 190
+    bar_w = width - label_w - legend_w
+    keys = (("visible", "visible patches"), ("mask_tokens", "other mask tokens"), ("cls", "cls"))
+    for i, row in enumerate(mix):
+        y = top + 20 + 22 * i
+        draw.text((left, y + 2), row["block"].removesuffix(".attn").replace("decoder.blocks.", "block "),
+                  fill=TEXT, font=font)
+        x = left + label_w
+        for (key, _), colour in zip(keys, colours, strict=True):
+            w = row[key] * bar_w
+            draw.rectangle((x, y, x + w, y + 16), fill=colour)
+            x += w
+        text = "  ".join(f"{label.split()[0]} {row[key]:.0%}" for key, label in keys)
+        draw.text((left + label_w + bar_w + 6, y + 2), text, fill=TEXT, font=font)
+    y = top + 20 + 22 * len(mix)
+    x = left + label_w
+    for (_, label), colour in zip(keys, colours, strict=True):
+        draw.rectangle((x, y - 2, x + 10, y + 8), fill=colour)
+        draw.text((x + 14, y - 4), label, fill=TEXT, font=font)
+        x += 24 + draw.textlength(label, font=font)
+
+
+def _square(image: np.ndarray, side: int) -> np.ndarray:
+    """uint8 (S, S, 3) resized to (side, side, 3) by nearest neighbour."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image, "RGB").resize((side, side), Image.NEAREST))

@@ -40,7 +40,7 @@ def test_hidden_states_are_the_forward_bit_for_bit(tiny, inputs):
         "decoder.blocks.1", "decoder.norm", "decoder.pred"]
     assert rec.attention == {}
     # Each stage is what the next step of the model makes of the previous one.
-    enc, dec = tiny.encoder, tiny.decoder
+    enc = tiny.encoder
     latent, _, ids_restore = enc(imgs, 0.75, noise)
     assert torch.equal(rec.stages["encoder.norm"], latent)
     assert torch.equal(rec.stages["encoder.tokens"], enc.prepend_cls(rec.masking.visible))

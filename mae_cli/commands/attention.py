@@ -1,0 +1,139 @@
+"""`mae attention`: every block's attention probabilities, the tensors and a picture on the image grid.
+
+Paper: MAE Sec. 3 (the encoder attends over cls + the visible tokens, in shuffled order; the decoder over
+every token); Abnar & Zuidema 2020 (attention rollout).
+Services: :func:`mae_core.views.attention.attention_report` (on the recorder, mae_core/views/recorder.py)
+and :func:`mae_cli.picture.attention_picture` (Pillow).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mae_cli.commands.forward import BatchOpt, ImageOpt, VariantOrDetectOpt, WeightsOpt
+from mae_cli.common import (
+    DebugOpt,
+    JsonOpt,
+    MaskRatioOpt,
+    SeedOpt,
+    error,
+    out,
+    progress,
+    run,
+)
+
+BlocksOpt = Annotated[str, typer.Option("--blocks", help="Encoder blocks written and drawn: all, -1 (the last) or "
+                                        "a list like 0,5,11. Every decoder block is written.")]
+HeadsOpt = Annotated[str | None, typer.Option("--heads", help="Encoder heads written and drawn, e.g. 0,3 (default: "
+                                              "all heads written, their mean drawn).", show_default=False)]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write F.safetensors: encoder.blocks.{i}.attn "
+                                             "(B, heads, T, T) in the model's token order, decoder.blocks.{i}.attn "
+                                             "(B, heads, 1+L, 1+L), ids_keep, ids_restore, mask.", show_default=False)]
+PngOpt = Annotated[Path | None, typer.Option("--png", help="Write a picture of the first image: the cls token's "
+                                             "attention per chosen block on the patch grid (masked patches blank), "
+                                             "the rollout, and where the decoder's mask tokens attend.",
+                                             show_default=False)]
+
+
+def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
+            batch: BatchOpt = None, mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, blocks: BlocksOpt = "all",
+            heads: HeadsOpt = None, out_file: OutOpt = None, png: PngOpt = None, json_out: JsonOpt = False,
+            debug: DebugOpt = False) -> None:
+    """Attention probabilities of every block, recorded in one forward pass. The encoder's are over
+    cls + the visible tokens in the model's (shuffled) order; ids_keep maps them to patches, and the
+    picture puts them back on the grid. --mask-ratio 0 gives the classic ViT attention maps.
+
+    Slower than a plain forward: recording attention runs the explicit attention path (q k^T, softmax,
+    @ v) instead of the fused kernel, which never materialises the probabilities (equal within float
+    rounding).
+
+    JSON (--json), one document with the keys:
+      variant, title, weights, notes, inputs, batch, mask_ratio, seed, num_visible, grid, blocks, heads,
+      encoder (list of {block, shape, cls_self, cls_max_patch, entropy}),
+      decoder (list of {block, visible, mask_tokens, cls, mask_token_share_of_patches}),
+      tensors ({name: shape}), out, bytes_written, png.
+    """
+
+    def compute() -> dict[str, Any]:
+        from mae_core.views.attention import attention_report
+
+        head_list = _heads(heads)
+        with progress("recording attention"):
+            report, maps, prep = attention_report(variant, weights, image, batch, seed, mask_ratio=mask_ratio,
+                                                  blocks=blocks, heads=head_list, out=out_file)
+        for note in report["notes"]:
+            error(f"note: {note}")
+        report["png"] = _write_png(png, report, maps, prep) if png is not None else None
+        return report
+
+    run(compute, _render, json_out=json_out, debug=debug)
+
+
+def _heads(text: str | None) -> list[int] | None:
+    from mae_cli.common import BadInput
+
+    if text is None:
+        return None
+    try:
+        return [int(h) for h in text.split(",") if h.strip()]
+    except ValueError:
+        raise BadInput(f"--heads {text!r}: use a comma-separated list of head indices like 0,3") from None
+
+
+def _write_png(path: Path, report: dict[str, Any], maps, prep) -> str:
+    from mae_cli.picture import attention_picture, to_uint8
+    from mae_core.io.files import atomic_write
+    from mae_core.io.images import denormalize
+    from mae_core.views.reconstruct import mask_to_pixels
+
+    if path.suffix.lower() != ".png":
+        from mae_cli.common import BadInput
+
+        raise BadInput(f"--png {str(path)!r}: name the picture .png")
+    cfg = prep.model.config
+    seen = 1 - mask_to_pixels(maps.mask[:1], cfg.patch_size, maps.grid)  # (1, 1, H, W): 1 where visible
+    image = denormalize(prep.imgs[:1].cpu()) * seen + 0.78 * (1 - seen)
+    heads = report["heads"] if len(report["heads"]) < cfg.num_heads else None
+    panels = []
+    for i in report["blocks"]:
+        for h in heads or [None]:
+            title = f"block {i} cls" + (f" head {h}" if h is not None else "")
+            panels.append((title, maps.cls_map(f"encoder.blocks.{i}.attn", 0, h)))
+    panels.append(("rollout, all blocks", maps.rollout(0)))
+    header = (f"{prep.title} attention, mask ratio {report['mask_ratio']:g} ({report['num_visible']} of "
+              f"{cfg.num_patches} visible), {'weights ' + Path(prep.weights).name if prep.weights else 'untrained'}"
+              f"; {report['inputs'][0]}")
+    picture = attention_picture(to_uint8(image[0]), panels, report["decoder"], header)
+    import io
+
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    with atomic_write(path) as f:
+        f.write(buffer.getvalue())
+    return str(path)
+
+
+def _render(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{r['title']} encoder attention (mask ratio {r['mask_ratio']:g}, "
+                        f"{r['num_visible']} visible tokens + cls)")
+    for column in ("block", "shape", "cls -> cls", "cls -> best patch", "row entropy"):
+        table.add_column(column, justify="left" if column in ("block", "shape") else "right")
+    for row in r["encoder"]:
+        table.add_row(row["block"].removeprefix("encoder.blocks."), str(tuple(row["shape"])), f"{row['cls_self']:.3f}", f"{row['cls_max_patch']:.3f}",
+                      f"{row['entropy']:.3f}")
+    out.print(table)
+    if r["decoder"]:
+        dec = Table(title="decoder: where the mask tokens attend (first image)")
+        for column in ("block", "visible patches", "other mask tokens", "cls"):
+            dec.add_column(column, justify="left" if column == "block" else "right")
+        for row in r["decoder"]:
+            dec.add_row(row["block"].removeprefix("decoder.blocks.").removesuffix(".attn"), f"{row['visible']:.1%}", f"{row['mask_tokens']:.1%}", f"{row['cls']:.1%}")
+        out.print(dec)
+    for key, what in (("out", "tensors"), ("png", "picture")):
+        if r.get(key):
+            out.print(f"wrote {what}: {r[key]}", markup=False, highlight=False)

@@ -1,0 +1,63 @@
+"""`mae features`: the encoder's hidden states on the whole image, in patch order, and a pooled vector.
+
+Paper: MAE Sec. 4 (linear probing on the cls token; fine-tuning's global average pool).
+Service: :func:`mae_core.views.features.features_report` (on the recorder, mae_core/views/recorder.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mae_cli.commands.forward import BatchOpt, ImageOpt, VariantOrDetectOpt, WeightsOpt
+from mae_cli.common import DebugOpt, JsonOpt, SeedOpt, error, out, progress, run
+
+LayersOpt = Annotated[str, typer.Option("--layers", help="Encoder blocks whose output is kept: all, -1 (the last) "
+                                        "or a list like 0,5,11.")]
+PoolOpt = Annotated[str, typer.Option("--pool", help="cls (the linear probe's input: the normed cls token), mean "
+                                      "(the official fine-tuning global_pool: patch tokens of the last block "
+                                      "averaged, then a fresh LayerNorm) or none.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the tensors to F.safetensors or F.npz: "
+                                             "hidden_states.{i} (B, 1+L, D), latent (B, 1+L, D), pooled (B, D).",
+                                             show_default=False)]
+
+
+def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
+            batch: BatchOpt = None, layers: LayersOpt = "all", pool: PoolOpt = "cls", out_file: OutOpt = None,
+            seed: SeedOpt = 0, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Features of every patch: mask ratio 0, the original patch order (no shuffle), the hidden state
+    after each chosen encoder block, the final normed latent and the pooled vector. Token 0 is cls,
+    token 1 + j is patch j in raster order. Nothing is random: --seed only seeds the initialisation
+    (without --weights) and the random images (without --image).
+
+    JSON (--json), one document with the keys:
+      variant, title, weights, notes, inputs, batch, num_patches, layers, pool,
+      tensors (list of {name, shape, mean_token_norm, max_abs, finite}), out, bytes_written.
+    """
+
+    def compute() -> dict[str, Any]:
+        from mae_core.views.features import features_report
+
+        with progress("extracting features"):
+            report = features_report(variant, weights, image, batch, seed, layers=layers, pool=pool, out=out_file)
+        for note in report["notes"]:
+            error(f"note: {note}")
+        return report
+
+    run(compute, _render, json_out=json_out, debug=debug)
+
+
+def _render(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{r['title']} features ({r['batch']} image(s), every patch, pool {r['pool']})")
+    for column in ("tensor", "shape", "mean token norm", "max |x|", "finite"):
+        table.add_column(column, justify="left" if column in ("tensor", "shape") else "right")
+    for row in r["tensors"]:
+        table.add_row(row["name"], str(tuple(row["shape"])), f"{row['mean_token_norm']:.4g}", f"{row['max_abs']:.4g}",
+                      "yes" if row["finite"] else "[red]NO[/red]")
+    out.print(table)
+    if r["out"]:
+        out.print(f"wrote {r['out']} ({r['bytes_written']:,} bytes)", markup=False, highlight=False)

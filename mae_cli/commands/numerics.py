@@ -1,0 +1,101 @@
+"""`mae numerics`: float32 against float16 / bfloat16, stage by stage, forward and (optionally) gradients.
+
+Paper: MAE Appendix A.1 (mixed-precision training); facebookresearch/mae #167 (ViT-H NaN in float16).
+Service: :func:`mae_core.views.numerics.numerics_report` (on the recorder, mae_core/views/recorder.py).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mae_cli.commands.forward import BatchOpt, ImageOpt, VariantOrDetectOpt, WeightsOpt
+from mae_cli.common import (
+    DebugOpt,
+    JsonOpt,
+    MaskRatioOpt,
+    SeedOpt,
+    VerificationFailed,
+    error,
+    out,
+    progress,
+    run,
+)
+
+LowDtypeOpt = Annotated[str, typer.Option("--dtype", help="The low precision compared with float32: float16 or "
+                                          "bfloat16 (torch.autocast, weights stay float32).")]
+GradOpt = Annotated[bool, typer.Option("--grad", help="Also compare every parameter's gradient of the loss.")]
+
+
+def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
+            batch: BatchOpt = None, dtype: LowDtypeOpt = "float16", grad: GradOpt = False,
+            mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, json_out: JsonOpt = False,
+            debug: DebugOpt = False) -> None:
+    """Stage by stage (patch tokens, every encoder block, latent, decoder blocks, norm, predictor): the
+    largest |activation| in float32 and in the low precision, its share of float16's 65504, the first
+    stage that reaches inf/NaN, and the low-precision error against float32 on the same weights, images
+    and masking noise (with --grad, every parameter's gradient too). Exit 1 if a non-finite value
+    appears; the message names the stage.
+
+    JSON (--json), one document with the keys:
+      variant, title, weights, notes, inputs, batch, mask_ratio, seed, grad, float16_max, dtype, precision,
+      stages (list of {name, shape, max_abs_float32, max_abs, float16_share, finite, max_abs_error, rel_error}),
+      first_nonfinite, float32_finite, loss_float32, loss, gradients (same rows, one per parameter),
+      first_nonfinite_gradient, ok.
+    """
+
+    def compute() -> dict[str, Any]:
+        from mae_core.views.numerics import numerics_report
+
+        with progress(f"float32 and {dtype} forward passes"):
+            report = numerics_report(variant, weights, image, batch, seed, dtype=dtype, mask_ratio=mask_ratio,
+                                     grad=grad)
+        for note in report["notes"]:
+            error(f"note: {note}")
+        if not report["ok"]:
+            where = report["first_nonfinite"] or report["first_nonfinite_gradient"] or "the float32 run"
+            message = f"{report['dtype']}: the first non-finite value is at {where}"
+            error(f"fail: {message}")
+            raise VerificationFailed(report, message)
+        return report
+
+    run(compute, _render, json_out=json_out, debug=debug)
+
+
+def _number(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def _short(name: str) -> str:
+    return name.replace("encoder.", "enc ").replace("decoder.", "dec ")
+
+
+def _render(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    low = "fp16" if r["dtype"] == "float16" else "bf16"
+    table = Table(title=f"{r['title']}: float32 vs {r['precision']}")
+    for column in ("stage", "fp32 max", f"{low} max", "of 65504", "max err", "rel err"):
+        table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
+    for s in r["stages"]:
+        peak = _number(s["max_abs"]) if s["finite"] else "[red]inf/nan[/red]"
+        table.add_row(_short(s["name"]), _number(s["max_abs_float32"]), peak, f"{s['float16_share']:.2%}",
+                      _number(s["max_abs_error"]), _number(s["rel_error"]))
+    out.print(table)
+    if r["grad"]:
+        worst = sorted(r["gradients"], key=lambda g: float("inf") if g["rel_error"] is None else g["rel_error"],
+                       reverse=True)
+        grads = Table(title=f"gradients: the 10 worst of {len(worst)} parameters")
+        for column in ("parameter", "fp32 max |g|", "rel err"):
+            grads.add_column(column, justify="left" if column == "parameter" else "right")
+        for g in worst[:10]:
+            grads.add_row(g["name"], _number(g["max_abs_float32"]),
+                          _number(g["rel_error"]) if g["finite"] else "[red]inf/nan[/red]")
+        out.print(grads)
+    out.print(f"loss: float32 {r['loss_float32']:.6g}, {r['dtype']} {r['loss']:.6g}", highlight=False)
+    if r["ok"]:
+        out.print("[green]OK[/green] every stage is finite")
+    else:
+        where = r["first_nonfinite"] or r["first_nonfinite_gradient"] or "the float32 run"
+        out.print(f"[red]FAIL[/red] first non-finite value at {where}")

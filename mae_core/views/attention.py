@@ -1,0 +1,245 @@
+"""Attention maps of the MAE, put back on the image grid: per block and head, rollout, and the decoder's mix.
+
+Paper: MAE Sec. 3 (the encoder attends over cls + the *visible* tokens only, in shuffled order; the
+decoder over cls + every token, mask tokens included, in raster order); Vaswani et al. Eq. 1 (the
+probabilities softmax(q k^T / sqrt(hd))); Abnar & Zuidema 2020, "Quantifying Attention Flow in
+Transformers" (attention rollout: average the heads, add the identity for the residual path, renormalise
+the rows, multiply the blocks' matrices from the first to the last).
+
+Shapes:
+    encoder.blocks.{i}.attn (B, heads, 1 + L_keep, 1 + L_keep): token 0 is cls, token 1 + k is patch
+    ``ids_keep[b, k]``; decoder.blocks.{i}.attn (B, heads, 1 + L, 1 + L): token 1 + j is patch j.
+    cls_map / rollout_map -> (h, w) float grids, NaN where a patch was masked (not seen by the encoder).
+
+    from mae_core.views.attention import attention_maps
+    maps = attention_maps(model, imgs, mask_ratio=0.75, noise=noise, blocks="encoder:-1")
+    maps.cls_map("encoder.blocks.11.attn", sample=0, head=3)   # (h, w), NaN at masked patches
+    maps.rollout(sample=0)                                      # (h, w)
+
+With ``mask_ratio=0`` the encoder sees every patch and these are the classic ViT attention maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..errors import MAEError
+from .features import raster_noise
+from .recorder import parse_blocks, record
+
+
+@dataclass
+class AttentionMaps:
+    """Recorded attention probabilities and the masking that says where each token sits."""
+
+    attention: dict[str, Tensor]  # "encoder.blocks.{i}.attn" / "decoder.blocks.{i}.attn" -> (B, heads, T, T)
+    ids_keep: Tensor  # (B, L_keep)
+    ids_restore: Tensor  # (B, L)
+    mask: Tensor  # (B, L): 1 = removed
+    grid: tuple[int, int]  # (h, w)
+    depth: int  # encoder blocks in the model (the rollout needs every one)
+
+    def tensors(self, heads: list[int] | None = None) -> dict[str, Tensor]:
+        """Everything, named as in the file ``mae attention --out`` writes (encoder heads optionally chosen)."""
+        out = {}
+        for name, probs in self.attention.items():
+            out[name] = probs[:, heads] if heads is not None and name.startswith("encoder.") else probs
+        out.update(ids_keep=self.ids_keep, ids_restore=self.ids_restore, mask=self.mask)
+        return out
+
+    def on_grid(self, values: Tensor, sample: int) -> np.ndarray:
+        """(L_keep,) values of the visible tokens in the encoder's order -> (h, w) grid, NaN where masked."""
+        h, w = self.grid
+        grid = np.full(h * w, np.nan)
+        grid[self.ids_keep[sample].cpu().numpy()] = values.detach().double().cpu().numpy()
+        return grid.reshape(h, w)
+
+    def cls_map(self, name: str, sample: int = 0, head: int | None = None) -> np.ndarray:
+        """How much the cls token attends to each visible patch in block ``name`` (one head, or their mean)."""
+        probs = self.attention[name][sample]  # (heads, T, T)
+        row = probs.mean(0)[0] if head is None else probs[head, 0]
+        return self.on_grid(row[1:], sample)
+
+    def rollout(self, sample: int = 0) -> np.ndarray:
+        """Attention rollout (Abnar & Zuidema 2020) over every encoder block: the cls row, on the grid.
+
+        Needs every encoder block recorded (each one's matrix enters the product).
+        """
+        names = [f"encoder.blocks.{i}.attn" for i in range(self.depth)]
+        if not all(n in self.attention for n in names):
+            raise MAEError("attention rollout needs every encoder block; record them all (blocks=True)")
+        return self.on_grid(rollout(self.attention[n][sample] for n in names)[0, 1:], sample)
+
+    def decoder_mix(self, sample: int = 0) -> list[dict[str, float]]:
+        """Per decoder block: the share of the mask tokens' attention that goes to visible patches, to
+        other mask tokens and to cls (heads and mask-token queries averaged; the three shares sum to 1)."""
+        removed = self.mask[sample].bool()  # (L,)
+        rows = []
+        for name in sorted((n for n in self.attention if n.startswith("decoder.")), key=lambda n: int(n.split(".")[2])):
+            probs = self.attention[name][sample].double().mean(0)  # (1 + L, 1 + L)
+            queries = probs[1:][removed]  # (L - L_keep, 1 + L): the mask tokens' rows
+            if queries.shape[0] == 0:
+                continue
+            to_patches = queries[:, 1:]
+            rows.append({"block": name, "visible": to_patches[:, ~removed].sum(1).mean().item(),
+                         "mask_tokens": to_patches[:, removed].sum(1).mean().item(),
+                         "cls": queries[:, 0].mean().item(),
+                         "mask_token_share_of_patches": removed.double().mean().item()})
+        return rows
+
+
+def rollout(matrices) -> Tensor:
+    """Abnar & Zuidema's rollout: prod over blocks (first applied first) of normalise(mean_heads(A) + I).
+
+    Args:
+        matrices: per block, (heads, T, T) attention probabilities, first block first.
+
+    Returns:
+        (T, T): row t says how much token t at the output draws on each input token.
+    """
+    result = None
+    for probs in matrices:
+        a = probs.double().mean(0)  # (T, T)
+        a = a + torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)  # the residual connection
+        a = a / a.sum(-1, keepdim=True)
+        result = a if result is None else a @ result
+    if result is None:
+        raise MAEError("attention rollout needs at least one block")
+    return result
+
+
+def check_heads(heads: list[int] | None, num_heads: int) -> list[int] | None:
+    """Head indices in range (negative from the end), or an MAEError naming the range."""
+    if heads is None:
+        return None
+    for h in heads:
+        if not -num_heads <= h < num_heads:
+            raise MAEError(f"head {h} is out of range: each block has {num_heads} heads (0..{num_heads - 1})")
+    return sorted({h % num_heads for h in heads})
+
+
+@torch.no_grad()
+def attention_maps(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75, noise: Tensor | None = None,
+                   blocks: str | list[str] | bool = True) -> AttentionMaps:
+    """Run ``model`` once, recording attention, and return the maps with the masking they need.
+
+    Args:
+        model: a :class:`~mae_core.mae.MaskedAutoencoderViT`.
+        imgs: (B, C, H, W).
+        mask_ratio: fraction of patches removed; 0 keeps every patch (in raster order: the noise is
+            then 0, 1, ..., L-1 unless ``noise`` is given).
+        noise: (B, L) masking noise; ``None`` with ``mask_ratio > 0`` draws ``torch.rand``.
+        blocks: which blocks, as :func:`~mae_core.views.recorder.parse_blocks` takes them
+            (``True`` every encoder and decoder block).
+    """
+    chosen = parse_blocks(model, blocks)
+    if noise is None and mask_ratio == 0:
+        noise = raster_noise(imgs.shape[0], model.encoder.patch_embed.num_patches, imgs.device)
+    with record(model, attention=chosen, stages=False) as rec:
+        model(imgs, mask_ratio, noise)
+    grid = model.encoder.patch_embed.grid_size
+    grid = (grid, grid) if isinstance(grid, int) else tuple(grid)
+    m = rec.masking
+    return AttentionMaps(dict(rec.attention), m.ids_keep, m.ids_restore, m.mask, grid, len(model.encoder.blocks))
+
+
+def attention_report(variant: str | None, weights: str | Path | None, images: list[str | Path] | None,
+                     batch: int | None, seed: int, *, mask_ratio: float = 0.75, blocks: str = "all",
+                     heads: list[int] | None = None, out: str | Path | None = None,
+                     device: torch.device | str = "cpu") -> tuple[dict[str, Any], AttentionMaps, Any]:
+    """Everything `mae attention` shows: load, record every block, write the tensors; plain data.
+
+    ``blocks`` (``all`` or encoder indices like ``0,5,-1``) and ``heads`` choose what is written and
+    drawn; every block is recorded (the rollout needs them all). The masking noise is seeded by
+    ``seed`` (its own generator); with ``mask_ratio`` 0 there is no noise: raster order.
+
+    Returns:
+        (report, maps, prepared): the plain data, the maps (for the picture) and the model and images.
+    """
+    from ..models import get_variant
+    from .features import check_output, parse_layers
+    from .prepare import check_mask_ratio, prepare, variant_name
+    from .reconstruct import masking_noise
+
+    out_path = check_output(out) if out is not None else None
+    if out_path is not None and out_path.suffix.lower() != ".safetensors":
+        raise MAEError(f"output {str(out_path)!r}: attention maps are written as .safetensors; rename it")
+    name = variant_name(variant, weights)
+    if name is not None:
+        cfg = get_variant(name).config
+        parse_layers(blocks, cfg.depth)
+        check_heads(heads, cfg.num_heads)
+        check_mask_ratio(mask_ratio, cfg.num_patches)
+    prep = prepare(variant, weights, images, batch, seed, device=device)
+    cfg = prep.model.config
+    check_mask_ratio(mask_ratio, cfg.num_patches)
+    chosen = parse_layers(blocks, cfg.depth)
+    heads = check_heads(heads, cfg.num_heads)
+    noise = None if mask_ratio == 0 else masking_noise(prep.imgs.shape[0], cfg.num_patches, seed).to(prep.imgs.device)
+    maps = attention_maps(prep.model, prep.imgs, mask_ratio=mask_ratio, noise=noise)
+    tensors = {k: v for k, v in maps.tensors(heads).items()
+               if not k.startswith("encoder.") or int(k.split(".")[2]) in chosen}
+    written = None
+    if out_path is not None:
+        from .features import save_tensors
+
+        written = save_tensors(tensors, out_path, metadata={"variant": prep.variant, "mask_ratio": str(mask_ratio),
+                                                             "heads": ",".join(map(str, heads or []))})
+    rows = []
+    for i in chosen:
+        probs = maps.attention[f"encoder.blocks.{i}.attn"]
+        cls_row = probs[:, :, 0, 1:]  # (B, heads, L_keep): the cls token's attention to the visible patches
+        rows.append({"block": f"encoder.blocks.{i}", "shape": list(probs.shape),
+                     "cls_self": probs[:, :, 0, 0].mean().item(), "cls_max_patch": cls_row.max().item(),
+                     "entropy": -(probs.clamp_min(1e-30).log() * probs).sum(-1).mean().item()})
+    report = {"variant": prep.variant, "title": prep.title, "weights": prep.weights, "notes": prep.notes,
+              "inputs": prep.inputs, "batch": int(prep.imgs.shape[0]), "mask_ratio": mask_ratio, "seed": seed,
+              "num_visible": int(maps.ids_keep.shape[1]), "grid": list(maps.grid), "blocks": chosen,
+              "heads": heads if heads is not None else list(range(cfg.num_heads)), "encoder": rows,
+              "decoder": maps.decoder_mix(0) if mask_ratio > 0 else [],
+              "tensors": {k: list(v.shape) for k, v in tensors.items()},
+              "out": str(out_path) if out_path is not None else None, "bytes_written": written}
+    return report, maps, prep
+
+
+# --- pictures as arrays (the CLI and the notebooks draw them with Pillow) ------------------------------
+
+# A perceptually ordered dark-blue -> green -> yellow ramp (viridis-like), as (position, RGB) stops.
+_STOPS = np.array([[0.0, 68, 1, 84], [0.25, 59, 82, 139], [0.5, 33, 145, 140], [0.75, 94, 201, 98],
+                   [1.0, 253, 231, 37]])
+BLANK = (200, 200, 200)  # a patch the encoder did not see
+
+
+def colormap(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (any shape) -> uint8 RGB (..., 3); NaN -> the light grey of a masked patch."""
+    v = np.clip(np.nan_to_num(values, nan=0.0), 0, 1)
+    rgb = np.stack([np.interp(v, _STOPS[:, 0], _STOPS[:, c]) for c in (1, 2, 3)], axis=-1)
+    rgb[np.isnan(values)] = BLANK
+    return rgb.round().astype(np.uint8)
+
+
+def heat_panel(grid: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """(h, w) grid -> uint8 (side, side, 3) panel scaled to its own maximum, with a 1-px patch grid;
+    returns the panel and that maximum (the colour bar's top for this panel)."""
+    top = float(np.nanmax(grid)) if np.isfinite(grid).any() else 0.0
+    scaled = grid / top if top > 0 else np.zeros_like(grid)
+    h, w = grid.shape
+    cell = max(1, side // max(h, w))
+    panel = np.repeat(np.repeat(colormap(scaled), cell, 0), cell, 1)
+    panel[::cell, :, :] = panel[::cell, :, :] // 2 + 60  # patch boundaries, so positions can be counted
+    panel[:, ::cell, :] = panel[:, ::cell, :] // 2 + 60
+    out = np.full((side, side, 3), 255, np.uint8)
+    out[: panel.shape[0], : panel.shape[1]] = panel[:side, :side]
+    return out, top
+
+
+def colorbar(height: int, width: int = 14) -> np.ndarray:
+    """uint8 (height, width, 3): 1 at the top, 0 at the bottom."""
+    column = np.linspace(1, 0, height)[:, None].repeat(width, 1)
+    return colormap(column)

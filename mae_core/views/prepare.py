@@ -1,0 +1,81 @@
+"""The inputs of a view: a variant with its weights (or the seeded initialisation) and a batch of images.
+
+Paper: none (plumbing shared by ``features``, ``attention`` and ``numerics``).
+
+Shapes: image files or a batch size in -> a model and imgs (B, C, H, W), normalised like the training
+data (ImageNet mean / std), or B seeded random-normal images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from ..errors import MAEError
+from ..mae import MaskedAutoencoderViT
+
+
+@dataclass
+class Prepared:
+    variant: str  # canonical registry name
+    title: str  # "ViT-B/16"
+    model: MaskedAutoencoderViT  # float32, eval mode
+    imgs: Tensor  # (B, C, H, W)
+    inputs: list[str]  # one description per sample
+    weights: str | None  # the checkpoint's path, or None (seeded random initialisation)
+    notes: list[str] = field(default_factory=list)  # what the user should know (printed on stderr)
+
+
+def variant_name(variant: str | None, weights: str | Path | None, default: str = "base") -> str | None:
+    """The canonical variant, cheaply: ``variant`` if given, ``default`` without weights, else None
+    (the file decides). Raises :class:`~mae_core.errors.UnknownModelError` for an unknown name."""
+    from ..models import get_variant
+
+    if variant is not None:
+        return get_variant(variant).name
+    return get_variant(default).name if weights is None else None
+
+
+def prepare(variant: str | None, weights: str | Path | None, images: list[str | Path] | None, batch: int | None,
+            seed: int, *, device: torch.device | str = "cpu") -> Prepared:
+    """Load (or seed) the model and the images.
+
+    Args:
+        variant: registry name, or None to detect it from ``weights`` (base without weights).
+        weights: checkpoint path, or None for the seeded official initialisation.
+        images: image files; without them ``batch`` (default 1) seeded random-normal images.
+        batch: the batch size; must equal the number of images when both are given.
+        seed: seeds the initialisation and the random images.
+        device: where the model and the images go.
+    """
+    from ..io.images import load_batch
+    from ..io.weights import build_model, load_weights
+    from ..models import get_variant
+
+    if batch is not None and batch < 1:
+        raise MAEError(f"batch must be at least 1, got {batch}")
+    if images and batch is not None and batch != len(images):
+        raise MAEError(f"batch {batch} but {len(images)} image(s) given; drop the batch size or pass {batch} images")
+    name = variant_name(variant, weights)
+    loaded = load_weights(weights, name) if weights is not None else None
+    name = loaded.variant if loaded is not None else name
+    info = get_variant(name)
+    notes = list(loaded.notes) if loaded is not None else [
+        f"no weights: the model has the seeded random initialisation (seed {seed}), not a trained one"]
+    imgs, inputs = load_batch([str(p) for p in images or []], info.config.img_size, batch or 1, seed)
+    model = build_model(name, loaded, device=device, seed=seed).eval()
+    return Prepared(name, info.title, model, imgs.to(device), inputs, str(weights) if weights else None, notes)
+
+
+def check_mask_ratio(mask_ratio: float, num_patches: int) -> float:
+    """A mask ratio in [0, 1) that keeps at least one of ``num_patches`` visible, else an MAEError."""
+    from ..masking import num_visible
+
+    try:
+        num_visible(num_patches, mask_ratio)
+    except ValueError as exc:
+        raise MAEError(str(exc)) from None
+    return mask_ratio
