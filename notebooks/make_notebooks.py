@@ -298,14 +298,48 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
                   f"{reference.kind} reference: the models agree")
         """),
         md("""
+        ## 7. Look inside: hidden states and attention maps
+
+        One recorder (`mae_core/views/recorder.py`) reads what every stage computed, through forward hooks
+        on the modules and on the record points of `mae_core/record.py`: nothing in the model is replaced.
+        `attention=True` switches the blocks to the explicit attention path for this call only (the fused
+        kernel never materialises the probabilities). The encoder attends over cls + the visible tokens in
+        shuffled order; `ids_keep` says which patch each token is, so the cls token's attention can be put
+        back on the patch grid (masked patches stay blank).
+        """),
+        code("""
+        import numpy as np
+        from PIL import Image as PILImage
+
+        from mae_core.views.attention import attention_maps, heat_panel
+        from mae_core.views.recorder import record
+
+        with torch.no_grad(), record(model, attention=True) as rec:
+            model(x, MASK_RATIO, noise)
+        for name, tensor in list(rec.stages.items())[:6]:
+            print(f"{name:<22}{str(tuple(tensor.shape)):<20}mean token norm {tensor.norm(dim=-1).mean():8.3f}")
+        last = f"encoder.blocks.{cfg.depth - 1}.attn"
+        probs = rec.attention[last]  # (B, heads, 1 + L_keep, 1 + L_keep)
+        print(f"\\n{last}: {tuple(probs.shape)}, every row sums to 1: {torch.allclose(probs.sum(-1), torch.ones(1))}")
+
+        maps = attention_maps(model, x, mask_ratio=MASK_RATIO, noise=noise)
+        panels = [heat_panel(grid, 196)[0] for grid in (maps.cls_map(last), maps.rollout())]
+        print("left: the last block's cls attention (heads averaged); right: rollout over every block")
+        buffer = io.BytesIO()
+        PILImage.fromarray(np.concatenate([panels[0], np.full((196, 8, 3), 255, np.uint8), panels[1]], axis=1)).save(
+            buffer, format="PNG")
+        display(Image(data=buffer.getvalue()))
+        """),
+        md("""
         ## Where next
 
         - [docs/paper_to_code.md](../docs/paper_to_code.md): each step of the paper beside its code, with
           these shapes for all three variants.
         - The other notebooks: [ViT-B/16](mae_vit_base.ipynb), [ViT-L/16](mae_vit_large.ipynb),
           [ViT-H/14](mae_vit_huge.ipynb).
-        - The command line: `mae params`, `mae shapes`, `mae forward`, `mae mask-demo` and
-          `mae compare-official` print the same reports as tables or JSON (`--json`).
+        - The command line: `mae params`, `mae shapes`, `mae forward`, `mae mask-demo`,
+          `mae compare-official`, `mae features`, `mae attention` and `mae numerics` print the same reports
+          as tables or JSON (`--json`).
         """),
     ]
 

@@ -44,7 +44,8 @@ def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, imag
             debug: DebugOpt = False) -> None:
     """Attention probabilities of every block, recorded in one forward pass. The encoder's are over
     cls + the visible tokens in the model's (shuffled) order; ids_keep maps them to patches, and the
-    picture puts them back on the grid. --mask-ratio 0 gives the classic ViT attention maps.
+    picture puts them back on the grid. --mask-ratio 0 gives the classic ViT attention maps. Without
+    --image, the built-in picture (the one mask-demo shows).
 
     Slower than a plain forward: recording attention runs the explicit attention path (q k^T, softmax,
     @ v) instead of the fused kernel, which never materialises the probabilities (equal within float

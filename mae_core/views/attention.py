@@ -156,7 +156,8 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     """Everything `mae attention` shows: load, record every block, write the tensors; plain data.
 
     ``blocks`` (``all`` or encoder indices like ``0,5,-1``) and ``heads`` choose what is written and
-    drawn; every block is recorded (the rollout needs them all). The masking noise is seeded by
+    drawn; every block is recorded (the rollout needs them all). Without image files the built-in
+    picture is used (``batch`` copies). The masking noise is seeded by
     ``seed`` (its own generator); with ``mask_ratio`` 0 there is no noise: raster order.
 
     Returns:
@@ -176,7 +177,7 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
         parse_layers(blocks, cfg.depth)
         check_heads(heads, cfg.num_heads)
         check_mask_ratio(mask_ratio, cfg.num_patches)
-    prep = prepare(variant, weights, images, batch, seed, device=device)
+    prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True)
     cfg = prep.model.config
     check_mask_ratio(mask_ratio, cfg.num_patches)
     chosen = parse_layers(blocks, cfg.depth)
@@ -224,11 +225,12 @@ def colormap(values: np.ndarray) -> np.ndarray:
     return rgb.round().astype(np.uint8)
 
 
-def heat_panel(grid: np.ndarray, side: int) -> tuple[np.ndarray, float]:
-    """(h, w) grid -> uint8 (side, side, 3) panel scaled to its own maximum, with a 1-px patch grid;
-    returns the panel and that maximum (the colour bar's top for this panel)."""
-    top = float(np.nanmax(grid)) if np.isfinite(grid).any() else 0.0
-    scaled = grid / top if top > 0 else np.zeros_like(grid)
+def heat_panel(grid: np.ndarray, side: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """(h, w) grid -> uint8 (side, side, 3) panel, its colours spread from the grid's own minimum to its
+    maximum (NaN: grey), with a patch grid drawn; returns the panel and that (min, max) range."""
+    seen = grid[np.isfinite(grid)]
+    lo, hi = (float(seen.min()), float(seen.max())) if seen.size else (0.0, 0.0)
+    scaled = (grid - lo) / (hi - lo) if hi > lo else np.where(np.isnan(grid), np.nan, 0.5)
     h, w = grid.shape
     cell = max(1, side // max(h, w))
     panel = np.repeat(np.repeat(colormap(scaled), cell, 0), cell, 1)
@@ -236,10 +238,10 @@ def heat_panel(grid: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     panel[:, ::cell, :] = panel[:, ::cell, :] // 2 + 60
     out = np.full((side, side, 3), 255, np.uint8)
     out[: panel.shape[0], : panel.shape[1]] = panel[:side, :side]
-    return out, top
+    return out, (lo, hi)
 
 
 def colorbar(height: int, width: int = 14) -> np.ndarray:
-    """uint8 (height, width, 3): 1 at the top, 0 at the bottom."""
+    """uint8 (height, width, 3): a panel's maximum at the top, its minimum at the bottom."""
     column = np.linspace(1, 0, height)[:, None].repeat(width, 1)
     return colormap(column)

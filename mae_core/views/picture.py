@@ -127,8 +127,8 @@ def attention_picture(image: np.ndarray, maps: list[tuple[str, np.ndarray]], dec
 
     Args:
         image: uint8 (S, S, 3), the input with its masked patches greyed.
-        maps: (title, (h, w) grid) pairs, NaN where the encoder did not see the patch; each panel is scaled
-            to its own maximum, which its title states.
+        maps: (title, (h, w) grid) pairs, NaN where the encoder did not see the patch; each panel's colours
+            run from its own minimum to its maximum, the range its title states.
         decoder_mix: rows of :meth:`mae_core.views.attention.AttentionMaps.decoder_mix` (may be empty).
         header: one line on top.
     """
@@ -138,8 +138,8 @@ def attention_picture(image: np.ndarray, maps: list[tuple[str, np.ndarray]], dec
 
     panels = [("input (grey: masked)", _square(image, side))]
     for title, grid in maps:
-        panel, top = heat_panel(grid, side)
-        panels.append((f"{title} (max {top:.3f})", panel))
+        panel, (lo, hi) = heat_panel(grid, side)
+        panels.append((f"{title} ({lo:.3f}-{hi:.3f})", panel))
     cols = min(per_row, len(panels))
     rows = -(-len(panels) // cols)
     layout = Layout(rows, cols, side)
@@ -157,12 +157,12 @@ def attention_picture(image: np.ndarray, maps: list[tuple[str, np.ndarray]], dec
         left, top, right, _ = layout.title_box(r, c)
         text = _fit(draw, title, font, right - left)
         draw.text((left + (right - left - draw.textlength(text, font=font)) / 2, top + 2), text, fill=TEXT, font=font)
-    # The colour bar: 0 at the bottom to each panel's own maximum at the top, and the masked grey.
+    # The colour bar: each panel's minimum at the bottom to its maximum at the top, and the masked grey.
     x0 = layout.size[0]
     _, y0, _, y1 = layout.panel_box(0, 0)
     picture.paste(Image.fromarray(colorbar(y1 - y0 - 20, bar_w), "RGB"), (x0, y0))
     draw.text((x0 + bar_w + 4, y0), "max", fill=TEXT, font=font)
-    draw.text((x0 + bar_w + 4, y1 - 34), "0", fill=TEXT, font=font)
+    draw.text((x0 + bar_w + 4, y1 - 34), "min", fill=TEXT, font=font)
     draw.rectangle((x0, y1 - 14, x0 + bar_w, y1), fill=BLANK)
     draw.text((x0 + bar_w + 4, y1 - 14), "masked", fill=TEXT, font=font)
     if decoder_mix:

@@ -40,7 +40,7 @@ def variant_name(variant: str | None, weights: str | Path | None, default: str =
 
 
 def prepare(variant: str | None, weights: str | Path | None, images: list[str | Path] | None, batch: int | None,
-            seed: int, *, device: torch.device | str = "cpu") -> Prepared:
+            seed: int, *, device: torch.device | str = "cpu", builtin: bool = False) -> Prepared:
     """Load (or seed) the model and the images.
 
     Args:
@@ -50,6 +50,8 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
         batch: the batch size; must equal the number of images when both are given.
         seed: seeds the initialisation and the random images.
         device: where the model and the images go.
+        builtin: without image files, use the built-in picture (``batch`` copies of it) instead of
+            random-normal images, for pictures a person looks at.
     """
     from ..io.images import load_batch
     from ..io.weights import build_model, load_weights
@@ -65,7 +67,13 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
     info = get_variant(name)
     notes = list(loaded.notes) if loaded is not None else [
         f"no weights: the model has the seeded random initialisation (seed {seed}), not a trained one"]
-    imgs, inputs = load_batch([str(p) for p in images or []], info.config.img_size, batch or 1, seed)
+    if builtin and not images:
+        from ..io.images import builtin_image, normalize
+
+        imgs = normalize([builtin_image(info.config.img_size)] * (batch or 1))
+        inputs = ["built-in picture"] * (batch or 1)
+    else:
+        imgs, inputs = load_batch([str(p) for p in images or []], info.config.img_size, batch or 1, seed)
     model = build_model(name, loaded, device=device, seed=seed).eval()
     return Prepared(name, info.title, model, imgs.to(device), inputs, str(weights) if weights else None, notes)
 

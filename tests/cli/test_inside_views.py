@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mae_core.io.images import load_batch
+from mae_core.io.images import builtin_image, load_batch, normalize
 from mae_core.models import create_model
 from mae_core.views.features import extract_features
 from mae_core.views.reconstruct import masking_noise
@@ -67,7 +67,7 @@ def test_attention_file_png_and_json(cli_json, tmp_path):
     assert sorted(k for k in tensors if k.startswith("encoder")) == ["encoder.blocks.0.attn", "encoder.blocks.11.attn"]
     assert tensors["encoder.blocks.11.attn"].shape == (1, 2, 50, 50)  # heads 0 and 3; cls + 49 visible
     assert tensors["decoder.blocks.7.attn"].shape == (1, 16, 197, 197)
-    imgs, _ = load_batch(None, 224, 1, 5)
+    imgs = normalize([builtin_image(224)])  # no --image: the built-in picture
     noise = masking_noise(1, 196, 5)
     torch.manual_seed(5)
     model = create_model("base").eval()  # --seed 5 also seeds the initialisation

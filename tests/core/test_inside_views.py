@@ -102,8 +102,9 @@ def test_rollout_needs_every_encoder_block(tiny, imgs):
 
 def test_panels_and_colours():
     grid = np.array([[0.0, 1.0], [np.nan, 0.5]])
-    panel, top = heat_panel(grid, 64)
-    assert panel.shape == (64, 64, 3) and panel.dtype == np.uint8 and top == 1.0
+    panel, (lo, hi) = heat_panel(grid, 64)
+    assert panel.shape == (64, 64, 3) and panel.dtype == np.uint8 and (lo, hi) == (0.0, 1.0)
+    assert tuple(panel[40, 8]) == (200, 200, 200) and tuple(panel[8, 40]) == (253, 231, 37)  # masked; the max
     assert tuple(colormap(np.array([np.nan]))[0]) == (200, 200, 200)
     assert tuple(colormap(np.array([0.0]))[0]) == (68, 1, 84) and tuple(colormap(np.array([1.0]))[0]) == (253, 231, 37)
 
