@@ -8,8 +8,19 @@ import torch
 
 from mae_core.errors import MAEError
 from mae_core.models import create_model
-from mae_core.views.attention import attention_maps, check_heads, colormap, heat_panel, rollout
-from mae_core.views.features import check_output, extract_features, mean_pool, parse_layers
+from mae_core.views.attention import (
+    attention_maps,
+    check_heads,
+    colormap,
+    heat_panel,
+    rollout,
+)
+from mae_core.views.features import (
+    check_output,
+    extract_features,
+    mean_pool,
+    parse_layers,
+)
 from mae_core.views.numerics import numerics
 
 TINY = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 3, "num_heads": 4, "decoder_embed_dim": 16,

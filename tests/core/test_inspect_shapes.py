@@ -6,9 +6,9 @@ import pytest
 import torch
 
 import mae_core.encoder as encoder_module
-from mae_core.views.shapes import Stage, collapse_repeats, shape_trace, trace_stages
 from mae_core.masking import random_masking
 from mae_core.models import create_model
+from mae_core.views.shapes import Stage, collapse_repeats, shape_trace, trace_stages
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=32, depth=3, num_heads=4, decoder_embed_dim=16, decoder_depth=2,
             decoder_num_heads=2)
