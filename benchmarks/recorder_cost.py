@@ -5,8 +5,10 @@ slower (every block switches to the explicit attention path, and the probabiliti
 
 One process, one model, the same images and noise. Each round runs the three variants once each, in
 an order that rotates from round to round (plain, hidden, attention; hidden, attention, plain; ...),
-so a machine that gets busier or quieter during the run slows all three alike; the medians over the
-rounds are compared. Wall time is ``time.perf_counter`` around one ``model(imgs, 0.75, noise)`` under
+so a machine that gets busier or quieter during the run slows all three alike. Each variant's cost is
+the median over the rounds of its time divided by the plain forward's time in the same round (a paired
+ratio: on a shared machine the load changes from second to second, and neighbours in time see the same
+load); the median times are printed too. Wall time is ``time.perf_counter`` around one ``model(imgs, 0.75, noise)`` under
 ``torch.no_grad()`` (the recording's context manager included). Exit status 0 when the hidden-state
 goal is met, 1 otherwise.
 
@@ -79,11 +81,11 @@ def main() -> int:
                 runs[name]()
                 times[name].append(time.perf_counter() - start)
     medians = {n: statistics.median(t) for n, t in times.items()}
-    ratios = {n: medians[n] / medians["plain"] for n in names}
+    ratios = {n: statistics.median(t / p for t, p in zip(times[n], times["plain"], strict=True)) for n in names}
     report = {
         "machine": f"{cpu_name()}, {torch.get_num_threads()} threads",
         "torch": torch.__version__, "batch": args.batch, "mask_ratio": args.mask_ratio, "rounds": args.rounds,
-        "median_s": medians, "ratio_to_plain": ratios, "goal_hidden_states": GOAL,
+        "median_s": medians, "median_paired_ratio_to_plain": ratios, "goal_hidden_states": GOAL,
         "met": ratios["hidden states"] < GOAL,
     }
     if args.json:

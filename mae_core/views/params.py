@@ -23,6 +23,7 @@ from typing import Any
 
 from torch import nn
 
+from ..record import RecordPoint
 from ..io.checkpoint import official_key_to_ours, our_key_to_official
 
 OFFICIAL_LISTING = "official_state_dicts.json"  # package data of mae_core.models
@@ -99,7 +100,8 @@ def module_breakdown(model: nn.Module, depth: int) -> list[ModuleCount]:
     """Parameters of every submodule (and directly held parameter) down to ``depth`` name components.
 
     Rows come in the model's own order: a module, then the parameters it holds directly, then its
-    children. ``depth=0`` gives no rows (the total alone).
+    children. ``depth=0`` gives no rows (the total alone). Record points (``mae_core/record.py``) hold no
+    weights and are left out.
 
     Args:
         model: any ``nn.Module``.
@@ -119,6 +121,8 @@ def module_breakdown(model: nn.Module, depth: int) -> list[ModuleCount]:
         for pname, p in module.named_parameters(recurse=False):
             row(prefix + pname, "Parameter", [p])
         for cname, child in module.named_children():
+            if isinstance(child, RecordPoint):  # a named place to read the forward, not a part with weights
+                continue
             row(prefix + cname, type(child).__name__, list(child.parameters()))
             visit(child, f"{prefix}{cname}.", level + 1)
 
