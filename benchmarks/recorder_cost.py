@@ -8,7 +8,8 @@ an order that rotates from round to round (plain, hidden, attention; hidden, att
 so a machine that gets busier or quieter during the run slows all three alike. Each variant's cost is
 the median over the rounds of its time divided by the plain forward's time in the same round (a paired
 ratio: on a shared machine the load changes from second to second, and neighbours in time see the same
-load); the median times are printed too. Wall time is ``time.perf_counter`` around one ``model(imgs, 0.75, noise)`` under
+load); the median times are printed too. Wall time is ``time.perf_counter`` around one
+``model(imgs, 0.75, noise)`` under
 ``torch.no_grad()`` (the recording's context manager included). Exit status 0 when the hidden-state
 goal is met, 1 otherwise.
 

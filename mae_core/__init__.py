@@ -42,6 +42,10 @@ and beside the paper, the machinery:
     kernels/fast_path.py      use_fast_path(model): use_kernels(model, linear="onednn")
     views/__init__.py         the inspection services behind the `mae` commands
     views/recorder.py         one recorder for every view: hidden states, attention, masks
+    views/features.py         hidden states of every patch in patch order, pooled (``mae features``)
+    views/attention.py        attention maps on the patch grid, rollout, the decoder's mix (``mae attention``)
+    views/numerics.py         float16 / bfloat16 against float32, stage by stage (``mae numerics``)
+    views/prepare.py          a view's inputs: the model with its weights, the images
     views/params.py           parameter counts and the official check
     views/variants.py         the registry as the paper's table
     views/shapes.py           the shape after each stage

@@ -2,8 +2,8 @@
 
 Paper: MAE Sec. 3 (the encoder attends over cls + the visible tokens, in shuffled order; the decoder over
 every token); Abnar & Zuidema 2020 (attention rollout).
-Services: :func:`mae_core.views.attention.attention_report` (on the recorder, mae_core/views/recorder.py)
-and :func:`mae_cli.picture.attention_picture` (Pillow).
+Service: :func:`mae_core.views.attention.attention_report` (on the recorder, mae_core/views/recorder.py;
+the picture by :func:`mae_core.views.picture.attention_picture`).
 """
 
 from __future__ import annotations
@@ -63,11 +63,10 @@ def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, imag
 
         head_list = _heads(heads)
         with progress("recording attention"):
-            report, maps, prep = attention_report(variant, weights, image, batch, seed, mask_ratio=mask_ratio,
-                                                  blocks=blocks, heads=head_list, out=out_file)
+            report = attention_report(variant, weights, image, batch, seed, mask_ratio=mask_ratio, blocks=blocks,
+                                      heads=head_list, out=out_file, png=png)
         for note in report["notes"]:
             error(f"note: {note}")
-        report["png"] = _write_png(png, report, maps, prep) if png is not None else None
         return report
 
     run(compute, _render, json_out=json_out, debug=debug)
@@ -84,39 +83,6 @@ def _heads(text: str | None) -> list[int] | None:
         raise BadInput(f"--heads {text!r}: use a comma-separated list of head indices like 0,3") from None
 
 
-def _write_png(path: Path, report: dict[str, Any], maps, prep) -> str:
-    from mae_cli.picture import attention_picture, to_uint8
-    from mae_core.io.files import atomic_write
-    from mae_core.io.images import denormalize
-    from mae_core.views.reconstruct import mask_to_pixels
-
-    if path.suffix.lower() != ".png":
-        from mae_cli.common import BadInput
-
-        raise BadInput(f"--png {str(path)!r}: name the picture .png")
-    cfg = prep.model.config
-    seen = 1 - mask_to_pixels(maps.mask[:1], cfg.patch_size, maps.grid)  # (1, 1, H, W): 1 where visible
-    image = denormalize(prep.imgs[:1].cpu()) * seen + 0.78 * (1 - seen)
-    heads = report["heads"] if len(report["heads"]) < cfg.num_heads else None
-    panels = []
-    for i in report["blocks"]:
-        for h in heads or [None]:
-            title = f"block {i} cls" + (f" head {h}" if h is not None else "")
-            panels.append((title, maps.cls_map(f"encoder.blocks.{i}.attn", 0, h)))
-    panels.append(("rollout, all blocks", maps.rollout(0)))
-    header = (f"{prep.title} attention, mask ratio {report['mask_ratio']:g} ({report['num_visible']} of "
-              f"{cfg.num_patches} visible), {'weights ' + Path(prep.weights).name if prep.weights else 'untrained'}"
-              f"; {report['inputs'][0]}")
-    picture = attention_picture(to_uint8(image[0]), panels, report["decoder"], header)
-    import io
-
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
-    return str(path)
-
-
 def _render(r: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -125,7 +91,8 @@ def _render(r: dict[str, Any]) -> None:
     for column in ("block", "shape", "cls -> cls", "cls -> best patch", "row entropy"):
         table.add_column(column, justify="left" if column in ("block", "shape") else "right")
     for row in r["encoder"]:
-        table.add_row(row["block"].removeprefix("encoder.blocks."), str(tuple(row["shape"])), f"{row['cls_self']:.3f}", f"{row['cls_max_patch']:.3f}",
+        table.add_row(row["block"].removeprefix("encoder.blocks."), str(tuple(row["shape"])), f"{row['cls_self']:.3f}",
+                      f"{row['cls_max_patch']:.3f}",
                       f"{row['entropy']:.3f}")
     out.print(table)
     if r["decoder"]:
@@ -133,7 +100,8 @@ def _render(r: dict[str, Any]) -> None:
         for column in ("block", "visible patches", "other mask tokens", "cls"):
             dec.add_column(column, justify="left" if column == "block" else "right")
         for row in r["decoder"]:
-            dec.add_row(row["block"].removeprefix("decoder.blocks.").removesuffix(".attn"), f"{row['visible']:.1%}", f"{row['mask_tokens']:.1%}", f"{row['cls']:.1%}")
+            block = row["block"].removeprefix("decoder.blocks.").removesuffix(".attn")
+            dec.add_row(block, f"{row['visible']:.1%}", f"{row['mask_tokens']:.1%}", f"{row['cls']:.1%}")
         out.print(dec)
     for key, what in (("out", "tensors"), ("png", "picture")):
         if r.get(key):

@@ -6,6 +6,10 @@ lists of numbers and strings) that the CLI renders as a table or as JSON. Import
 ``import mae_core.views`` stays free.
 
     recorder.py one recorder for every view: hidden states, attention probabilities, masks
+    features.py hidden states of every patch in patch order, and a pooled vector (`mae features`)
+    attention.py    attention maps on the patch grid, rollout, the decoder's mix (`mae attention`)
+    numerics.py float16 / bfloat16 against float32, stage by stage (`mae numerics`)
+    prepare.py  a view's inputs: the model with its weights (or seeded), the images
     params.py   parameter counts, the per-module breakdown, the check against the official listing
     variants.py the registry as the paper's table
     shapes.py   tensor shapes after each stage of the forward pass, traced with the recorder on ``meta``
@@ -13,7 +17,7 @@ lists of numbers and strings) that the CLI renders as a table or as JSON. Import
     flops.py    FLOPs per stage, counted on ``meta`` and cross-checked against a closed form
     bench.py    timing against the references, alternating, with this machine's matmul ceiling
     reconstruct.py  the paper's Fig. 2: masked image and reconstruction, and which target a checkpoint predicts
-    picture.py  those panels drawn as one titled PNG (Pillow, imported when drawing)
+    picture.py  those panels, and the attention maps, drawn as one titled PNG (Pillow, imported when drawing)
     baseline.py the paper's Table 1c / 2 baseline: mask tokens in the encoder
 
 (Named ``views``, not ``inspect``, so it never shadows the standard library's ``inspect``.)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..errors import MAEError
+from ..errors import MAEError, SettingError
 from .features import raster_noise
 from .recorder import parse_blocks, record
 
@@ -120,7 +120,8 @@ def check_heads(heads: list[int] | None, num_heads: int) -> list[int] | None:
         return None
     for h in heads:
         if not -num_heads <= h < num_heads:
-            raise MAEError(f"head {h} is out of range: each block has {num_heads} heads (0..{num_heads - 1})")
+            raise SettingError("heads", f"head {h} is out of range: each block has {num_heads} heads "
+                               f"(0..{num_heads - 1})")
     return sorted({h % num_heads for h in heads})
 
 
@@ -152,7 +153,7 @@ def attention_maps(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75, 
 def attention_report(variant: str | None, weights: str | Path | None, images: list[str | Path] | None,
                      batch: int | None, seed: int, *, mask_ratio: float = 0.75, blocks: str = "all",
                      heads: list[int] | None = None, out: str | Path | None = None,
-                     device: torch.device | str = "cpu") -> tuple[dict[str, Any], AttentionMaps, Any]:
+                     png: str | Path | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Everything `mae attention` shows: load, record every block, write the tensors; plain data.
 
     ``blocks`` (``all`` or encoder indices like ``0,5,-1``) and ``heads`` choose what is written and
@@ -160,27 +161,26 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     picture is used (``batch`` copies). The masking noise is seeded by
     ``seed`` (its own generator); with ``mask_ratio`` 0 there is no noise: raster order.
 
-    Returns:
-        (report, maps, prepared): the plain data, the maps (for the picture) and the model and images.
+    ``png``: also write the picture (:func:`write_png`).
     """
     from ..models import get_variant
     from .features import check_output, parse_layers
     from .prepare import check_mask_ratio, prepare, variant_name
     from .reconstruct import masking_noise
 
-    out_path = check_output(out) if out is not None else None
-    if out_path is not None and out_path.suffix.lower() != ".safetensors":
-        raise MAEError(f"output {str(out_path)!r}: attention maps are written as .safetensors; rename it")
+    out_path = check_output(out, (".safetensors",))
+    if png is not None and Path(png).suffix.lower() != ".png":
+        raise SettingError("png", f"{str(png)!r}: name the picture .png")
     name = variant_name(variant, weights)
     if name is not None:
         cfg = get_variant(name).config
-        parse_layers(blocks, cfg.depth)
+        parse_layers(blocks, cfg.depth, "blocks")
         check_heads(heads, cfg.num_heads)
         check_mask_ratio(mask_ratio, cfg.num_patches)
     prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True)
     cfg = prep.model.config
     check_mask_ratio(mask_ratio, cfg.num_patches)
-    chosen = parse_layers(blocks, cfg.depth)
+    chosen = parse_layers(blocks, cfg.depth, "blocks")
     heads = check_heads(heads, cfg.num_heads)
     noise = None if mask_ratio == 0 else masking_noise(prep.imgs.shape[0], cfg.num_patches, seed).to(prep.imgs.device)
     maps = attention_maps(prep.model, prep.imgs, mask_ratio=mask_ratio, noise=noise)
@@ -206,7 +206,36 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
               "decoder": maps.decoder_mix(0) if mask_ratio > 0 else [],
               "tensors": {k: list(v.shape) for k, v in tensors.items()},
               "out": str(out_path) if out_path is not None else None, "bytes_written": written}
-    return report, maps, prep
+    report["png"] = write_png(png, report, maps, prep) if png is not None else None
+    return report
+
+
+def write_png(path: str | Path, report: dict[str, Any], maps: AttentionMaps, prep: Any) -> str:
+    """The picture of the first image, as ``mae attention --png`` writes it (atomically).
+
+    The input with its masked patches grey; the cls token's attention of each block in ``report["blocks"]``
+    (heads averaged, or each head of ``report["heads"]`` when a subset was chosen) on the patch grid; the
+    rollout over every encoder block; and where the decoder's mask tokens attend.
+    """
+    from ..io.images import denormalize
+    from .picture import attention_picture, save_png, to_uint8
+    from .reconstruct import mask_to_pixels
+
+    p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise SettingError("png", f"{str(p)!r}: name the picture .png")
+    cfg = prep.model.config
+    seen = 1 - mask_to_pixels(maps.mask[:1].cpu(), cfg.patch_size, maps.grid)  # (1, 1, H, W): 1 where visible
+    image = denormalize(prep.imgs[:1].cpu()) * seen + 0.78 * (1 - seen)  # masked patches light grey
+    heads = report["heads"] if len(report["heads"]) < cfg.num_heads else [None]
+    panels = [(f"block {i} cls" + (f" head {h}" if h is not None else ""),
+               maps.cls_map(f"encoder.blocks.{i}.attn", 0, h)) for i in report["blocks"] for h in heads]
+    panels.append(("rollout, all blocks", maps.rollout(0)))
+    source = f"weights {Path(prep.weights).name}" if prep.weights else "untrained"
+    header = (f"{prep.title} attention, mask ratio {report['mask_ratio']:g} ({report['num_visible']} of "
+              f"{cfg.num_patches} visible), {source}; {report['inputs'][0]}")
+    save_png(attention_picture(to_uint8(image[0]), panels, report["decoder"], header), p)
+    return str(p)
 
 
 # --- pictures as arrays (the CLI and the notebooks draw them with Pillow) ------------------------------

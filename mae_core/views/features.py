@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import MAEError
+from ..errors import SettingError
 from ..io.files import atomic_write
 from .recorder import record
 
@@ -51,44 +51,48 @@ def raster_noise(batch: int, num_patches: int, device: torch.device | str = "cpu
     return torch.arange(num_patches, dtype=torch.float32, device=device).expand(batch, -1).contiguous()
 
 
-def parse_layers(spec: str | list[int], depth: int) -> list[int]:
+def parse_layers(spec: str | list[int], depth: int, setting: str = "layers") -> list[int]:
     """``"all"``, ``"-1"`` or ``"0,5,11"`` (negative from the end) -> sorted distinct block indices.
 
     Raises:
-        MAEError: an index that is not an integer or is out of range (the message gives the range).
+        SettingError: (naming ``setting``) an index that is not an integer or is out of range (the
+            message gives the range).
     """
+    what = "block" if setting == "blocks" else "layer"
     if isinstance(spec, str):
         if spec.strip() == "all":
             return list(range(depth))
         parts = [p.strip() for p in spec.split(",") if p.strip()]
         if not parts:
-            raise MAEError("no layer given; use all, -1 or a list like 0,5,11")
+            raise SettingError(setting, f"no {what} given; use all, -1 or a list like 0,5,11")
         try:
             indices = [int(p) for p in parts]
         except ValueError:
-            raise MAEError(f"layers {spec!r}: use all, -1 or a comma-separated list of integers like 0,5,11") from None
+            raise SettingError(setting, f"{spec!r}: use all, -1 or a comma-separated list of integers like "
+                               "0,5,11") from None
     else:
         indices = list(spec)
     for i in indices:
         if not -depth <= i < depth:
-            raise MAEError(f"layer {i} is out of range: the encoder has {depth} blocks (0..{depth - 1}, or -1 for the last)")
+            raise SettingError(setting, f"{what} {i} is out of range: the encoder has {depth} blocks "
+                               f"(0..{depth - 1}, or -1 for the last)")
     return sorted({i % depth for i in indices})
 
 
 def check_pool(pool: str) -> str:
     if pool not in POOLS:
-        raise MAEError(f"unknown pool {pool!r}; use one of {', '.join(POOLS)}")
+        raise SettingError("pool", f"unknown pool {pool!r}; use one of {', '.join(POOLS)}")
     return pool
 
 
-def check_output(path: str | Path | None) -> Path | None:
-    """The output file, if its extension is one we write (.safetensors or .npz)."""
+def check_output(path: str | Path | None, formats: tuple[str, ...] = FORMATS) -> Path | None:
+    """The output file, if its extension is one of ``formats`` (.safetensors or .npz)."""
     if path is None:
         return None
     p = Path(path)
-    if p.suffix.lower() not in FORMATS:
-        raise MAEError(f"output {str(p)!r}: unknown extension {p.suffix or '(none)'!r}; "
-                       f"name it .safetensors or .npz")
+    if p.suffix.lower() not in formats:
+        raise SettingError("out", f"{str(p)!r}: unknown extension {p.suffix or '(none)'!r}; "
+                           f"name it {' or '.join(formats)}")
     return p
 
 

@@ -124,14 +124,14 @@ def numerics_report(variant: str | None, weights: str | Path | None, images: lis
                     batch: int | None, seed: int, *, dtype: str = "float16", mask_ratio: float = 0.75,
                     grad: bool = False, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Everything `mae numerics` shows (plain data); ``dtype`` is "float16" or "bfloat16"."""
-    from ..errors import MAEError
+    from ..errors import SettingError
     from ..models import get_variant
     from .prepare import check_mask_ratio, prepare, variant_name
     from .reconstruct import masking_noise
 
     dtypes = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     if dtype.lower() not in dtypes:
-        raise MAEError(f"dtype {dtype!r}: compare float32 with float16 or bfloat16")
+        raise SettingError("dtype", f"{dtype!r}: compare float32 with float16 or bfloat16")
     name = variant_name(variant, weights)
     if name is not None:
         check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from ..errors import MAEError
+from ..errors import SettingError
 from ..mae import MaskedAutoencoderViT
 
 
@@ -58,9 +58,10 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
     from ..models import get_variant
 
     if batch is not None and batch < 1:
-        raise MAEError(f"batch must be at least 1, got {batch}")
+        raise SettingError("batch", f"must be at least 1, got {batch}")
     if images and batch is not None and batch != len(images):
-        raise MAEError(f"batch {batch} but {len(images)} image(s) given; drop the batch size or pass {batch} images")
+        raise SettingError("batch", f"{batch} but {len(images)} image(s) given; drop the batch size or pass "
+                           f"{batch} images")
     name = variant_name(variant, weights)
     loaded = load_weights(weights, name) if weights is not None else None
     name = loaded.variant if loaded is not None else name
@@ -85,5 +86,5 @@ def check_mask_ratio(mask_ratio: float, num_patches: int) -> float:
     try:
         num_visible(num_patches, mask_ratio)
     except ValueError as exc:
-        raise MAEError(str(exc)) from None
+        raise SettingError("mask_ratio", str(exc)) from None
     return mask_ratio

@@ -124,14 +124,15 @@ def test_numerics_names_the_stage_that_overflows_and_exits_1(cli, make_checkpoin
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (("features", "--layers", "12"), "layer 12 is out of range"),
+    (("features", "--layers", "12"), "--layers: layer 12 is out of range"),
     (("features", "--layers", "0,x"), "comma-separated list"),
     (("features", "--pool", "max"), "unknown pool 'max'"),
     (("features", "--out", "f.txt"), "unknown extension '.txt'"),
-    (("attention", "--blocks", "-13"), "layer -13 is out of range"),
+    (("attention", "--blocks", "-13"), "--blocks: block -13 is out of range"),
     (("attention", "--heads", "12"), "head 12 is out of range"),
     (("attention", "--heads", "a"), "head indices"),
-    (("attention", "--out", "a.npz"), "written as .safetensors"),
+    (("attention", "--out", "a.npz"), "name it .safetensors"),
+    (("attention", "--png", "a.jpg"), "--png: 'a.jpg': name the picture .png"),
     (("numerics", "--dtype", "float64"), "float16 or bfloat16"),
     (("numerics", "--mask-ratio", "1.0"), "mask ratio"),
 ])

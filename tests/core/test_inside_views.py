@@ -59,14 +59,15 @@ def test_features_keep_every_patch_in_raster_order_without_randomness(tiny, imgs
 
 def test_layer_pool_and_output_checks():
     assert parse_layers("all", 3) == [0, 1, 2] and parse_layers("-1,0,0", 3) == [0, 2]
-    for bad, words in (("3", "out of range"), ("-4", "out of range"), ("1;2", "comma-separated"), ("", "no layer")):
+    for bad, words in (("3", "layers: layer 3 is out of range"), ("-4", "out of range"), ("1;2", "comma-separated"),
+                       ("", "no layer")):
         with pytest.raises(MAEError, match=words):
             parse_layers(bad, 3)
     with pytest.raises(MAEError, match="unknown extension"):
         check_output("x.pt")
     assert check_output("x.NPZ").suffix == ".NPZ"
     assert check_heads([-1, 0], 4) == [0, 3]
-    with pytest.raises(MAEError, match=r"head 4 is out of range: each block has 4 heads \(0..3\)"):
+    with pytest.raises(MAEError, match=r"heads: head 4 is out of range: each block has 4 heads \(0..3\)"):
         check_heads([4], 4)
 
 
