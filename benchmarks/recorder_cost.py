@@ -13,7 +13,7 @@ load); the median times are printed too. Wall time is ``time.perf_counter`` arou
 ``torch.no_grad()`` (the recording's context manager included). Exit status 0 when the hidden-state
 goal is met, 1 otherwise.
 
-    flock /tmp/mae-heavy.lock python benchmarks/recorder_cost.py [--rounds 15] [--batch 1] [--json]
+    flock /tmp/mae-heavy.lock python benchmarks/recorder_cost.py [--rounds 15] [--batch 1] [--threads 1] [--json]
 """
 
 from __future__ import annotations
@@ -50,8 +50,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--mask-ratio", type=float, default=0.75)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's); 1 is "
+                        "the most stable on a shared machine")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(0)
     model = create_model("base").eval()
