@@ -45,11 +45,11 @@ def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, imag
     """Attention probabilities of every block, recorded in one forward pass. The encoder's are over
     cls + the visible tokens in the model's (shuffled) order; ids_keep maps them to patches, and the
     picture puts them back on the grid. --mask-ratio 0 gives the classic ViT attention maps. Without
-    --image, the built-in picture (the one mask-demo shows).
+    --image, the built-in picture (the one mask-demo shows; --batch copies of it).
 
-    Slower than a plain forward: recording attention runs the explicit attention path (q k^T, softmax,
-    @ v) instead of the fused kernel, which never materialises the probabilities (equal within float
-    rounding).
+    Slower than a plain forward: while attention is recorded every block runs the explicit path, q
+    times k transposed, softmax, times v, because the fused kernel never materialises the
+    probabilities; the outputs stay equal within float rounding.
 
     JSON (--json), one document with the keys:
       variant, title, weights, notes, inputs, batch, mask_ratio, seed, num_visible, grid, blocks, heads,
