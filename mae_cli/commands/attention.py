@@ -47,15 +47,17 @@ def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, imag
     picture puts them back on the grid. --mask-ratio 0 gives the classic ViT attention maps. Without
     --image, the built-in picture (the one mask-demo shows; --batch copies of it).
 
-    Slower than a plain forward: while attention is recorded every block runs the explicit path, q
-    times k transposed, softmax, times v, because the fused kernel never materialises the
-    probabilities; the outputs stay equal within float rounding.
+    Slower than a plain forward: while attention is recorded every block runs
+    the explicit path, q times k transposed, softmax, times v, because the
+    fused kernel never materialises the probabilities; the outputs stay equal
+    within float rounding.
 
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, mask_ratio, seed, num_visible, grid, blocks, heads,
-      encoder (list of {block, shape, cls_self, cls_max_patch, entropy}),
-      decoder (list of {block, visible, mask_tokens, cls, mask_token_share_of_patches}),
-      tensors ({name: shape}), out, bytes_written, png.
+      variant, title, weights, notes, inputs, batch, mask_ratio, seed,
+      num_visible, grid, blocks, heads, encoder (list of {block, shape,
+      cls_self, cls_max_patch, entropy}), decoder (list of {block, visible,
+      mask_tokens, cls, mask_token_share_of_patches}), tensors ({name:
+      shape}), out, bytes_written, png.
     """
 
     def compute() -> dict[str, Any]:

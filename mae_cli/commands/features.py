@@ -33,8 +33,9 @@ def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, imag
     (without --weights) and the random images (without --image).
 
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, num_patches, layers, pool,
-      tensors (list of {name, shape, mean_token_norm, max_abs, finite}), out, bytes_written.
+      variant, title, weights, notes, inputs, batch, num_patches, layers,
+      pool, tensors (list of {name, shape, mean_token_norm, max_abs, finite}),
+      out, bytes_written.
     """
 
     def compute() -> dict[str, Any]:

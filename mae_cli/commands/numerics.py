@@ -39,10 +39,11 @@ def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, imag
     appears; the message names the stage.
 
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, mask_ratio, seed, grad, float16_max, dtype, precision,
-      stages (list of {name, shape, max_abs_float32, max_abs, float16_share, finite, max_abs_error, rel_error}),
-      first_nonfinite, float32_finite, loss_float32, loss, gradients (same rows, one per parameter),
-      first_nonfinite_gradient, ok.
+      variant, title, weights, notes, inputs, batch, mask_ratio, seed, grad,
+      float16_max, dtype, precision, stages (list of {name, shape,
+      max_abs_float32, max_abs, float16_share, finite, max_abs_error,
+      rel_error}), first_nonfinite, float32_finite, loss_float32, loss,
+      gradients (same rows, one per parameter), first_nonfinite_gradient, ok.
     """
 
     def compute() -> dict[str, Any]:
