@@ -122,7 +122,8 @@ def extract_features(model: nn.Module, imgs: Tensor, *, layers: str | list[int] 
     B, L = imgs.shape[0], encoder.patch_embed.num_patches
     with record(encoder) as rec:
         latent, mask, _ = encoder(imgs, 0.0, raster_noise(B, L, imgs.device))
-    assert not mask.any() and torch.equal(rec.masking.ids_keep[0], torch.arange(L, device=imgs.device))
+    if mask.any() or not torch.equal(rec.masking.ids_keep[0], torch.arange(L, device=imgs.device)):
+        raise RuntimeError("features: the encoder masked or reordered patches at mask ratio 0 (a bug)")
     tensors = {f"hidden_states.{i}": rec.stages[f"encoder.blocks.{i}"] for i in chosen}
     tensors["latent"] = latent
     if pool == "cls":
