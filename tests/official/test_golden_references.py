@@ -48,11 +48,11 @@ def test_golden_case_agrees_stage_by_stage_with_gradients(case, kind):
     trainable = [k for k, v in ours.official_state_dict().items() if not k.endswith("pos_embed")]
     assert sorted(g["name"] for g in result["gradients"]) == sorted(trainable)
     assert all(g["max_abs"] is not None for g in result["gradients"])
-    # Bit-identical where the same operations run in the same order: every forward stage of every reference,
-    # and the gradients of official and timm (transformers' separate q/k/v sum the fused weight's gradient
-    # in another order: a few 1e-9, within the bound above).
+    # Bit-identical where the same operations run in the same order: every stage and gradient of official and
+    # timm. transformers runs q, k, v as three products (another order, so only the bound above is claimed;
+    # its forward stages measured 0 too, its gradients a few 1e-9: docs/fidelity.md).
     differing = {s["stage"]: s["max_abs"] for s in result["stages"] if s["max_abs"]}
-    assert not {k: v for k, v in differing.items() if kind != "hf" or not k.startswith("grad ")}, differing
+    assert kind == "hf" or not differing, differing
 
 
 @pytest.mark.parametrize("kind", KINDS)
