@@ -39,8 +39,8 @@ def command(
     batch: Annotated[int, typer.Option(
         "--batch", "-b", help="Number of seeded random images when no --image is given.")] = 2,
     images: Annotated[Optional[list[Path]], typer.Option(
-        "--image", "-i", help="Image file to feed both models (repeat for a batch); resized and centre-cropped "
-                              "like the official demo.", show_default=False)] = None,
+        "--image", "-i", help="Image file to feed both models (repeat for a batch); resized to the model's size "
+                              "as the official demo does (stretched, bicubic).", show_default=False)] = None,
     seed: Annotated[int, typer.Option(
         "--seed", help="Seed of the initialisation (without --weights), the masking noise and the random images.")] = 0,
     mask_ratio: MaskRatioOpt = 0.75,

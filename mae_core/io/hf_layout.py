@@ -194,6 +194,14 @@ _OFFICIAL_ORDER = ("cls_token", "pos_embed", "mask_token", "decoder_pos_embed", 
 _PART_ORDER = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
 
 
+def official_order(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The same tensors in the official state dict's order (files such as safetensors sort their keys);
+    keys the official model does not have keep their order, after the others."""
+    known = [k for k in state_dict if any(k == p or k.startswith(p) for p in _OFFICIAL_ORDER)]
+    others = [k for k in state_dict if k not in set(known)]
+    return {k: state_dict[k] for k in sorted(known, key=_official_rank) + others}
+
+
 def _official_rank(key: str) -> tuple[int, int, int, int]:
     """Position in the official state dict: top-level tensors, then submodules in definition order,
     blocks by index, parts in block order, weight before bias."""

@@ -1,12 +1,24 @@
-"""Images in and out of the model, as the official demo prepares them.
+"""Images in and out of the model, prepared as the official demo prepares them (by default, bit for bit).
 
-Loading: any file Pillow reads, converted to RGB, resized so the short side is ``img_size`` (bicubic),
-centre-cropped to ``img_size x img_size``, scaled to [0, 1] and normalised with the ImageNet mean/std.
+Paper: none (the official ``demo/mae_visualize.ipynb``). Two presets, both with Pillow's bicubic filter:
+
+    stretch      (default) the demo's pipeline: ``img.resize((224, 224))`` whatever the aspect ratio,
+                 ``np.array(img) / 255.`` in float64, minus the ImageNet mean, over its std (float64),
+                 then cast to float32. :func:`load_image` + :func:`normalize` reproduce its tensor exactly.
+    center-crop  the short side resized to ``img_size``, then the centre ``img_size`` x ``img_size`` crop
+                 (the evaluation transform of the official fine-tuning code, without its 0.875 crop ratio).
+
+Files are checked before any pixel is decoded: only regular files up to :data:`MAX_IMAGE_BYTES`, at most
+:data:`MAX_PIXELS` pixels and an aspect ratio of at most :data:`MAX_ASPECT` (Pillow reads the size from the
+header); Pillow's own decompression-bomb guard is an :class:`ImageError` too.
 Without files, :func:`builtin_image` draws a built-in synthetic picture (no downloads).
+
+Shapes: :func:`load_image` -> uint8 (H, W, 3); :func:`normalize` uint8 (B, H, W, 3) -> float32 (B, 3, H, W).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,31 +26,74 @@ import torch
 from torch import Tensor
 
 from ..errors import ImageError
+from .files import regular_file, show_path
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+RESIZE_PRESETS = ("stretch", "center-crop")
+MAX_IMAGE_BYTES = 256 << 20  # a 256 MB file is far beyond any photo MAE is shown
+MAX_PIXELS = 64_000_000  # 8000 x 8000; Pillow itself warns at 89 M and refuses at 179 M
+MAX_ASPECT = 50  # 1:50 and beyond is a strip, not a picture (and centre-crop would upscale it enormously)
 
-def load_image(path: str | Path, img_size: int) -> np.ndarray:
-    """One image file -> uint8 array (img_size, img_size, 3). ImageError if it is missing or unreadable."""
+
+def load_image(path: str | Path, img_size: int, *, resize: str = "stretch") -> np.ndarray:
+    """One image file -> uint8 array (img_size, img_size, 3), RGB, resized with the ``resize`` preset.
+
+    Raises:
+        ImageError: missing, not a regular file, too large, too many pixels, too elongated, or unreadable.
+    """
     from PIL import Image, UnidentifiedImageError
 
-    p = Path(path)
-    if not p.is_file():
-        raise ImageError(f"image {str(p)!r} does not exist; check the path")
+    if resize not in RESIZE_PRESETS:
+        raise ImageError(f"resize preset {resize!r} is unknown; use one of {', '.join(RESIZE_PRESETS)}")
     try:
-        with Image.open(p) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            scale = img_size / min(w, h)
-            im = im.resize((max(img_size, round(w * scale)), max(img_size, round(h * scale))), Image.BICUBIC)
-            w, h = im.size
-            left, top = (w - img_size) // 2, (h - img_size) // 2
-            im = im.crop((left, top, left + img_size, top + img_size))
-            return np.asarray(im, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageError(f"cannot read image {str(p)!r} ({type(exc).__name__}); pass a PNG, JPEG or other "
-                       "file Pillow can open") from None
+        p = regular_file(path, "image", MAX_IMAGE_BYTES)
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - regular_file raises MAEError; images report ImageError
+        raise ImageError(str(exc)) from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                _check_size(p, w, h)
+                im = im.convert("RGB")
+                if resize == "stretch":
+                    im = im.resize((img_size, img_size), Image.BICUBIC)
+                else:
+                    scale = img_size / min(w, h)
+                    im = im.resize((max(img_size, round(w * scale)), max(img_size, round(h * scale))), Image.BICUBIC)
+                    w, h = im.size
+                    left, top = (w - img_size) // 2, (h - img_size) // 2
+                    im = im.crop((left, top, left + img_size, top + img_size))
+                return np.asarray(im, dtype=np.uint8).copy()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"image {show_path(p)} declares too many pixels to decode safely ({_first_line(exc)}); "
+                         "pass an ordinary photo") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise ImageError(f"cannot read image {show_path(p)} ({type(exc).__name__}); pass a PNG, JPEG or other "
+                         "file Pillow can open") from None
+
+
+def _check_size(p: Path, w: int, h: int) -> None:
+    """Refuse, before decoding, an image whose header declares too many pixels or a strip-like shape."""
+    if w < 1 or h < 1:
+        raise ImageError(f"image {show_path(p)} declares {w} x {h} pixels; pass an ordinary photo")
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"image {show_path(p)} declares {w} x {h} = {w * h:,} pixels, more than the "
+                         f"{MAX_PIXELS:,} decoded safely; shrink it first")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ImageError(f"image {show_path(p)} is {w} x {h} pixels, an aspect ratio beyond 1:{MAX_ASPECT}; "
+                         "crop it to the part to show")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:120]
 
 
 def builtin_image(img_size: int = 224, variant: int = 0) -> np.ndarray:
@@ -61,12 +116,14 @@ def builtin_image(img_size: int = 224, variant: int = 0) -> np.ndarray:
 
 
 def normalize(images: np.ndarray | list[np.ndarray]) -> Tensor:
-    """uint8 (B, H, W, 3) or a list of (H, W, 3) -> float32 (B, 3, H, W), ImageNet-normalised."""
+    """uint8 (B, H, W, 3) or a list of (H, W, 3) -> float32 (B, 3, H, W), ImageNet-normalised.
+
+    The official demo's arithmetic, in its order and precision: ``x / 255.`` in float64, minus the mean,
+    over the std (float64 arrays), cast to float32 last, so its input tensor is reproduced bit for bit.
+    """
     arr = np.stack(images) if isinstance(images, list) else images
-    x = torch.from_numpy(arr).float().div(255.0).permute(0, 3, 1, 2)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (x - mean) / std
+    x = (arr / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)  # float64 (B, H, W, 3)
+    return torch.from_numpy(x).permute(0, 3, 1, 2).float().contiguous()
 
 
 def denormalize(x: Tensor) -> Tensor:
@@ -76,11 +133,13 @@ def denormalize(x: Tensor) -> Tensor:
     return (x * std + mean).clamp(0, 1)
 
 
-def load_batch(paths: list[str] | None, img_size: int, batch: int, seed: int) -> tuple[Tensor, list[str]]:
-    """The input batch of a command: the given images (normalised), or ``batch`` seeded random
-    normal images when none are given. Returns the tensor and a description of each sample."""
+def load_batch(paths: list[str] | None, img_size: int, batch: int, seed: int, *,
+               resize: str = "stretch") -> tuple[Tensor, list[str]]:
+    """The input batch of a command: the given images (normalised, resized with the ``resize`` preset),
+    or ``batch`` seeded random normal images when none are given. Returns the tensor and a description
+    of each sample."""
     if paths:
-        return normalize([load_image(p, img_size) for p in paths]), [str(p) for p in paths]
+        return normalize([load_image(p, img_size, resize=resize) for p in paths]), [str(p) for p in paths]
     g = torch.Generator().manual_seed(seed)
     described = [f"random normal #{i} (seed {seed})" for i in range(batch)]
     return torch.randn(batch, 3, img_size, img_size, generator=g), described
