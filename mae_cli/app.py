@@ -47,6 +47,10 @@ def _register() -> None:
         command = getattr(module, "command", None)
         if command is not None:
             app.command(name)(command)
+    from .commands import checkpoint, download
+
+    app.add_typer(checkpoint.app, name="checkpoint")
+    app.command("download")(download.command)
 
 
 _register()
