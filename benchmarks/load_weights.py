@@ -9,7 +9,8 @@ The files are written once into ``--dir`` (an official ``.pth`` ``{'model': stat
 Each measurement runs in a fresh child process: it imports torch and mae_core, reads its baseline RSS
 (``VmRSS``), loads, and reports the peak (``VmHWM``) minus that baseline and the wall time of the load
 alone, then of the load plus a first use that reads every weight once (a sum over each tensor: a
-memory-mapped file is paged in only then, so the peak is taken after it). Runs alternate between the ways of loading, ``--runs`` times each; medians are printed.
+memory-mapped file is paged in only then, so the peak is taken after it). Runs alternate between the
+ways of loading, ``--runs`` times each; medians are printed.
 Files are read from the page cache (warm), as they are after the first load.
 
     flock /tmp/mae-heavy.lock python3 benchmarks/load_weights.py [--variant huge] [--runs 3] [--dir D]

@@ -27,7 +27,8 @@ VariantCheck = Annotated[Optional[str], typer.Option(
 
 @app.command("info")
 def info(path: FileArg, variant: VariantCheck = None,
-         no_hash: Annotated[bool, typer.Option("--no-hash", help="Skip sha256/md5 (and so the release match).")] = False,
+         no_hash: Annotated[bool, typer.Option(
+             "--no-hash", help="Skip sha256/md5 (and so the release match).")] = False,
          json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Format, wrappers, key naming, variant, kind (full / encoder only / fine-tuned), what the decoder
     reconstructs, dtypes, missing and unexpected keys, parameter count, size, hashes, official release.
@@ -70,8 +71,9 @@ def _render_info(d: dict) -> None:
         ("layer-norm eps", f"{d['layer_norm_eps']} (config.json)" if d["layer_norm_eps"] is not None
          else d["layer_norm_eps_source"]),
         ("dtypes", ", ".join(f"{k} x {v}" for k, v in d["dtypes"].items())),
-        ("parameters", f"{fmt_int(d['parameters'])} in {d['tensors']} tensors; official {d['compared_with']}: "
-                       f"{fmt_int(d['official_parameters'])} (this kind: {fmt_int(d['official_parameters_of_this_kind'])})"),
+        ("parameters", (f"{fmt_int(d['parameters'])} in {d['tensors']} tensors; official {d['compared_with']}: "
+                        f"{fmt_int(d['official_parameters'])} "
+                        f"(this kind: {fmt_int(d['official_parameters_of_this_kind'])})")),
         ("missing keys", _keys(d["missing"])),
         ("unexpected keys", _keys(d["unexpected"])),
         ("wrong shapes", _keys([f"{w['key']} {tuple(w['file'])} vs {tuple(w['expected'])}" for w in d["wrong_shape"]])),
@@ -102,7 +104,8 @@ def convert(
     to: Annotated[str, typer.Option(
         "--to", help="official (.pth {'model': ...}), ours (.pth, encoder./decoder. names), safetensors, hf "
                      "(transformers ViTMAE directory), timm (the encoder as timm's VisionTransformer).")] = "official",
-    dtype: Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16 for the written tensors.")] = "float32",
+    dtype: Annotated[str, typer.Option(
+        "--dtype", help="float32, bfloat16 or float16 for the written tensors.")] = "float32",
     hf_v4: Annotated[bool, typer.Option("--hf-v4", help="With --to hf: transformers v4 parameter names "
                                                         "(attention.attention.query ...) instead of v5.")] = False,
     variant: VariantCheck = None,
@@ -146,7 +149,8 @@ def _render_convert(d: dict) -> None:
         ("written as", f"{d['to']}" + (f" ({d['hf_version']} names)" if d["hf_version"] else "") + f", {d['dtype']}"),
         ("variant", d["variant"] + ("" if d["has_decoder"] else " (encoder only)")),
         ("re-read tensors", f"{d['tensors_bit_exact']} / {d['tensors']} bit-exact"),
-        (f"forward ({fwd['compared']})", ("equal, bit for bit" if fwd["equal"] else f"DIFFERS (max abs {fwd['max_abs_diff']:.3g})")),
+        (f"forward ({fwd['compared']})",
+         "equal, bit for bit" if fwd["equal"] else f"DIFFERS (max abs {fwd['max_abs_diff']:.3g})"),
         ("size", f"{fmt_int(d['bytes'])} bytes"),
         ("result", "PASS" if d["passed"] else "FAIL"),
     ):

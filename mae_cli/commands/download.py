@@ -88,12 +88,14 @@ def _render(d: dict) -> None:
     t.add_column("", style="bold")
     t.add_column("", overflow="fold")
     verified = {True: f"md5 matches the published {d['md5_prefix']}...", None: "no published hash (see sha256)",
-                False: f"md5 {d.get('md5', '')[:6]}... is NOT the published {d['md5_prefix']}...: removed"}[d["verified"]]
+                False: f"md5 {d.get('md5', '')[:6]}... is NOT the published {d['md5_prefix']}...: removed",
+                }[d["verified"]]
     for key, value in (
         ("path", d["path"] if d["verified"] is not False else "nothing written"),
         ("from", d["url"]),
         ("what", f"{d['variant']}, {d['kind']}"),
-        ("size", f"{fmt_int(d['bytes'])} bytes" + (f" (resumed at {fmt_int(d['resumed_from'])})" if d["resumed_from"] else "")
+        ("size", f"{fmt_int(d['bytes'])} bytes"
+         + (f" (resumed at {fmt_int(d['resumed_from'])})" if d["resumed_from"] else "")
          + (" (already present)" if d["already_present"] else "")),
         ("check", verified),
         ("sha256", d.get("sha256", "")),

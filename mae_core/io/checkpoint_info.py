@@ -59,14 +59,14 @@ def checkpoint_info(path: str | Path, variant: str | None = None, hashes: bool =
         expected = official_shapes(name)
         if not has_decoder:
             expected = {k: s for k, s in expected.items() if not k.startswith(_DECODER_KEYS)}
-        if head:  # fine-tuned with global pooling: fc_norm replaces the final norm
-            if any(k.startswith("fc_norm.") for k in head):
-                expected = {k: s for k, s in expected.items() if not k.startswith("norm.")}
+        if any(k.startswith("fc_norm.") for k in head):  # fine-tuned with global pooling: fc_norm replaces norm
+            expected = {k: s for k, s in expected.items() if not k.startswith("norm.")}
         return expected
 
     def distance(name: str) -> tuple[int, int]:
         expected = expected_of(name)
-        return (sum(k not in shapes or shapes[k] != s for k, s in expected.items()) + sum(k not in expected for k in shapes),
+        differ = sum(k not in shapes or shapes[k] != s for k, s in expected.items())
+        return (differ + sum(k not in expected for k in shapes),
                 -len(expected))
 
     detected = next((n for n in list_models() if shapes == expected_of(n)), None)
@@ -103,7 +103,8 @@ def checkpoint_info(path: str | Path, variant: str | None = None, hashes: bool =
         "module_prefix": detail.get("module_prefix", False), "shards": detail.get("shards", 1),
         "variant": detected, "compared_with": against, "kind": kind, "kind_detail": kind_detail,
         "has_decoder": has_decoder, "dtypes": dtypes, "tensors": len(sd),
-        "parameters": file_params, "official_parameters": official_all, "official_parameters_of_this_kind": official_part,
+        "parameters": file_params, "official_parameters": official_all,
+        "official_parameters_of_this_kind": official_part,
         "missing": missing, "unexpected": unexpected, "wrong_shape": wrong,
         "fits": not missing and not unexpected and not wrong,
     }
@@ -112,7 +113,8 @@ def checkpoint_info(path: str | Path, variant: str | None = None, hashes: bool =
     if hashes:
         info.update(file_hashes(p))
         release = releases.match_md5(info["md5"])
-    info["release"] = ({"name": release.name, "url": release.url, "kind": release.kind, "md5_prefix": release.md5_prefix}
+    info["release"] = ({"name": release.name, "url": release.url, "kind": release.kind,
+                        "md5_prefix": release.md5_prefix}
                        if release else None)
     info["target"], info["target_certainty"] = _target(has_decoder, config, release, p)
     eps = config.get("layer_norm_eps")

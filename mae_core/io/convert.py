@@ -27,8 +27,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from . import checkpoint, hf_layout
 from ..errors import CheckpointError
+from . import checkpoint, hf_layout
 from .files import atomic_write, show_path
 from .safetensors_file import write_safetensors
 from .weights import _DECODER_KEYS, build_model, check_tensors, load_weights
@@ -73,8 +73,10 @@ def convert(src: str | Path, dst: str | Path, to: str, *, dtype: str = "float32"
     if dtype not in DTYPES:
         raise CheckpointError(f"dtype {dtype!r} is not supported; use {', '.join(DTYPES)}")
     src, dst = Path(src), Path(dst)
-    if _same_file(src, dst) or src.resolve() == dst.resolve() or (src.is_dir() and dst.resolve().is_relative_to(src.resolve())):
-        raise CheckpointError(f"output {show_path(dst)} is the input; choose another path (the input is never overwritten)")
+    inside = src.is_dir() and dst.resolve().is_relative_to(src.resolve())
+    if _same_file(src, dst) or src.resolve() == dst.resolve() or inside:
+        raise CheckpointError(f"output {show_path(dst)} is the input; choose another path (the input is never "
+                              "overwritten)")
     loaded = load_weights(src, variant)
     name = loaded.variant
     norm_pix = bool(loaded.hints.get("norm_pix_loss")) if norm_pix_loss is None else norm_pix_loss
@@ -129,14 +131,13 @@ def _write(official: dict[str, Tensor], dst: Path, to: str, *, name: str, has_de
     hf = hf_layout.official_to_hf(official, hf_version)
     if not has_decoder:  # a bare ViTMAEModel: no "vit." prefix
         hf = {k.removeprefix("vit."): v for k, v in hf.items()}
-    hf = {k: v.contiguous().clone() if v.storage_offset() or v.untyped_storage().nbytes() != v.numel() * v.element_size()
-          else v for k, v in hf.items()}
     if dst.exists() and not dst.is_dir():
         raise CheckpointError(f"output {show_path(dst)} is a file; a transformers checkpoint is a directory: pass a "
                               "new folder name")
     dst.mkdir(parents=False, exist_ok=True) if dst.parent.is_dir() else None
     if not dst.is_dir():
-        raise CheckpointError(f"output {show_path(dst)}: folder {show_path(dst.parent)} does not exist; create it first")
+        raise CheckpointError(f"output {show_path(dst)}: folder {show_path(dst.parent)} does not exist; "
+                              "create it first")
     write_safetensors(dst / "model.safetensors", hf, {"format": "pt"})
     with atomic_write(dst / "config.json", what="output config") as f:
         f.write((json.dumps(hf_config(name, has_decoder, norm_pix), indent=2) + "\n").encode())

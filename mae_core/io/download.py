@@ -69,7 +69,7 @@ def download(name: str, folder: str | Path = ".", *, mirror: str | None = None, 
     limit = max_checkpoint_bytes(release.variant)
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) checked above
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # http(s) only: checked above
             status = response.status
             if have and status == 200:  # the server ignored Range: start again
                 have = 0

@@ -51,7 +51,7 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[st
     try:
         with safe_open(os.fspath(path), framework="pt") as f:
             infos = {}
-            for name in f.keys():  # noqa: SIM118 - safe_open is not a dict
+            for name in f.keys():
                 piece = f.get_slice(name)
                 infos[name] = TensorInfo(piece.get_dtype(), tuple(piece.get_shape()))
             return infos, dict(f.metadata() or {})
@@ -59,7 +59,8 @@ def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[st
         raise _error(exc) from None
 
 
-def read_safetensors(path: str | os.PathLike, names: list[str] | None = None) -> tuple[dict[str, Tensor], dict[str, str]]:
+def read_safetensors(path: str | os.PathLike,
+                     names: list[str] | None = None) -> tuple[dict[str, Tensor], dict[str, str]]:
     """The tensors (on CPU; ``names`` only, if given) and the metadata of a ``.safetensors`` file."""
     from safetensors import SafetensorError, safe_open
 

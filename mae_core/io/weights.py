@@ -268,7 +268,8 @@ def _shards(p: Path, name: str) -> list[Path]:
     bad = next((k for k, v in weight_map.items() if not isinstance(v, str) or not v), None)
     if bad is not None:
         raise CheckpointError(f"{show_path(index_file)}: weight_map[{bad[:80]!r}] is "
-                              f"{_json_preview(weight_map[bad])}, not a file name; restore the file saved with the model")
+                              f"{_json_preview(weight_map[bad])}, not a file name; restore the file saved with the "
+                              "model")
     files = sorted(set(weight_map.values()))
     root = p.resolve()
     outside = [f for f in files if not (p / f).resolve().is_relative_to(root)]
@@ -362,7 +363,8 @@ def _unwrap(obj: Any, p: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     return state_dict, {"wrapper": wrapper, "beside": beside, "module_prefix": prefixed}
 
 
-def check_tensors(state_dict: Mapping[str, Tensor], path: str | Path) -> tuple[dict[str, Tensor], list[str], dict[str, int]]:
+def check_tensors(state_dict: Mapping[str, Tensor],
+                  path: str | Path) -> tuple[dict[str, Tensor], list[str], dict[str, int]]:
     """The state dict in float32, the notes on any cast, and the stored dtypes (name -> count).
 
     Floating tensors of another dtype are cast (float16, bfloat16 and float8 exactly: float32 holds
@@ -376,11 +378,13 @@ def check_tensors(state_dict: Mapping[str, Tensor], path: str | Path) -> tuple[d
             raise CheckpointError(f"checkpoint {show_path(path)}: tensor {key!r} is on the meta device (a shape "
                                   "without values); save the checkpoint from a model with real weights")
         if t.layout != torch.strided or t.is_quantized:
-            raise CheckpointError(f"checkpoint {show_path(path)}: tensor {key!r} is {str(t.layout).removeprefix('torch.')}"
-                                  f"{' quantized' if t.is_quantized else ''}, not a dense tensor; save plain weights")
+            layout = str(t.layout).removeprefix("torch.") + (" quantized" if t.is_quantized else "")
+            raise CheckpointError(f"checkpoint {show_path(path)}: tensor {key!r} is {layout}, not a dense tensor; "
+                                  "save plain weights")
         if not t.is_floating_point():
             raise CheckpointError(f"checkpoint {show_path(path)}: tensor {key!r} is {_dtype_name(t.dtype)}, not "
-                                  "floating point; MAE weights are float32/float16/bfloat16/float64: pass an MAE checkpoint")
+                                  "floating point; MAE weights are float32/float16/bfloat16/float64: pass an MAE "
+                                  "checkpoint")
         stored[_dtype_name(t.dtype)] = stored.get(_dtype_name(t.dtype), 0) + 1
     notes = []
     for name, count in stored.items():
