@@ -38,11 +38,28 @@ def official():
     return {k: v.detach().clone() for k, v in ref.model.state_dict().items()}
 
 
+@pytest.fixture(scope="module")
+def src(official, tmp_path_factory):
+    """The official file, written once: ``{'model': state_dict}``."""
+    path = tmp_path_factory.mktemp("src") / "src_full.pth"
+    torch.save({"model": official}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def hf_dir(src, tmp_path_factory):
+    """``src`` converted by ``mae checkpoint convert --to hf`` (v5 names), once."""
+    path = tmp_path_factory.mktemp("hf") / "hf_v5"
+    report = convert(src, path, "hf")
+    assert report["passed"], report
+    return path
+
+
 def _encoder(sd):
     return {k: v for k, v in sd.items() if not k.startswith(("decoder_", "mask_token"))}
 
 
-def _fixture(kind: str, official: dict, tmp_path):
+def _fixture(kind: str, official: dict, tmp_path, hf_dir):
     path = tmp_path / f"{kind}.pth"
     if kind == "full":
         torch.save({"model": official, "optimizer": {"state": {}, "param_groups": []}, "epoch": 799}, path)
@@ -63,16 +80,8 @@ def _fixture(kind: str, official: dict, tmp_path):
         ref.model.config.norm_pix_loss = True
         ref.model.save_pretrained(path)
     elif kind == "hf_v5_by_us":
-        path = tmp_path / "hf_v5"
-        convert(tmp_path / _write_full(official, tmp_path), path, "hf")
+        path = hf_dir
     return path
-
-
-def _write_full(official, tmp_path) -> str:
-    name = "src_full.pth"
-    if not (tmp_path / name).exists():
-        torch.save({"model": official}, tmp_path / name)
-    return name
 
 
 INFO_EXPECTED = {
@@ -91,8 +100,8 @@ INFO_EXPECTED = {
 
 
 @pytest.mark.parametrize("kind", list(INFO_EXPECTED))
-def test_info_reports_each_kind(tmp_path, official, kind):
-    info = checkpoint_info(_fixture(kind, official, tmp_path), hashes=False)
+def test_info_reports_each_kind(tmp_path, official, hf_dir, kind):
+    info = checkpoint_info(_fixture(kind, official, tmp_path, hf_dir), hashes=False)
     for key, value in INFO_EXPECTED[kind].items():
         assert info[key] == value, (key, info[key])
     assert info["fits"] and info["missing"] == [] and info["unexpected"] == []
@@ -126,9 +135,9 @@ def test_info_matches_an_official_release_by_md5(tmp_path, official, monkeypatch
     assert info["release"]["name"] == "mae_pretrain_vit_base" and info["md5"] == md5
 
 
-def test_official_hf_safetensors_official_round_trip_is_bit_exact(tmp_path, official):
-    src = tmp_path / _write_full(official, tmp_path)
-    steps = [(src, tmp_path / "hf", "hf"), (tmp_path / "hf", tmp_path / "w.safetensors", "safetensors"),
+def test_official_hf_safetensors_official_round_trip_is_bit_exact(tmp_path, official, hf_dir):
+    """official -> hf (the hf_dir fixture, checked there) -> safetensors -> official."""
+    steps = [(hf_dir, tmp_path / "w.safetensors", "safetensors"),
              (tmp_path / "w.safetensors", tmp_path / "back.pth", "official")]
     for a, b, to in steps:
         report = convert(a, b, to)
@@ -139,13 +148,16 @@ def test_official_hf_safetensors_official_round_trip_is_bit_exact(tmp_path, offi
 
 
 @pytest.mark.parametrize("hf_v4", [False, True])
-def test_transformers_loads_the_converted_directory_strictly(tmp_path, official, hf_v4):
+def test_transformers_loads_the_converted_directory_strictly(tmp_path, src, official, hf_dir, hf_v4):
     from transformers import ViTMAEForPreTraining
 
-    result = runner.invoke(app, ["checkpoint", "convert", str(tmp_path / _write_full(official, tmp_path)),
-                                 str(tmp_path / "hf"), "--to", "hf", *(["--hf-v4"] if hf_v4 else []), "--json"])
-    assert result.exit_code == 0, result.output
-    model, info = ViTMAEForPreTraining.from_pretrained(tmp_path / "hf", output_loading_info=True)
+    folder = hf_dir
+    if hf_v4:
+        folder = tmp_path / "hf_v4"
+        result = runner.invoke(app, ["checkpoint", "convert", str(src), str(folder), "--to", "hf", "--hf-v4", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["hf_version"] == "v4"
+    model, info = ViTMAEForPreTraining.from_pretrained(folder, output_loading_info=True)
     assert info["missing_keys"] in ([], set()) and info["unexpected_keys"] in ([], set()), info
     assert model.config.layer_norm_eps == 1e-6
     from mae_core.io import hf_layout
@@ -155,39 +167,37 @@ def test_transformers_loads_the_converted_directory_strictly(tmp_path, official,
     assert set(got) == set(own) and all(torch.equal(got[k], own[k]) for k in own)
 
     if not hf_v4:
-        compare = runner.invoke(app, ["compare-official", "--weights", str(tmp_path / "hf"), "-r", "hf",
+        compare = runner.invoke(app, ["compare-official", "--weights", str(folder), "-r", "hf",
                                       "--batch", "1", "--json"])
         assert compare.exit_code == 0, compare.output
         assert json.loads(compare.stdout)["passed"] is True
 
 
-def test_timm_loads_the_encoder_strictly(tmp_path, official):
+def test_timm_loads_the_encoder_strictly(tmp_path, src):
     import timm
 
-    report = convert(tmp_path / _write_full(official, tmp_path), tmp_path / "timm.pth", "timm")
+    report = convert(src, tmp_path / "timm.pth", "timm")
     assert report["passed"] and report["forward"]["compared"] == "latent" and not report["has_decoder"]
     model = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=0)
     missing, unexpected = model.load_state_dict(torch.load(tmp_path / "timm.pth", weights_only=True), strict=True)
     assert missing == [] and unexpected == []
 
 
-def test_convert_to_bfloat16_proves_against_the_rounded_input(tmp_path, official):
-    report = convert(tmp_path / _write_full(official, tmp_path), tmp_path / "b16.safetensors", "safetensors",
-                     dtype="bfloat16")
+def test_convert_to_bfloat16_proves_against_the_rounded_input(tmp_path, src):
+    report = convert(src, tmp_path / "b16.safetensors", "safetensors", dtype="bfloat16")
     assert report["passed"] and report["forward"]["equal"]
     assert load_weights(tmp_path / "b16.safetensors").file_dtypes == {"bfloat16": 254}
 
 
-def test_convert_never_overwrites_its_input(tmp_path, official):
-    src = tmp_path / _write_full(official, tmp_path)
+def test_convert_never_overwrites_its_input(src):
     before = src.read_bytes()
-    for dst in (src, tmp_path / "." / src.name):
+    for dst in (src, src.parent / "." / src.name):
         result = runner.invoke(app, ["checkpoint", "convert", str(src), str(dst), "--to", "official"])
         assert result.exit_code == 2 and "is the input" in result.stderr
     assert src.read_bytes() == before
 
 
-def test_convert_reports_a_damaged_output_as_failed(tmp_path, official, monkeypatch):
+def test_convert_reports_a_damaged_output_as_failed(tmp_path, src, monkeypatch):
     """The proof can fail: a writer that flips one weight makes convert say passed=False."""
     from mae_core.io import convert as convert_module
 
@@ -200,8 +210,7 @@ def test_convert_reports_a_damaged_output_as_failed(tmp_path, official, monkeypa
         return official_sd
 
     monkeypatch.setattr(convert_module, "_write", flipping)
-    result = runner.invoke(app, ["checkpoint", "convert", str(tmp_path / _write_full(official, tmp_path)),
-                                 str(tmp_path / "x.pth"), "--json"])
+    result = runner.invoke(app, ["checkpoint", "convert", str(src), str(tmp_path / "x.pth"), "--json"])
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert data["passed"] is False and data["mismatched"] == ["blocks.0.mlp.fc1.bias"]
