@@ -162,8 +162,34 @@ def hf_to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     if incomplete:
         raise HFLayoutError(f"query/key/value incomplete for {preview(incomplete)}")
     for key, got in qkv.items():
-        out[key] = torch.cat([got[name] for name in QKV_PARTS[version]], dim=0)
+        out[key] = _fuse([got[name] for name in QKV_PARTS[version]])
     return dict(sorted(out.items(), key=lambda item: _official_rank(item[0])))
+
+
+def _fuse(parts: list[Tensor]) -> Tensor:
+    """``torch.cat(parts)``, or without a copy the tensor they are consecutive row blocks of (as
+    :func:`official_to_hf`'s chunks, or a fused buffer a reader filled in place)."""
+    base = parts[0]._base
+    if (base is not None and base.is_contiguous() and all(p._base is base and p.is_contiguous() for p in parts)
+            and base.numel() == sum(p.numel() for p in parts) and parts[0].data_ptr() == base.data_ptr()
+            and all(b.data_ptr() == a.data_ptr() + a.numel() * a.element_size() for a, b in zip(parts, parts[1:]))):
+        return base
+    return torch.cat(parts, dim=0)
+
+
+def qkv_groups(keys: Iterable[str]) -> list[tuple[str, str, str]]:
+    """The (query, key, value) names of every fused official ``qkv`` among transformers ``keys``, in order."""
+    keys = list(keys)
+    version = hf_version(keys)
+    q, k, v = QKV_PARTS[version]
+    present = set(keys)
+    groups = []
+    for name in keys:
+        if f".{q}." in name:
+            trio = (name, name.replace(f".{q}.", f".{k}."), name.replace(f".{q}.", f".{v}."))
+            if trio[1] in present and trio[2] in present:
+                groups.append(trio)
+    return groups
 
 
 def _with_vit_prefix(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:

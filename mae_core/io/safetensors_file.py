@@ -72,6 +72,31 @@ def read_safetensors(path: str | os.PathLike,
         raise _error(exc) from None
 
 
+def read_into(path: str | os.PathLike, names: list[str], out: Tensor) -> None:
+    """Read tensors ``names`` of a (validated) file one after another into the contiguous ``out``.
+
+    A plain read: the bytes land in ``out`` alone, so fusing q, k and v into one qkv costs no second copy
+    (a memory-mapped read would leave the three parts resident beside the fused tensor).
+    """
+    import json
+    import struct
+
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        body = 8 + n
+        buffer = memoryview(out.view(-1).view(torch.uint8).numpy())
+        offset = 0
+        for name in names:
+            begin, end = header[name]["data_offsets"]
+            f.seek(body + begin)
+            if f.readinto(buffer[offset:offset + end - begin]) != end - begin:
+                raise SafetensorsError(f"tensor {name!r} is cut short")
+            offset += end - begin
+    if offset != buffer.nbytes:
+        raise SafetensorsError(f"tensors {', '.join(names)} do not fill the fused buffer")
+
+
 def write_safetensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> None:
     """Write CPU copies of ``tensors`` (contiguous, unshared) to ``path``, atomically."""
     from safetensors.torch import save_file

@@ -136,19 +136,53 @@ def _to_official(tensors: dict[str, Tensor], p: Path) -> tuple[dict[str, Tensor]
     return hf_layout.official_order(tensors), "official", []
 
 
-def _read_safetensors_file(p: Path) -> dict[str, Tensor]:
-    """Every tensor of a ``.safetensors`` file, mapped lazily; dtypes checked in the header first."""
+def _read_safetensors_file(p: Path, skip: frozenset[str] = frozenset()) -> dict[str, Tensor]:
+    """Every tensor of a ``.safetensors`` file but ``skip``, mapped lazily; dtypes checked in the header."""
+    infos = _safetensors_header(p)
     try:
-        infos, _ = read_header(p)
-        unknown = [name for name, info in infos.items() if info.dtype not in DTYPES]
-        if unknown:
-            raise CheckpointError(f"checkpoint {show_path(p)}: tensor {unknown[0]!r} has dtype "
-                                  f"{infos[unknown[0]].dtype}, which is not floating point; MAE weights are "
-                                  "float32/float16/bfloat16/float64: pass an MAE checkpoint")
-        return read_safetensors(p)[0]
+        return read_safetensors(p, [name for name in infos if name not in skip])[0]
     except SafetensorsError as exc:
         raise CheckpointError(f"checkpoint {show_path(p)} is not a valid safetensors file ({exc}); "
                               "download or export it again") from None
+
+
+def _safetensors_header(p: Path) -> dict[str, Any]:
+    """Name -> dtype and shape of a ``.safetensors`` file, validated by the library, dtypes checked."""
+    try:
+        infos, _ = read_header(p)
+    except SafetensorsError as exc:
+        raise CheckpointError(f"checkpoint {show_path(p)} is not a valid safetensors file ({exc}); "
+                              "download or export it again") from None
+    unknown = [name for name, info in infos.items() if info.dtype not in DTYPES]
+    if unknown:
+        raise CheckpointError(f"checkpoint {show_path(p)}: tensor {unknown[0]!r} has dtype "
+                              f"{infos[unknown[0]].dtype}, which is not floating point; MAE weights are "
+                              "float32/float16/bfloat16/float64: pass an MAE checkpoint")
+    return infos
+
+
+def _read_fused_qkv(headers: dict[Path, dict[str, Any]]) -> dict[str, Tensor]:
+    """transformers' query/key/value tensors, read from safetensors shards straight into one fused buffer
+    per block (``hf_layout.hf_to_official`` then takes that buffer as the official ``qkv`` without a copy)."""
+    from .safetensors_file import read_into
+
+    where = {name: (shard, info) for shard, infos in headers.items() for name, info in infos.items()}
+    out: dict[str, Tensor] = {}
+    for trio in hf_layout.qkv_groups(where):
+        infos = [where[name][1] for name in trio]
+        if len({(i.dtype, i.shape) for i in infos}) != 1 or not infos[0].shape:
+            continue  # odd shapes: leave them to the general path, which names the problem
+        rows = infos[0].shape[0]
+        fused = torch.empty((3 * rows, *infos[0].shape[1:]), dtype=DTYPES[infos[0].dtype])
+        try:
+            for i, name in enumerate(trio):
+                read_into(where[name][0], [name], fused[i * rows:(i + 1) * rows])
+        except (SafetensorsError, OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {show_path(where[trio[0]][0])} is not a valid safetensors file "
+                                  f"({exc}); download or export it again") from None
+        for i, name in enumerate(trio):
+            out[name] = fused[i * rows:(i + 1) * rows]
+    return out
 
 
 def _from_hf(state_dict: dict[str, Tensor], p: Path) -> dict[str, Tensor]:
@@ -221,14 +255,19 @@ def _read_transformers_dir(p: Path, variant: str | None = None) -> _Read:
     tensors: dict[str, Tensor] = {}
     budget = max_checkpoint_bytes(variant)
     shards = _shards(p, name)
+    headers: dict[Path, dict[str, Any]] = {}
     for shard in shards:
         shard = regular_file(shard, "checkpoint shard", budget)
         budget -= shard.stat().st_size
         container = sniff(shard)
         if container == "safetensors" or (container is None and shard.suffix == ".safetensors"):
-            tensors.update(_read_safetensors_file(shard))
+            headers[shard] = _safetensors_header(shard)
         else:
             tensors.update(_unwrap(_torch_load(shard, container), shard)[0])
+    fused = _read_fused_qkv(headers) if hf_layout.is_hf_layout(k for h in headers.values() for k in h) else {}
+    for shard in headers:
+        tensors.update(_read_safetensors_file(shard, skip=frozenset(fused)))
+    tensors.update(fused)
     if not hf_layout.is_hf_layout(tensors):
         raise CheckpointError(f"transformers directory {show_path(p)}: {name} does not hold ViTMAE parameter "
                               "names (vit.embeddings...); pass the directory save_pretrained wrote")
