@@ -49,7 +49,7 @@ def _register() -> None:
             app.command(name)(command)
     from .commands import checkpoint, download
 
-    app.add_typer(checkpoint.app, name="checkpoint")
+    app.add_typer(checkpoint.command, name="checkpoint")
     app.command("download")(download.command)
 
 

@@ -158,3 +158,6 @@ def _render_convert(d: dict) -> None:
     out.print(t)
     for note in d["notes"]:
         err.print(f"note: {escape(note)}", highlight=False)
+
+
+command = app  # the group, as mae_cli.app registers it
