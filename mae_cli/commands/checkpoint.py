@@ -54,10 +54,17 @@ def info(path: FileArg, variant: VariantCheck = None,
     run(compute, _render_info, json_out=json_out, debug=debug)
 
 
-def _render_info(d: dict) -> None:
-    t = Table(title=f"checkpoint {escape(d['path'])}", show_header=False)
+def facts_table(title: str, rows: list[tuple[str, object]]) -> None:
+    """Print a two-column table of (name, value) facts, every value escaped (user text is never markup)."""
+    t = Table(title=title, show_header=False)
     t.add_column("", style="bold")
     t.add_column("", overflow="fold")
+    for name, value in rows:
+        t.add_row(escape(name), escape(str(value)))
+    out.print(t)
+
+
+def _render_info(d: dict) -> None:
     container = d["container"] + (f", {d['shards']} shards" if d.get("shards", 1) > 1 else "")
     rows = [
         ("format", f"{d['format']} ({container})"),
@@ -84,9 +91,7 @@ def _render_info(d: dict) -> None:
         rel = d["release"]
         rows.append(("official release", f"{rel['name']}.pth ({rel['kind']}, md5 {rel['md5_prefix']}...)" if rel
                      else "no published hash matches"))
-    for name, value in rows:
-        t.add_row(name, escape(str(value)))
-    out.print(t)
+    facts_table(f"checkpoint {escape(d['path'])}", rows)
     for note in d["notes"]:
         err.print(f"note: {escape(note)}", highlight=False)
 
@@ -141,11 +146,8 @@ def convert(
 
 
 def _render_convert(d: dict) -> None:
-    t = Table(title=f"{escape(d['input'])} -> {escape(d['output'])}", show_header=False)
-    t.add_column("", style="bold")
-    t.add_column("")
     fwd = d["forward"]
-    for name, value in (
+    facts_table(f"{escape(d['input'])} -> {escape(d['output'])}", [
         ("written as", f"{d['to']}" + (f" ({d['hf_version']} names)" if d["hf_version"] else "") + f", {d['dtype']}"),
         ("variant", d["variant"] + ("" if d["has_decoder"] else " (encoder only)")),
         ("re-read tensors", f"{d['tensors_bit_exact']} / {d['tensors']} bit-exact"),
@@ -153,9 +155,7 @@ def _render_convert(d: dict) -> None:
          "equal, bit for bit" if fwd["equal"] else f"DIFFERS (max abs {fwd['max_abs_diff']:.3g})"),
         ("size", f"{fmt_int(d['bytes'])} bytes"),
         ("result", "PASS" if d["passed"] else "FAIL"),
-    ):
-        t.add_row(name, escape(str(value)))
-    out.print(t)
+    ])
     for note in d["notes"]:
         err.print(f"note: {escape(note)}", highlight=False)
 

@@ -11,15 +11,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from mae_cli.common import DebugOpt, JsonOpt, VerificationFailed, err, fmt_int, out, run
-
-
-def _names() -> str:
-    from mae_core.io.releases import RELEASES
-
-    return ", ".join(RELEASES)
+from mae_cli.commands.checkpoint import facts_table
+from mae_cli.common import DebugOpt, JsonOpt, VerificationFailed, err, fmt_int, run
 
 
 def command(
@@ -84,13 +78,10 @@ class _progress_bar:
 
 
 def _render(d: dict) -> None:
-    t = Table(title=f"{escape(d['name'])}.pth", show_header=False)
-    t.add_column("", style="bold")
-    t.add_column("", overflow="fold")
     verified = {True: f"md5 matches the published {d['md5_prefix']}...", None: "no published hash (see sha256)",
                 False: f"md5 {d.get('md5', '')[:6]}... is NOT the published {d['md5_prefix']}...: removed",
                 }[d["verified"]]
-    for key, value in (
+    facts_table(f"{escape(d['name'])}.pth", [
         ("path", d["path"] if d["verified"] is not False else "nothing written"),
         ("from", d["url"]),
         ("what", f"{d['variant']}, {d['kind']}"),
@@ -99,8 +90,6 @@ def _render(d: dict) -> None:
          + (" (already present)" if d["already_present"] else "")),
         ("check", verified),
         ("sha256", d.get("sha256", "")),
-    ):
-        t.add_row(key, escape(str(value)))
-    out.print(t)
+    ])
     for note in d["notes"]:
         err.print(f"note: {escape(note)}", highlight=False)
