@@ -49,7 +49,11 @@ def _register() -> None:
             app.command(name)(command)
     from .commands import checkpoint, download
 
-    app.add_typer(checkpoint.command, name="checkpoint")
+    group = typer.Typer(name="checkpoint", no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+                        help=checkpoint.GROUP_HELP)
+    for name in checkpoint.SUBCOMMANDS:
+        group.command(name)(getattr(checkpoint, name))
+    app.add_typer(group, name="checkpoint")
     app.command("download")(download.command)
 
 

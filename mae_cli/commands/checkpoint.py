@@ -15,8 +15,9 @@ from rich.table import Table
 
 from mae_cli.common import BadInput, DebugOpt, JsonOpt, VerificationFailed, err, fmt_int, out, resolve_variant, run
 
-app = typer.Typer(name="checkpoint", no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
-                  help="What a checkpoint is (info), and the same weights in another layout (convert).")
+# A group: `mae checkpoint info`, `mae checkpoint convert` (mae_cli/app.py builds it from these names).
+SUBCOMMANDS = ("info", "convert")
+GROUP_HELP = "What a checkpoint is (info), and the same weights in another layout (convert)."
 
 FileArg = Annotated[Path, typer.Argument(help="A .pth, .safetensors file or a transformers ViTMAE directory.",
                                          show_default=False)]
@@ -25,7 +26,6 @@ VariantCheck = Annotated[Optional[str], typer.Option(
     show_default=False)]
 
 
-@app.command("info")
 def info(path: FileArg, variant: VariantCheck = None,
          no_hash: Annotated[bool, typer.Option(
              "--no-hash", help="Skip sha256/md5 (and so the release match).")] = False,
@@ -102,7 +102,6 @@ def _keys(keys: list[str]) -> str:
     return ", ".join(keys[:6]) + (f", ... (+{len(keys) - 6} more)" if len(keys) > 6 else "")
 
 
-@app.command("convert")
 def convert(
     src: Annotated[Path, typer.Argument(help="The checkpoint to convert (never modified).", show_default=False)],
     dst: Annotated[Path, typer.Argument(help="Where to write (a directory for --to hf).", show_default=False)],
@@ -159,5 +158,3 @@ def _render_convert(d: dict) -> None:
     for note in d["notes"]:
         err.print(f"note: {escape(note)}", highlight=False)
 
-
-command = app  # the group, as mae_cli.app registers it

@@ -6,6 +6,8 @@ Paper: none. Service: :func:`mae_core.io.download.download`; the URLs are the ta
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -51,30 +53,19 @@ def command(
     run(compute, _render, json_out=json_out, debug=debug)
 
 
-class _progress_bar:
-    """A Rich progress bar on stderr (nothing when stderr is not a terminal)."""
+@contextlib.contextmanager
+def _progress_bar(name: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A Rich progress bar on stderr (nothing when stderr is not a terminal); yields its update function."""
+    if not err.is_terminal:
+        yield lambda done, total: None
+        return
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    def __init__(self, name: str):
-        self.name, self.bar, self.task = name, None, None
-
-    def __enter__(self):
-        if err.is_terminal:
-            from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-            self.bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                                TransferSpeedColumn(), console=err, transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task(escape(self.name), total=None)
-        return self.update
-
-    def update(self, done: int, total: int | None) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done, total=total)
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.stop()
-        return False
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   console=err, transient=True)
+    task = bar.add_task(escape(name), total=None)
+    with bar:
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _render(d: dict) -> None:

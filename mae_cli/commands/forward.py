@@ -26,8 +26,9 @@ BatchOpt = Annotated[int | None, typer.Option(
     "--batch", "-b", help="Batch size; without --image, that many seeded random-normal images "
                           "(default: 1, or the number of --image files)", show_default=False)]
 ImageOpt = Annotated[list[Path] | None, typer.Option(
-    "--image", "-i", help="An image file Pillow reads (repeat for a batch); resized to the model's "
-                          "size as the official demo does (stretched, bicubic), ImageNet mean/std.", show_default=False)]
+    "--image", "-i", show_default=False,
+    help="An image file Pillow reads (repeat for a batch); resized to the model's size as the official demo "
+         "does (stretched, bicubic), ImageNet mean/std.")]
 WeightsOpt = Annotated[Path | None, typer.Option(
     "--weights", "-w", help="Checkpoint (.pth or .safetensors, official or our layout). Without it the seeded "
                             "random initialisation is used.", show_default=False)]

@@ -26,7 +26,8 @@ VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
 def command(
     images: Annotated[Optional[list[Path]], typer.Argument(
         help="Image files (PNG, JPEG, ... anything Pillow reads), resized to the model's size as the "
-             "official demo does (stretched, bicubic). None: a built-in generated test picture.", show_default=False, metavar="IMAGE")] = None,
+             "official demo does (stretched, bicubic). None: a built-in generated test picture.",
+        show_default=False, metavar="IMAGE")] = None,
     variant: Annotated[Optional[str], typer.Option(
         "--variant", "-m", help="Model: base, large or huge (or a registry name). Default: detected from "
                                 "--weights, else base.", show_default=False)] = None,

@@ -172,7 +172,7 @@ def _fuse(parts: list[Tensor]) -> Tensor:
     base = parts[0]._base
     if (base is not None and base.is_contiguous() and all(p._base is base and p.is_contiguous() for p in parts)
             and base.numel() == sum(p.numel() for p in parts) and parts[0].data_ptr() == base.data_ptr()
-            and all(b.data_ptr() == a.data_ptr() + a.numel() * a.element_size() for a, b in zip(parts, parts[1:]))):
+            and all(b.data_ptr() == a.data_ptr() + a.numel() * a.element_size() for a, b in zip(parts, parts[1:], strict=False))):
         return base
     return torch.cat(parts, dim=0)
 
