@@ -170,9 +170,10 @@ def _fuse(parts: list[Tensor]) -> Tensor:
     """``torch.cat(parts)``, or without a copy the tensor they are consecutive row blocks of (as
     :func:`official_to_hf`'s chunks, or a fused buffer a reader filled in place)."""
     base = parts[0]._base
-    if (base is not None and base.is_contiguous() and all(p._base is base and p.is_contiguous() for p in parts)
-            and base.numel() == sum(p.numel() for p in parts) and parts[0].data_ptr() == base.data_ptr()
-            and all(b.data_ptr() == a.data_ptr() + a.numel() * a.element_size() for a, b in zip(parts, parts[1:], strict=False))):
+    views = base is not None and base.is_contiguous() and all(p._base is base and p.is_contiguous() for p in parts)
+    ends = [p.data_ptr() + p.numel() * p.element_size() for p in parts]
+    in_order = [p.data_ptr() for p in parts] == [base.data_ptr(), *ends[:-1]] if views else False
+    if views and in_order and base.numel() == sum(p.numel() for p in parts):
         return base
     return torch.cat(parts, dim=0)
 
