@@ -48,6 +48,10 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the initialisatio
 MaskRatioOpt = Annotated[float, typer.Option("--mask-ratio", help="Fraction of patches removed, in [0, 1).")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda (cuda[:N]).")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16.")]
+ResizeOpt = Annotated[str, typer.Option(
+    "--resize", help="How image files are fitted to the model's size: stretch (the official demo: "
+                     "img.resize((224, 224)), bicubic; the same input tensor, bit for bit) or center-crop (short "
+                     "side resized, then the centre square).")]
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:

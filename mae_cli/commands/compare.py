@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, VerificationFailed, check_batch,
+from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, ResizeOpt, VerificationFailed, check_batch,
                       check_mask_ratio, out, progress, resolve_device, resolve_weights, run)
 
 
@@ -59,6 +59,7 @@ def command(
         "--perturb", help="Add 0.001 to the first entry of this weight (official name, e.g. blocks.3.mlp.fc2.bias) "
                           "on the reference side only, to watch the check fail where the change first shows.",
         show_default=False)] = None,
+    resize: ResizeOpt = "stretch",
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -66,7 +67,7 @@ def command(
     """Compare our model with the official one (or timm / transformers), stage by stage."""
     run(lambda: compare(variant=variant, weights=weights, reference=reference, official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
-                        grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device),
+                        grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, resize=resize),
         render, json_out=json_out, debug=debug)
 
 
@@ -75,7 +76,7 @@ def command(
 def compare(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None, batch: int,
             images: list[Path], seed: int, mask_ratio: float, atol: float, rtol: float, grad: bool,
             norm_pix_loss: bool | None,
-            perturb: str | None, device: str) -> dict[str, Any]:
+            perturb: str | None, device: str, resize: str = "stretch") -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
     from mae_core.models import get_variant
     from mae_core.io.weights import official_shapes
@@ -101,7 +102,7 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
         near = [k for k in official_shapes(name) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
         raise BadInput(f"--perturb {perturb!r} is not a parameter of {name}; use an official name such as "
                        + ", ".join(near))
-    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed)
+    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, resize=resize)
 
     try:
         with progress(f"comparing {get_variant(name).title} with the {kind} reference"):

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, SeedOpt,
+from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, ResizeOpt, SeedOpt,
                             VerificationFailed, check_batch, check_mask_ratio, error, out, progress,
                             resolve_device, resolve_dtype, resolve_variant, resolve_weights, run)
 
@@ -42,7 +42,8 @@ WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed forward passes
 def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: ImageOpt = None,
             weights: WeightsOpt = None, seed: SeedOpt = 0, mask_ratio: MaskRatioOpt = 0.75,
             norm_pix_loss: NormPixOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
-            repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, resize: ResizeOpt = "stretch", json_out: JsonOpt = False,
+            debug: DebugOpt = False) -> None:
     """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
     predicted value is not finite.
@@ -64,14 +65,14 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
 
     def compute() -> dict[str, Any]:
         return _forward(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype, repeat,
-                        warmup)
+                        warmup, resize)
 
     run(compute, _render, json_out=json_out, debug=debug)
 
 
 def _forward(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
              mask_ratio: float, norm_pix_loss: bool, device: str, dtype: str, repeat: int,
-             warmup: int = 1) -> dict[str, Any]:
+             warmup: int = 1, resize: str = "stretch") -> dict[str, Any]:
     from mae_core.models import get_variant
 
     # Cheap checks first, so a typo never waits for a checkpoint to load.
@@ -102,7 +103,7 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
 
     from mae_core.io.images import load_batch
 
-    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed)
+    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, resize=resize)
     if loaded is None:
         notes.append(f"no --weights: the model has the seeded random initialisation (seed {seed}), so the "
                      "loss is that of an untrained model")

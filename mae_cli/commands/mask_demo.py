@@ -16,7 +16,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, check_mask_ratio, out, progress,
+from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, ResizeOpt, check_mask_ratio, out, progress,
                       resolve_device, resolve_weights, run)
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
@@ -47,19 +47,20 @@ def command(
                                           "file name contains '_full'.",
         show_default=False)] = None,
     device: DeviceOpt = "cpu",
+    resize: ResizeOpt = "stretch",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Mask an image, reconstruct it, and draw the paper's Figure 2 (terminal grid + PNG)."""
     run(lambda: mask_demo(images or [], variant=variant, weights=weights, mask_ratio=mask_ratio, seed=seed,
-                          out_path=out_path, norm_pix_loss=norm_pix_loss, device=device),
+                          out_path=out_path, norm_pix_loss=norm_pix_loss, device=device, resize=resize),
         render, json_out=json_out, debug=debug)
 
 
 # --- compute -------------------------------------------------------------------------------------
 
 def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | None, mask_ratio: float, seed: int,
-              out_path: Path, norm_pix_loss: bool | None, device: str) -> dict[str, Any]:
+              out_path: Path, norm_pix_loss: bool | None, device: str, resize: str = "stretch") -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
     from mae_core.io.images import builtin_image, load_image, normalize
     from mae_core.io.weights import build_model
@@ -78,7 +79,7 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
                                                       getattr(loaded, "hints", {}))
 
     if image_paths:
-        arrays = [load_image(p, cfg.img_size) for p in image_paths]
+        arrays = [load_image(p, cfg.img_size, resize=resize) for p in image_paths]
         names = [str(p) for p in image_paths]
     else:
         arrays, names = [builtin_image(cfg.img_size)], ["built-in test image"]

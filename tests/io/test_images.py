@@ -66,3 +66,22 @@ def test_center_crop_keeps_the_aspect_ratio():
 def test_unknown_preset_is_refused():
     with pytest.raises(ImageError, match="center-crop"):
         load_image(PHOTO, 224, resize="squash")
+
+
+def test_resize_option_reaches_the_model_input():
+    """`mae forward --resize center-crop` feeds the centre-cropped image; the default feeds the demo's tensor."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from mae_cli.app import app
+
+    runner = CliRunner()
+    means = {}
+    for preset in ("stretch", "center-crop"):
+        result = runner.invoke(app, ["forward", "--image", str(PHOTO), "--resize", preset, "--json", "--warmup", "0"])
+        assert result.exit_code == 0, result.output
+        means[preset] = json.loads(result.stdout)["pred"]["mean"]
+    assert means["stretch"] != means["center-crop"]
+    bad = runner.invoke(app, ["forward", "--image", str(PHOTO), "--resize", "squash"])
+    assert bad.exit_code == 2 and "center-crop" in bad.stderr
