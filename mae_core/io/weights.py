@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, MAEError
 from ..mae import MaskedAutoencoderViT
 from . import checkpoint, hf_layout, pickle_scan
 from .files import read_bounded, regular_file, show_path
@@ -108,7 +108,12 @@ def _read(path: str | Path, variant: str | None = None) -> _Read:
     p = Path(path)
     if p.is_dir():
         return _read_transformers_dir(p, variant)
-    p = regular_file(p, "checkpoint", max_checkpoint_bytes(variant))
+    try:
+        p = regular_file(p, "checkpoint", max_checkpoint_bytes(variant))
+    except CheckpointError:
+        raise
+    except MAEError as exc:  # missing, a device, a FIFO, too large: the fix is another weights file
+        raise CheckpointError(str(exc), setting="weights") from None
     container = sniff(p)
     if container == "safetensors" or (container is None and p.suffix == ".safetensors"):
         tensors, fmt, detail = _read_safetensors_file(p), "safetensors", {"container": "safetensors"}
