@@ -22,6 +22,7 @@ value; the fixed sin-cos tables have neither).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import MAEConfig
+from ..errors import MemoryBudgetError
 
 INDEX = 8  # int64 indices (argsort, gather)
 FLOAT32 = 4  # the mask, the attention's log-sum-exp, the loss's denominator: float32 in every precision
@@ -303,6 +305,7 @@ def inference_peak(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, pr: Pre
 
 # --- weights, gradients, optimizer state -------------------------------------------------------------
 
+@functools.lru_cache(maxsize=32)
 def parameter_counts(cfg: MAEConfig) -> tuple[int, int, int]:
     """(all parameter values, trainable values, trainable tensors) of the model the config describes.
 
@@ -495,3 +498,36 @@ def available_memory(device: torch.device | str = "cpu") -> Available:
     except (OSError, ValueError):
         pass
     return found
+
+
+def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: str, mode: str = "inference",
+               dtype: torch.dtype = torch.float32, amp: bool = False, optimizer: str = "none",
+               device: torch.device | str = "cpu", weights_resident: bool = False) -> None:
+    """Raise :class:`~mae_core.errors.MemoryBudgetError` if the step's :func:`estimate` exceeds the memory available.
+
+    Called before anything is allocated, so a batch that cannot fit fails in a second with the estimate and the
+    largest batch that fits, not in the allocator minutes later. Nothing is refused where the free memory
+    cannot be read.
+
+    Args:
+        what: the step, for the message ("ViT-B/16 forward pass").
+        weights_resident: the weights are already in memory (a checkpoint read): leave them out.
+        Others: as :func:`estimate`.
+    """
+    available = available_memory(device)
+    if available.bytes is None:
+        return
+
+    def need(b: int) -> int:
+        e = estimate(cfg, b, mask_ratio, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer)
+        return e.total - (e.weights if weights_resident else 0)
+
+    needed = need(batch)
+    if needed <= available.bytes:
+        return
+    fits = largest_batch(lambda b: need(b) <= available.bytes)
+    raise MemoryBudgetError(
+        f"{what} at batch {batch} needs about {iec(needed)} (weights, images and the peak of the activations, "
+        f"in closed form) but {iec(available.bytes)} is available on {torch.device(device)} ({available.method}); "
+        + (f"the largest batch that fits is {fits}" if fits else "not even batch 1 fits: free some memory")
+    )
