@@ -8,7 +8,7 @@ Services: :mod:`mae_core.views.memory` (the closed form) and, with ``--check``,
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -24,7 +24,7 @@ AmpOpt = Annotated[bool, typer.Option("--amp", help="Low precision by torch.auto
                                                     "is trained), instead of weights cast to --dtype.")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimizer state in train mode: none, sgd (with "
                                                                "momentum) or adamw (the paper's).")]
-BudgetOpt = Annotated[Optional[str], typer.Option(
+BudgetOpt = Annotated[str | None, typer.Option(
     "--budget", help="Also report the largest batch that fits in this much memory, for the MAE and with mask tokens "
                      "in the encoder: 24GiB (powers of 1024), 80 GB (powers of 1000) or 1e9 (bytes).",
     show_default=False)]
@@ -150,9 +150,8 @@ def render(data: dict[str, Any]) -> None:
     from mae_core.views.memory import iec
 
     total = data["total_bytes"]
-    table = Table(title=f"{data['title']} {data['mode']} memory, batch {data['batch']}, mask ratio "
-                        f"{data['mask_ratio']:g} ({data['num_visible']} of {data['num_patches']} patches visible), "
-                        f"{data['precision']['name']}")
+    table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, mask {data['mask_ratio']:g} "
+                        f"({data['num_visible']}/{data['num_patches']} visible), {data['precision']['name']}")
     table.add_column("")
     table.add_column("bytes", justify="right")
     table.add_column("share", justify="right")

@@ -26,6 +26,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -459,7 +460,7 @@ def parse_bytes(text: str) -> int:
     return int(value * UNITS[unit])
 
 
-def iec(n: int | float) -> str:
+def iec(n: float) -> str:
     """Bytes in IEC units: ``1536`` -> ``"1.50 KiB"``."""
     for unit, scale in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= scale:
@@ -485,14 +486,15 @@ def available_memory(device: torch.device | str = "cpu") -> Available:
         return Available(int(free), "torch.cuda.mem_get_info (free)")
     found = Available(None, "unknown on this system")
     try:
-        for line in open("/proc/meminfo", encoding="ascii"):
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
             if line.startswith("MemAvailable:"):
                 found = Available(int(line.split()[1]) * 1024, "/proc/meminfo MemAvailable")
     except OSError:
         return found
+    cgroup = Path("/sys/fs/cgroup")
     try:
-        limit = open("/sys/fs/cgroup/memory.max", encoding="ascii").read().strip()
-        used = int(open("/sys/fs/cgroup/memory.current", encoding="ascii").read().strip())
+        limit = (cgroup / "memory.max").read_text(encoding="ascii").strip()
+        used = int((cgroup / "memory.current").read_text(encoding="ascii").strip())
         if limit != "max" and found.bytes is not None and int(limit) - used < found.bytes:
             found = Available(int(limit) - used, "cgroup memory.max - memory.current")
     except (OSError, ValueError):

@@ -60,7 +60,7 @@ def _stage_tracker(model: nn.Module) -> Iterator[list[str]]:
 class _Held:
     """What the pack hook gives autograd to keep: the saved tensor, weakly referenceable."""
 
-    __slots__ = ("tensor", "__weakref__")
+    __slots__ = ("__weakref__", "tensor")
 
     def __init__(self, tensor: Tensor):
         self.tensor = tensor
