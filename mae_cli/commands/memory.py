@@ -21,7 +21,7 @@ ModeOpt = Annotated[str, typer.Option("--mode", help="inference (a forward pass 
                                                      "(forward + backward + optimizer step).")]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", help="Images per step.")]
 AmpOpt = Annotated[bool, typer.Option("--amp", help="Low precision by torch.autocast over float32 weights (how MAE "
-                                                    "is trained), instead of weights cast to --dtype.")]
+                                                    "is trained), instead of weights cast to --dtype. No effect with float32.")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimizer state in train mode: none, sgd (with "
                                                                "momentum) or adamw (the paper's).")]
 BudgetOpt = Annotated[str | None, typer.Option(

@@ -84,8 +84,8 @@ def test_bad_input_is_one_line_exit_2(cli, args, words):
         assert word in lines[0]
 
 
-@pytest.mark.parametrize("args", [["forward", "--variant", "huge", "--batch", "1000000"],
-                                  ["bench", "--variant", "large", "--batch", "1000000", "--mode", "train"]])
+@pytest.mark.parametrize("args", [["forward", "--variant", "huge", "--batch", "60000"],
+                                  ["bench", "--variant", "large", "--batch", "60000", "--mode", "train"]])
 def test_forward_and_bench_refuse_a_batch_that_cannot_fit(cli, args):
     result = cli(*args)
     assert result.exit_code == 2, (result.stdout, result.stderr)
