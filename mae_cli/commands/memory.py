@@ -59,7 +59,7 @@ def command(
       rows [{key, description, bytes}], saved [{key, description, bytes, count,
       per_block}], inference [{key, description, bytes}], transient_stage,
       total_bytes, budget {bytes, largest_batch, largest_batch_mask_tokens_in_encoder,
-      batch_ratio} or null, check {device, method, measured_bytes, predicted_bytes,
+      batch_ratio, mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device, method, measured_bytes, predicted_bytes,
       difference_bytes, exact, agree, stages} or null.
     """
     run(lambda: memory(variant, batch, mask_ratio, mode, dtype, amp, optimizer, budget, check, device), render,
@@ -103,9 +103,12 @@ def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, a
         with progress("searching the largest batch that fits"):
             ours = mem.largest_batch_for(cfg, budget_bytes, mask_ratio, **options)
             baseline = mem.largest_batch_for(cfg, budget_bytes, mask_ratio, mask_tokens_in_encoder=True, **options)
+        baseline_need = (mem.estimate(cfg, ours, mask_ratio, mask_tokens_in_encoder=True, **options).total
+                         if ours else None)
         data["budget"] = {"bytes": budget_bytes, "largest_batch": ours,
                           "largest_batch_mask_tokens_in_encoder": baseline,
-                          "batch_ratio": ours / baseline if baseline else None}
+                          "batch_ratio": ours / baseline if baseline else None,
+                          "mask_tokens_in_encoder_bytes_at_largest_batch": baseline_need}
     if check:
         from mae_core.views.memory_measured import check_estimate
 
@@ -174,6 +177,9 @@ def render(data: dict[str, Any]) -> None:
         ratio = f" ({b['batch_ratio']:.2f}x)" if b["batch_ratio"] else ""
         out.print(f"largest batch in {iec(b['bytes'])}: [bold]{fmt_int(b['largest_batch'])}[/] for the MAE, "
                   f"{fmt_int(b['largest_batch_mask_tokens_in_encoder'])} with mask tokens in the encoder{ratio}")
+        if b["mask_tokens_in_encoder_bytes_at_largest_batch"]:
+            out.print(f"at batch {fmt_int(b['largest_batch'])}, mask tokens in the encoder would need "
+                      f"{iec(b['mask_tokens_in_encoder_bytes_at_largest_batch'])}")
     if data["check"]:
         c = data["check"]
         verdict = {True: "[green]agree[/]", False: "[red]DIFFER[/]", None: "compared"}[c["agree"]]

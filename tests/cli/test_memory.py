@@ -45,6 +45,8 @@ def test_budget_gives_the_largest_batch_for_the_mae_and_the_baseline(cli_json):
     assert mem.estimate(cfg, n, **options).total <= b["bytes"] < mem.estimate(cfg, n + 1, **options).total
     m = b["largest_batch_mask_tokens_in_encoder"]
     assert 0 < m < n and b["batch_ratio"] == pytest.approx(n / m)
+    need = mem.estimate(cfg, n, mask_tokens_in_encoder=True, **options).total
+    assert b["mask_tokens_in_encoder_bytes_at_largest_batch"] == need > b["bytes"]
 
 
 def test_check_measures_a_real_step_on_cpu(cli_json):
