@@ -17,8 +17,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, VariantOpt, err, out, progress,
-                      resolve_device, resolve_dtype, resolve_variant, run)
+from ..common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, VariantOpt, check_mask_ratio, err,
+                      out, progress, resolve_device, resolve_dtype, resolve_variant, run)
 
 
 def command(
