@@ -263,36 +263,56 @@ def inference_stages(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, pr: P
     conv = B * L * D * pr.matmul  # the patch convolution's output
     tokens = B * L * D * pr.residual  # (B, L, D) after the positions are added
     images_cast = B * cfg.in_chans * cfg.img_size**2 * pr.matmul if pr.weight_copies else 0
-    mask, ids, cls = B * L * FLOAT32, B * L * INDEX, D * pr.residual  # cls: the (1, 1, D) cls + position
+    mask, ids = B * L * FLOAT32, B * L * INDEX
     pred_full = B * T_all * P * pr.matmul  # the predictor's output, cls row included (pred is a view of it)
     # The loss: patchify's copy of the images (the target), pred - target and its square; normalising
     # the target (norm_pix_loss) replaces it, with its per-patch mean, variance and std beside it.
     loss_moment = 3 * B * L * P * pr.residual + (3 * B * L * pr.residual if cfg.norm_pix_loss else 0)
     enc_block = block_peak(B, T_enc, D, cfg.num_heads, int(D * cfg.mlp_ratio), pr)
     dec_block = block_peak(B, T_all, D_dec, cfg.decoder_num_heads, int(D_dec * cfg.mlp_ratio), pr)
+    enc_tokens = B * T_enc * D * pr.residual  # the sequence entering the encoder blocks (block 0's input)
+    dec_tokens = B * T_all * D_dec * pr.residual  # the same for the decoder
+    # encode_tokens / decode_tokens loop over the blocks while their caller still holds block 0's input:
+    # from block 1 on, that sequence is alive beside the block's own input.
+    enc_first = enc_tokens if cfg.depth > 1 else 0
+    dec_first = dec_tokens if cfg.decoder_depth > 1 else 0
+    # The predictor: block 0's input, the last block's output, the norm's output (autocast: its copy) and
+    # the predictor's output, cls row included (pred is a view of it).
+    predictor = dec_tokens + dec_tokens + dec_tokens + (B * T_all * D_dec * pr.matmul if pr.weight_copies else 0)
     if mask_tokens_in_encoder:
-        # MaskTokensInEncoder.forward keeps the mask, its boolean copy and cls to the end; its encoder output
-        # is dropped once embedded, and the last decoder block's output is alive while the loss runs.
-        kept = mask + B * L * 1 + cls
+        # MaskTokensInEncoder.forward keeps the mask and its boolean copy to the end, the encoder's input
+        # sequence until the decoder starts, then the encoder's output (latent) and the decoder's input.
+        kept = mask + B * L * 1
+        latent = B * T_all * D * pr.residual
         masking = tokens + conv + mask + ids + ids + B * L * 1  # the [M] substitution
-        encoder_kept, decoder_kept = kept, kept
-        loss_kept = kept + B * T_all * D_dec * pr.residual
+        stages = [
+            Stage("masking", "masking", masking),
+            Stage("encoder_blocks", f"encoder block ({T_enc} tokens)", kept + enc_first + enc_block),
+            Stage("decoder_blocks", f"decoder block ({T_all} tokens)", kept + latent + dec_first + dec_block),
+            Stage("predictor", "decoder norm and predictor", kept + latent + predictor + pred_full),
+            Stage("loss", "loss", kept + latent + dec_tokens + pred_full + loss_moment),
+        ]
     else:
-        # MAEEncoder.forward keeps the mask, ids_restore, ids_shuffle (under ids_keep) and cls through its
-        # blocks; then the MAE keeps its output (latent), the mask and ids_restore to the end, and
-        # MAEDecoder.forward its two (B, L, D_dec) unshuffle tensors (``shuffled``, ``unshuffled``).
-        encoder_kept = mask + 2 * ids + cls
+        # MAEEncoder.forward keeps the mask, ids_restore and ids_shuffle (under ids_keep) through its blocks;
+        # then the MAE keeps its output (latent), the mask and ids_restore to the end.
+        kept = mask + 2 * ids
         latent = B * T_enc * D * pr.residual
-        decoder_kept = latent + mask + ids + 2 * B * L * D_dec * pr.residual
-        loss_kept = latent + mask + ids
         visible = B * (T_enc - 1) * D * pr.residual
         masking = tokens + visible + B * L * (FLOAT32 + 2 * INDEX + INDEX + FLOAT32 + 1)  # noise, argsorts, mask
+        decoder_kept = latent + mask + ids
+        # insert_mask_tokens: the embedded latent, [visible; mask tokens] shuffled, unshuffled, with cls.
+        unshuffle = B * (T_enc * pr.matmul + 2 * L * pr.residual) * D_dec + dec_tokens
+        stages = [
+            Stage("masking", "masking", masking),
+            Stage("encoder_blocks", f"encoder block ({T_enc} tokens)", kept + enc_first + enc_block),
+            Stage("unshuffle", "mask tokens and unshuffle", decoder_kept + unshuffle),
+            Stage("decoder_blocks", f"decoder block ({T_all} tokens)", decoder_kept + dec_first + dec_block),
+            Stage("predictor", "decoder norm and predictor", decoder_kept + predictor + pred_full),
+            Stage("loss", "loss", decoder_kept + pred_full + loss_moment),
+        ]
     return [
         Stage("patch_embed", "patch embedding", images_cast + conv + tokens),
-        Stage("masking", "masking", masking),
-        Stage("encoder_blocks", f"encoder block ({T_enc} tokens)", encoder_kept + enc_block),
-        Stage("decoder_blocks", f"decoder block ({T_all} tokens)", decoder_kept + dec_block),
-        Stage("loss", "predictor and loss", loss_kept + pred_full + loss_moment),
+        *stages,
     ] + ([Stage("autocast_cache", "autocast's low-precision weight copies", cache)] if cache else [])
 
 

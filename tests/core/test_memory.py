@@ -32,6 +32,9 @@ TINY = MAEConfig(img_size=32, patch_size=8, in_chans=3, embed_dim=32, depth=2, n
 # Another grid, one channel, a narrow MLP (attention becomes the block's peak) and normalised targets.
 ODD = MAEConfig(img_size=48, patch_size=8, in_chans=1, embed_dim=24, depth=1, num_heads=3, decoder_embed_dim=16,
                 decoder_depth=2, decoder_num_heads=4, mlp_ratio=1.0, norm_pix_loss=True)
+# Deeper than one block on both sides: block 0's input stays alive beside the later blocks'.
+DEEP = MAEConfig(img_size=64, patch_size=8, in_chans=3, embed_dim=64, depth=3, num_heads=4, decoder_embed_dim=32,
+                 decoder_depth=3, decoder_num_heads=2)
 PRECISIONS = {"float32": (torch.float32, False), "bfloat16 autocast": (torch.bfloat16, True),
               "bfloat16": (torch.bfloat16, False), "float16 autocast": (torch.float16, True)}
 
@@ -104,7 +107,7 @@ def test_fast_path_saves_the_same_bytes():
                                                                                         False)
 
 
-@pytest.mark.parametrize("cfg", [TINY, ODD], ids=["tiny", "odd"])
+@pytest.mark.parametrize("cfg", [TINY, ODD, DEEP], ids=["tiny", "odd", "deep"])
 @pytest.mark.parametrize("name", ["float32", "bfloat16", "bfloat16 autocast"])
 @pytest.mark.parametrize("baseline", [False, True], ids=["mae", "mask-tokens-in-encoder"])
 @pytest.mark.parametrize("mask_ratio", [0.0, 0.75])
@@ -118,8 +121,14 @@ def test_inference_peak_of_live_tensors_is_the_closed_form(cfg, name, baseline, 
             return model(imgs, mask_ratio, noise)
 
     with torch.no_grad():
-        measured = max(live_peak(model, step).values())
-    predicted = mem.inference_peak(cfg, 3, mask_ratio, mem.precision(dtype, amp), mask_tokens_in_encoder=baseline)
+        stages = live_peak(model, step)
+    pr = mem.precision(dtype, amp)
+    measured = max(stages.values())
+    predicted = mem.inference_peak(cfg, 3, mask_ratio, pr, mask_tokens_in_encoder=baseline)
+    if not amp:  # stage by stage where the closed form and the measurement cut the forward pass alike
+        closed = {s.key: s.bytes for s in mem.inference_stages(cfg, 3, mask_ratio, pr, mask_tokens_in_encoder=baseline)}
+        for key in ("encoder_blocks", "decoder_blocks", "predictor", "loss"):
+            assert stages[key] == closed[key], key
     if amp:  # every weight copy counted from the start: an upper bound, by at most the copies themselves
         cache = mem._autocast_cache(cfg, mem.precision(dtype, amp))
         assert predicted - cache <= measured <= predicted
