@@ -76,7 +76,7 @@ def test_vit_base_training_step_saves_exactly_the_closed_form():
     assert got == expected
     assert sum(got.values()) == 169_251_604  # the figure `mae memory --batch 2` prints, measured once by hand
     per_block = next(s for s in mem.saved_stages(cfg, 2, 0.75) if s.key == "encoder_blocks").per_block
-    assert per_block == 2 * 50 * (8 * 768 + 2 * 3072) * 4 + 2 * 50 * (2 * 2 + 12) * 4  # 8 D + 2 hidden; 2 x 2 stats, 12 heads
+    assert per_block == 2 * 50 * (8 * 768 + 2 * 3072) * 4 + 2 * 50 * (2 * 2 + 12) * 4  # 8D + 2 hidden; stats; 12 heads
 
 
 @pytest.mark.parametrize("name", list(PRECISIONS))
