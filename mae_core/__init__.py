@@ -57,6 +57,8 @@ and beside the paper, the machinery:
     views/forward.py          one measured forward pass
     views/flops.py            FLOPs per stage, counted and in closed form
     views/bench.py            timing against the references (``mae bench``)
+    views/memory.py           memory per stage in closed form, the largest batch (``mae memory``)
+    views/memory_measured.py  the same bytes measured on a real step
     views/baseline.py         Table 1c / 2: mask tokens in the encoder
     views/reconstruct.py      Fig. 2: masked image and reconstruction
     views/picture.py          those panels as one PNG

@@ -73,8 +73,6 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
 def _forward(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
              mask_ratio: float, norm_pix_loss: bool, device: str, dtype: str, repeat: int,
              warmup: int = 1, resize: str = "stretch") -> dict[str, Any]:
-    import torch
-
     from mae_core.models import get_variant
 
     # Cheap checks first, so a typo never waits for a checkpoint to load.
@@ -107,7 +105,7 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
 
     # Refuse a batch that cannot fit before the images or the model are allocated.
     check_fits(cfg, batch or len(images) or 1, mask_ratio, what=f"a {info.title} forward pass", mode="inference",
-               dtype=dt, amp=dt != torch.float32, device=dev, weights_resident=loaded is not None)
+               dtype=dt, amp=True, device=dev, weights_resident=loaded is not None)
     from mae_core.io.images import load_batch
 
     imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, resize=resize)
