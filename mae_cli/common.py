@@ -1,29 +1,64 @@
 """What every `mae` command shares: option types, JSON vs Rich output, errors and exit codes, progress.
 
-A command gathers its options, calls one function in ``mae_core`` / ``official_mae`` that returns plain
-data, and hands that data to :func:`run`, which prints either Rich tables (for people) or exactly one
-JSON document (``--json``, for machines) on stdout. Progress and logs go to stderr.
+A command module defines ``command`` (its options, each an option type from here: one definition per
+concept), ``compute`` (checks the options and makes one call into ``mae_core`` / ``official_mae`` that
+returns plain data) and ``render`` (Rich tables for people). ``command`` hands both to :func:`run`,
+which prints either the tables or exactly one JSON document (``--json``) on stdout; progress, notes and
+errors go to stderr.
 
-Exit codes: 0 ok, 1 verification failed, 2 bad input, 3 internal error (a bug: please report it).
+Exit codes: 0 ok, 1 verification failed, 2 bad input (one line on stderr naming the problem and the
+fix), 3 internal error (a bug: please report it), 130 interrupted (Ctrl-C).
+
+Every string a user typed (paths, names, metadata read from their files) goes through :func:`esc`
+before it reaches Rich, so ``[red]`` or ``[/]`` in a file name is shown as typed, never read as markup.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from pathlib import Path
+from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
+import typer.core
+from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+FALLBACK_WIDTH = 80  # when the terminal's width is unknown or absurd (COLUMNS=0)
+MIN_WIDTH = 20
 
-out = Console(soft_wrap=False)  # stdout: the tables
-err = Console(stderr=True)  # stderr: progress, notes, errors
+
+class _Console(Console):
+    """A Rich console whose width falls back to 80 columns when COLUMNS says 0 (or anything too narrow
+    to draw a table in): Rich would otherwise print nothing at all."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if size.width >= MIN_WIDTH else ConsoleDimensions(FALLBACK_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+    def on_broken_pipe(self) -> None:
+        """The reader closed the pipe: stop printing and let :func:`run` end quietly with the command's
+        own exit code (Rich's default exits 1, which would read as "verification failed")."""
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+out = _Console(soft_wrap=False)  # stdout: the tables
+err = _Console(stderr=True)  # stderr: progress, notes, errors
 
 
 class BadInput(Exception):
@@ -38,20 +73,86 @@ class VerificationFailed(Exception):
         self.data = data
 
 
-# --- option types shared by the commands -----------------------------------------------------------
+# --- option types: every concept defined once, used by every command that takes it -------------------
 
-VariantOpt = Annotated[str, typer.Option(
-    "--variant", "-m", help="Model: base, large, huge, or any registry name (mae variants lists them).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout instead of tables.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="On error, show the full traceback.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for the initialisation, the masking noise and the images.")]
-MaskRatioOpt = Annotated[float, typer.Option("--mask-ratio", help="Fraction of patches removed, in [0, 1).")]
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1  # what torch.manual_seed accepts
+MAX_BATCH = 65_536  # far above what fits any machine at 224 px (ViT-B: 39 GB of input alone)
+MAX_THREADS = max(1, 4 * (os.cpu_count() or 1))  # more threads than 4x the cores only slows PyTorch down
+MAX_REPEAT = 100_000
+
+
+def _mask_ratio(value: float) -> float:
+    if not 0 <= value < 1:  # NaN fails too
+        raise typer.BadParameter(f"{value} is not in [0, 1); it is the fraction of patches removed, e.g. 0.75")
+    return value
+
+
+def check_tolerance(value: float) -> float:
+    if not 0 <= value < math.inf:
+        raise typer.BadParameter(f"{value} is not a finite number >= 0, e.g. 1e-5")
+    return value
+
+
+VariantOpt = Annotated[Optional[str], typer.Option(
+    "--variant", "-m", show_default=False,
+    help="Model: base, large, huge, or any registry name (`mae variants` lists them). Default: the variant "
+         "of --weights where the command takes a checkpoint, else base.")]
+WeightsOpt = Annotated[Optional[Path], typer.Option(
+    "--weights", "-w", show_default=False,
+    help="Checkpoint: an official .pth, a .safetensors (official or our layout) or a transformers ViTMAE "
+         "folder; the variant is detected from its shapes. Default: the seeded random initialisation.")]
+SeedOpt = Annotated[int, typer.Option(
+    "--seed", min=SEED_MIN, max=SEED_MAX,
+    help="Seed of the random initialisation, the masking noise and the random images.")]
+BatchOpt = Annotated[Optional[int], typer.Option(
+    "--batch", "-b", min=1, max=MAX_BATCH,
+    help="Batch size B: images per forward pass (seeded random-normal images unless --image is given).")]
+ImageOpt = Annotated[Optional[list[Path]], typer.Option(
+    "--image", "-i", show_default=False,
+    help="An image file Pillow reads (repeat for a batch); fitted to the model's size (--resize, where the "
+         "command has it) and normalised with the ImageNet mean/std, as the official demo does.")]
+MaskRatioOpt = Annotated[float, typer.Option(
+    "--mask-ratio", callback=_mask_ratio, help="Fraction of patches removed, in [0, 1) (0: nothing masked).")]
+NormPixOpt = Annotated[Optional[bool], typer.Option(
+    "--norm-pix-loss/--raw-pix", show_default=False,
+    help="Target of the loss and meaning of pred: per-patch normalised pixels (the official *_full.pth were "
+         "trained so) or raw pixels. Default: what the checkpoint says (a transformers config.json), else raw.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda (cuda[:N]).")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16.")]
 ResizeOpt = Annotated[str, typer.Option(
     "--resize", help="How image files are fitted to the model's size: stretch (the official demo: "
                      "img.resize((224, 224)), bicubic; the same input tensor, bit for bit) or center-crop (short "
                      "side resized, then the centre square).")]
+WarmupOpt = Annotated[int, typer.Option(
+    "--warmup", min=0, max=MAX_REPEAT, help="Untimed runs before the timed ones (the first call pays one-off costs).")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(
+    "--threads", min=1, max=MAX_THREADS, show_default=False,
+    help=f"torch.set_num_threads, 1 to {MAX_THREADS} (4x this machine's cores). Default: PyTorch's choice.")]
+OfficialSrcOpt = Annotated[Optional[Path], typer.Option(
+    "--official-src", envvar="MAE_OFFICIAL_SRC", show_default=False,
+    help="Folder of your facebookresearch/mae clone (holds models_mae.py); imported as it is, with "
+         "compatibility shims, never modified. Checked (by reading, not running it) before it is imported.")]
+OutOpt = Annotated[Path, typer.Option(
+    "--out", "-o", help="File to write (its folder must exist); written to a temporary file beside it and "
+                        "renamed, so a failed write never leaves a broken file.")]
+FollowSymlinkOpt = Annotated[bool, typer.Option(
+    "--follow-symlink", help="If --out is a symbolic link, replace the file it points to (default: refuse).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout instead of tables.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="On error, show the full traceback.")]
+
+
+# --- user text -----------------------------------------------------------------------------------------
+
+def cut(text: str, limit: int = 300) -> str:
+    """``text`` with control characters (and lone surrogates) escaped, cut in the middle when longer
+    than ``limit``: what a path or a name looks like in a message or a table."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else f"{text[: limit * 2 // 3]}...{text[-(limit // 3 - 3):]}"
+
+
+def esc(text: Any, limit: int = 300) -> str:
+    """User-supplied text made safe for Rich: control characters escaped, cut, markup escaped."""
+    return escape(cut(str(text), limit))
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:
@@ -72,33 +173,48 @@ def run(
     """Run a command: ``compute()`` returns plain data; print it as JSON or with ``render``; exit.
 
     ``compute`` raises :class:`BadInput` (or a core error that means bad input) for exit 2, and
-    :class:`VerificationFailed` (carrying its report) for exit 1.
+    :class:`VerificationFailed` (carrying its report) for exit 1. A reader that closes the pipe early
+    (``mae params | head``) ends the command quietly with its own exit code.
     """
     debug = debug or os.environ.get("MAE_DEBUG") == "1"
     code = EXIT_OK
     try:
+        _import_torch()
         data = compute()
     except VerificationFailed as failure:
         data, code = failure.data, EXIT_FAILED
     except typer.Exit:
         raise
     except KeyboardInterrupt:
-        err.print("interrupted")
-        raise typer.Exit(130) from None
+        interrupted()
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:  # noqa: BLE001 - every failure becomes one line (or a traceback with --debug)
-        bad_input = isinstance(exc, _bad_input_types())
+        if INTERRUPTS:  # Ctrl-C inside a C extension's import can surface as an ImportError: it was Ctrl-C
+            interrupted()
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        try:
+            bad_input = isinstance(exc, _bad_input_types())
+            message = _one_line(_flag_hint(exc)) or type(exc).__name__
+        except Exception:  # noqa: BLE001 - mae_core itself failed to import (e.g. out of address space)
+            bad_input, message = False, _one_line(str(exc)) or type(exc).__name__
         if debug:
             err.print_exception()
-        message = _one_line(_flag_hint(exc)) or type(exc).__name__
         if bad_input:
             error(f"error: {message}")
             raise typer.Exit(EXIT_BAD_INPUT) from None
         error(f"internal error: {type(exc).__name__}: {message} (rerun with --debug for the traceback)")
         raise typer.Exit(EXIT_INTERNAL) from None
-    if json_out:
-        print_json(to_json(data) if to_json else data)
-    else:
-        render(data)
+    if INTERRUPTS:  # Ctrl-C that a library swallowed (numpy's import does): the user still asked to stop
+        interrupted()
+        raise typer.Exit(EXIT_INTERRUPTED)
+    try:
+        if json_out:
+            print_json(to_json(data) if to_json else data)
+        else:
+            render(data)
+        sys.stdout.flush()
+    except OSError as exc:
+        raise typer.Exit(stdout_failed(exc, code)) from None
     if code:
         raise typer.Exit(code)
 
@@ -118,9 +234,81 @@ def _one_line(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else ""
 
 
+def stdout_failed(exc: OSError, code: int = EXIT_OK) -> int:
+    """The exit code after writing stdout failed: a closed pipe ends quietly with ``code`` (the reader
+    had what it wanted, as with ``cat``); any other failure (a full disk) is one line and exit 2."""
+    _discard_stdout()
+    if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+        return code
+    error(f"error: cannot write to stdout ({exc.strerror or type(exc).__name__}); "
+          "redirect it to a file on a disk with free space, or to /dev/null")
+    return EXIT_BAD_INPUT
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so what is still buffered cannot fail again when Python exits."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _import_torch() -> None:
+    """Import torch with Ctrl-C held back. A SIGINT inside the initialisation of its C extensions can
+    abort the process (SIGABRT), be swallowed, or become an unrelated ImportError; held back, it
+    arrives the moment the import is done (under 2 s) and ends the command with 130 like anywhere else."""
+    if "torch" in sys.modules:
+        return
+    hold = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if hold else None
+    try:
+        import torch  # noqa: F401
+    finally:
+        if hold:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+INTERRUPTS: list[int] = []  # the SIGINTs received while the current command runs
+
+
+def interrupted() -> None:
+    error("interrupted")
+
+
+@contextlib.contextmanager
+def _watch_interrupts() -> Iterator[None]:
+    """Remember every Ctrl-C while a command runs (and still raise KeyboardInterrupt as Python does), so
+    that one a library swallows, or turns into another error, still ends the command with 130. Only
+    where Python's own handler is in place (not under SIG_IGN, nor someone else's handler)."""
+    INTERRUPTS.clear()
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def handler(signum, frame):
+        INTERRUPTS.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def error(message: str) -> None:
-    """One plain line on stderr (no Rich markup, no wrapping)."""
-    print(message, file=sys.stderr, flush=True)
+    """One plain line on stderr (no Rich markup, no wrapping; control characters escaped, very long
+    user text cut), whatever the message holds."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        stream.write(cut(message, 600) + "\n")
+        stream.flush()
 
 
 def print_json(data: Any) -> None:
@@ -143,12 +331,18 @@ def _jsonable(x: Any) -> Any:
 
 @contextlib.contextmanager
 def progress(message: str) -> Iterator[None]:
-    """A spinner on stderr while a slow step runs (plain text when stderr is not a terminal)."""
+    """A spinner on stderr while a slow step runs (nothing when stderr is not a terminal, so logs and
+    the one-line error contract stay clean)."""
     if err.is_terminal:
-        with err.status(message):
+        with err.status(esc(message)):
             yield
     else:
         yield
+
+
+def note(message: str) -> None:
+    """A ``note:`` line on stderr (notes are never part of the data on stdout)."""
+    error(f"note: {message}")
 
 
 # --- validation helpers shared by the commands -------------------------------------------------------
@@ -163,6 +357,26 @@ def resolve_variant(name: str) -> str:
         raise BadInput(f"{exc}; see `mae variants`") from None
 
 
+def check_exists(path: str | os.PathLike, option: str, what: str) -> None:
+    """BadInput "<option>: <what> '<path>' does not exist" unless ``path`` names something on disk. A
+    name this system cannot even encode (a NUL, a lone surrogate) cannot exist either, and is told so."""
+    try:
+        exists = os.path.exists(os.fsencode(path))
+    except (ValueError, UnicodeError, OSError):
+        exists = False
+    if not exists:
+        raise BadInput(f"{option}: {what} {cut(repr(os.fspath(path)), 200)} does not exist; check the path")
+
+
+def check_images(paths: list[Path]) -> None:
+    """Every ``--image`` exists and is a regular file (never a FIFO or a device: reading would block)."""
+    from mae_core.io.files import regular_file
+
+    for path in paths:
+        check_exists(path, "--image", "image")
+        regular_file(path, "image")
+
+
 def resolve_weights(variant: str | None, weights: str | os.PathLike | None, default: str = "base"):
     """The variant to build and the checkpoint to load, for every command that takes ``--weights``.
 
@@ -172,9 +386,14 @@ def resolve_weights(variant: str | None, weights: str | os.PathLike | None, defa
     name = resolve_variant(variant) if variant else None  # a typo fails before a large file is read
     if weights is None:
         return name or resolve_variant(default), None
+    check_exists(weights, "--weights", "checkpoint")
+    if not os.path.isdir(weights):  # a transformers folder, or a file: never a FIFO or a device (would block)
+        from mae_core.io.files import regular_file
+
+        regular_file(weights, "checkpoint")
     from mae_core.io.weights import load_weights
 
-    with progress(f"reading {weights}"):
+    with progress(f"reading {cut(os.fspath(weights), 100)}"):
         loaded = load_weights(weights, name)
     return loaded.variant, loaded
 
@@ -228,3 +447,127 @@ def resolve_dtype(dtype: str):
 
 def fmt_int(n: int) -> str:
     return f"{n:,}"
+
+
+# --- the process: usage errors, streams, Ctrl-C ----------------------------------------------------------
+
+# Click's exceptions, from whichever Click this Typer uses (Typer >= 0.20 vendors its own copy).
+_click_errors = sys.modules[typer.BadParameter.__module__]
+UsageError: type[Exception] = _click_errors.UsageError
+ClickException: type[Exception] = _click_errors.ClickException
+NoArgsIsHelpError: type[Exception] = getattr(_click_errors, "NoArgsIsHelpError", type("_Never", (Exception,), {}))
+
+
+class MAEGroup(typer.core.TyperGroup):
+    """The `mae` command group, run the way well-behaved CLIs run (git, ripgrep, the hf CLI).
+
+    Click/Typer would draw usage errors as boxes, print a traceback on a closed or full stdout and on
+    Ctrl-C outside a command's work, and crash on text the terminal's encoding cannot hold. Here:
+    a usage error is one line on stderr and exit 2; `mae` alone prints the help (stdout, exit 0);
+    Ctrl-C is "interrupted" and exit 130 at any moment; a closed pipe ends quietly; a closed or full
+    stdout is one line and exit 2; characters the output encoding lacks are replaced.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        sys.exit(self._run(list(sys.argv[1:] if args is None else args), prog_name or "mae", extra))
+
+    def _run(self, args: list[str], prog_name: str, extra: dict[str, Any]) -> int:
+        _tolerant_streams()
+        if sys.stdout is None:  # started with stdout closed (`mae params >&-`)
+            error("error: stdout is closed; run with stdout open (redirect it to a file or to /dev/null)")
+            return EXIT_BAD_INPUT
+        with _watch_interrupts():
+            return self._run_watched(args, prog_name, extra)
+
+    def _run_watched(self, args: list[str], prog_name: str, extra: dict[str, Any]) -> int:
+        try:
+            try:
+                with self.make_context(prog_name, args, **extra) as ctx:
+                    self.invoke(ctx)
+                sys.stdout.flush()
+                return EXIT_OK
+            except NoArgsIsHelpError as exc:  # `mae` (or a sub-group) alone: its help
+                sys.stdout.write(exc.ctx.get_help() + "\n")
+                sys.stdout.flush()
+                return EXIT_OK
+            except typer.Exit as exc:
+                sys.stdout.flush()
+                return exc.exit_code
+        except UsageError as exc:
+            error(usage_line(exc, args))
+            return EXIT_BAD_INPUT
+        except ClickException as exc:
+            error(f"error: {_sentence(exc.format_message())}")
+            return exc.exit_code if exc.exit_code else EXIT_BAD_INPUT
+        except (KeyboardInterrupt, typer.Abort):
+            interrupted()
+            return EXIT_INTERRUPTED
+        except OSError as exc:
+            if exc.errno in (errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO):  # writing stdout failed
+                return stdout_failed(exc)
+            if INTERRUPTS:
+                interrupted()
+                return EXIT_INTERRUPTED
+            raise
+        except Exception:
+            if INTERRUPTS:  # an import broken by Ctrl-C, outside a command's own work
+                interrupted()
+                return EXIT_INTERRUPTED
+            raise
+
+
+def _tolerant_streams() -> None:
+    """Text the output encoding cannot hold (PYTHONIOENCODING=ascii, LANG=C, latin-1 and a "Δ") is
+    replaced instead of raising UnicodeEncodeError; stdin/stderr closed become /dev/null."""
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w")  # lives as long as the process
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="replace" if stream is sys.stdout else "backslashreplace")
+
+
+def _sentence(message: str) -> str:
+    """Click's message as the middle of one line: no final full stop, first letter lower case."""
+    message = " ".join(message.split()).rstrip(".")
+    return message[:1].lower() + message[1:] if message[:2] != message[:2].upper() else message
+
+
+def usage_line(exc: Exception, args: list[str] | None = None) -> str:
+    """One line for a usage error: what is wrong, and where the help is.
+
+    ``--batch 1.5`` -> ``error: --batch: '1.5' is not a whole number (e.g. 8); see `mae forward --help```.
+    """
+    ctx = getattr(exc, "ctx", None)
+    command = next((a for a in args or [] if not a.startswith("-")), None)  # the sub-command typed, if any
+    where = (f"`{ctx.command_path} --help`" if ctx is not None
+             else f"`mae {cut(command, 40)} --help`" if command else "`mae --help`")
+    param = getattr(exc, "param", None)
+    if isinstance(exc, typer.BadParameter) and param is not None:
+        opts = list(getattr(param, "opts", []))
+        name = next((o for o in opts if o.startswith("--")), None) or param.human_readable_name
+        message = _sentence(exc.message)
+        given = _given(args or [], opts)
+        if "can't encode" in message or "surrogates" in message:  # a path no file system can hold
+            message = f"{given or 'the path'} does not exist (it is not even a valid file name); check the path"
+        elif "integer" in message and "range" not in message:
+            message = f"{given or 'the value'} is not a whole number (e.g. 8)"
+        elif ("float" in message or "number" in message) and "range" not in message and "[" not in message:
+            message = f"{given or 'the value'} is not a number (e.g. 0.75)"
+        return f"error: {name}: {message}; see {where}"
+    message = _sentence(exc.format_message()).replace("requires an argument", "needs a value")
+    if message.lower().startswith("no such command") and ctx is not None and hasattr(ctx.command, "list_commands"):
+        message += f" (the commands are: {', '.join(ctx.command.list_commands(ctx))})"
+    return f"error: {message}; see {where}"
+
+
+def _given(args: list[str], opts: list[str]) -> str | None:
+    """What the user typed after one of ``opts`` (``--batch 1.5`` or ``--batch=1.5``), quoted."""
+    for i, arg in enumerate(args):
+        for opt in opts:
+            if arg == opt and i + 1 < len(args):
+                return repr(args[i + 1])
+            if arg.startswith(opt + "=") and opt.startswith("--"):
+                return repr(arg[len(opt) + 1:])
+    return None

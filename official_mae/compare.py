@@ -207,6 +207,10 @@ def compare_models(model: MaskedAutoencoderViT, reference: Reference, imgs: Tens
     if missing:
         raise ValueError(f"the {reference.kind} reference lacks the stages {missing[:4]}: the models have "
                          "different depths")
+    from mae_core.masking import num_visible
+
+    nothing_masked = num_visible(noise.shape[1], mask_ratio) == noise.shape[1]  # no masked patch: no loss
+    grad = grad and not nothing_masked
     context = contextlib.nullcontext() if grad else torch.no_grad()
     with context:
         with recording(ours_stages) as ours_out:
@@ -240,7 +244,10 @@ def compare_models(model: MaskedAutoencoderViT, reference: Reference, imgs: Tens
         if name.startswith("decoder."):
             stage(name, ours_out.get(name), ref_out.get(name))
     stage("pred", pred, ref.pred)
-    stage("loss", loss, ref.loss)
+    if nothing_masked:  # a mean over no patch: NaN on both sides, which is no disagreement
+        rows.append(StageResult("loss", "scalar", None, None, True, "undefined: no masked patches"))
+    else:
+        stage("loss", loss, ref.loss)
 
     result: dict = {}
     if grad:
@@ -256,7 +263,8 @@ def compare_models(model: MaskedAutoencoderViT, reference: Reference, imgs: Tens
         "stages": [r.to_dict() for r in rows],
         "passed": first is None,
         "first_failure": first,
-        "loss": {"ours": float(loss.detach()), "reference": float(ref.loss.detach())},
+        "loss": {"ours": None if nothing_masked else float(loss.detach()),
+                 "reference": None if nothing_masked else float(ref.loss.detach())},
     })
     return result
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
 import types
 from collections.abc import Iterator
 from functools import partial
@@ -47,6 +48,32 @@ def official_source(official_src: str | os.PathLike | None) -> Path | None:
     return Path(value).expanduser() if value is not None else None
 
 
+MAX_SOURCE_BYTES = 1 << 20  # the official models_mae.py is about 9 KB
+
+
+def check_official_source(path: Path) -> None:
+    """Refuse, before anything in it runs, a folder that is not a clone of the official repository: it
+    must hold a ``models_mae.py`` (a regular file under 1 MiB) whose text defines
+    ``class MaskedAutoencoderViT``. Read as text, never imported, so a stray ``$MAE_OFFICIAL_SRC``
+    pointing at some other folder cannot execute its code."""
+    from mae_core.errors import MAEError
+    from mae_core.io.files import read_bounded
+
+    source = path / "models_mae.py"
+    hint = f"pass the root of your facebookresearch/mae clone with --official-src or ${ENV_VAR}"
+    if not path.is_dir():
+        raise ReferenceUnavailable(f"official source {str(path)!r} is not a directory; {hint}")
+    if not source.exists():
+        raise ReferenceUnavailable(f"official source {str(path)!r} has no models_mae.py; {hint}")
+    try:
+        text = read_bounded(source, MAX_SOURCE_BYTES, "models_mae.py").decode("utf-8", errors="replace")
+    except MAEError as exc:
+        raise ReferenceUnavailable(f"{exc}; {hint}") from None
+    if not re.search(r"^class\s+MaskedAutoencoderViT\b", text, flags=re.MULTILINE):
+        raise ReferenceUnavailable(f"{str(source)!r} does not define class MaskedAutoencoderViT, so it is not the "
+                                   f"official MAE source; nothing in it was run; {hint}")
+
+
 def import_official(src: str | os.PathLike) -> tuple[types.ModuleType, list[str]]:
     """Import ``models_mae.py`` from ``src`` (a directory, or the file itself) with the shims.
 
@@ -61,9 +88,7 @@ def import_official(src: str | os.PathLike) -> tuple[types.ModuleType, list[str]
     if not path.is_dir():
         raise ReferenceUnavailable(f"official source {str(path)!r} is not a directory; pass the folder of your "
                                    f"facebookresearch/mae clone with --official-src or ${ENV_VAR}")
-    if not (path / "models_mae.py").is_file():
-        raise ReferenceUnavailable(f"official source {str(path)!r} has no models_mae.py; pass the root of your "
-                                   f"facebookresearch/mae clone with --official-src or ${ENV_VAR}")
+    check_official_source(path)
     key = path.resolve()
     if key not in _IMPORTED:
         require_timm()  # the official code imports timm: fail with the install hint, not its traceback

@@ -13,8 +13,11 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.commands.forward import BatchOpt, ImageOpt, VariantOrDetectOpt, WeightsOpt
 from mae_cli.common import (
+    BatchOpt,
+    ImageOpt,
+    VariantOpt,
+    WeightsOpt,
     DebugOpt,
     JsonOpt,
     MaskRatioOpt,
@@ -38,7 +41,7 @@ PngOpt = Annotated[Path | None, typer.Option("--png", help="Write a picture of t
                                              show_default=False)]
 
 
-def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
+def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, blocks: BlocksOpt = "all",
             heads: HeadsOpt = None, out_file: OutOpt = None, png: PngOpt = None, json_out: JsonOpt = False,
             debug: DebugOpt = False) -> None:
@@ -71,7 +74,7 @@ def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, imag
             error(f"note: {note}")
         return report
 
-    run(compute, _render, json_out=json_out, debug=debug)
+    run(compute, render, json_out=json_out, debug=debug)
 
 
 def _heads(text: str | None) -> list[int] | None:
@@ -85,7 +88,7 @@ def _heads(text: str | None) -> list[int] | None:
         raise BadInput(f"--heads {text!r}: use a comma-separated list of head indices like 0,3") from None
 
 
-def _render(r: dict[str, Any]) -> None:
+def render(r: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{r['title']} encoder attention (mask ratio {r['mask_ratio']:g}, "

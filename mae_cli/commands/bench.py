@@ -17,13 +17,14 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, VariantOpt, check_mask_ratio, err,
-                      out, progress, resolve_device, resolve_dtype, resolve_variant, run)
+from ..common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt,
+                      OfficialSrcOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, check_mask_ratio, err, out, progress,
+                      resolve_device, resolve_dtype, resolve_variant, run)
 
 
 def command(
-    variant: VariantOpt = "base",
-    batch: Annotated[int, typer.Option("--batch", "-b", help="Images per forward pass.")] = 1,
+    variant: VariantOpt = None,
+    batch: BatchOpt = 1,
     mode: Annotated[str, typer.Option(
         "--mode", help="forward (no autograd) or train (forward + backward, grads cleared each step).")] = "forward",
     reference: Annotated[Optional[list[str]], typer.Option(
@@ -42,9 +43,7 @@ def command(
         "--mask-tokens-in-encoder", help="Also time the paper's baseline (Table 1c/2): the same model with an "
                                          "encoder that sees every token, mask tokens in place of the removed ones; "
                                          "reports the MAE's speedup over it.")] = False,
-    official_src: Annotated[Optional[str], typer.Option(
-        "--official-src", help="Clone of facebookresearch/mae for --reference official (default: "
-                               "$MAE_OFFICIAL_SRC).", show_default=False)] = None,
+    official_src: OfficialSrcOpt = None,
     compile_: Annotated[bool, typer.Option(
         "--compile", help="Also time our model under torch.compile (its one-off compile time is reported).")] = False,
     device: DeviceOpt = "cpu",
@@ -53,12 +52,11 @@ def command(
         "--autocast/--native", help="Low precision by torch.autocast over float32 weights, or native (weights cast "
                                     "to --dtype). Ignored for float32.")] = False,
     mask_ratio: MaskRatioOpt = 0.75,
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed rounds before timing.")] = 2,
-    runs: Annotated[int, typer.Option("--runs", "-n", help="Timed rounds (each runs every competitor once).")] = 10,
-    threads: Annotated[Optional[int], typer.Option(
-        "--threads", help="torch.set_num_threads (default: PyTorch's choice, usually the core count).",
-        show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the weights, the images and the masking noise.")] = 0,
+    warmup: WarmupOpt = 2,
+    runs: Annotated[int, typer.Option(
+        "--runs", "-n", min=1, max=MAX_REPEAT, help="Timed rounds (each runs every competitor once).")] = 10,
+    threads: ThreadsOpt = None,
+    seed: SeedOpt = 0,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -79,16 +77,17 @@ def command(
     Rows: ours (exact path), ours+fast (mae_core.kernels.fast_path), [M] in encoder
     (--mask-tokens-in-encoder), ours+compile (--compile), then the references.
     """
-    run(lambda: bench(variant, batch=batch, mode=mode, references=reference or [], reference_dtype=reference_dtype,
-                      path=path, mask_tokens_in_encoder=mask_tokens_in_encoder, compile_model=compile_, device=device,
-                      dtype=dtype, autocast=autocast, mask_ratio=mask_ratio, warmup=warmup, runs=runs,
-                      threads=threads, seed=seed, official_src=official_src, progress_to_stderr=True),
+    run(lambda: compute(variant or "base", batch=batch, mode=mode, references=reference or [],
+                        reference_dtype=reference_dtype, path=path, mask_tokens_in_encoder=mask_tokens_in_encoder,
+                        compile_model=compile_, device=device, dtype=dtype, autocast=autocast, mask_ratio=mask_ratio,
+                        warmup=warmup, runs=runs, threads=threads, seed=seed,
+                        official_src=str(official_src) if official_src else None, progress_to_stderr=True),
         render, json_out=json_out, debug=debug)
 
 
 # --- compute -------------------------------------------------------------------------------------
 
-def bench(variant: str, *, references: list[str] | tuple[str, ...] = (), reference_dtype: str | None = None,
+def compute(variant: str, *, references: list[str] | tuple[str, ...] = (), reference_dtype: str | None = None,
           device: str = "cpu", dtype: str = "float32", official_src: str | None = None,
           progress_to_stderr: bool = False, **settings: Any) -> dict[str, Any]:
     """Resolve the options, then :func:`mae_core.views.bench.bench_report` (plain data for table and JSON)."""
@@ -140,6 +139,10 @@ def _reference_loader(official_src: str | None):
 
 # --- render --------------------------------------------------------------------------------------
 
+def _runs(n: int) -> str:
+    return "1 run" if n == 1 else f"{n} alternating runs"
+
+
 def _fmt(x: float | None, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
@@ -149,7 +152,7 @@ def render(data: dict[str, Any]) -> None:
 
     short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
     table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, {data['threads']} thread(s): "
-                        f"median of {data['runs']} alternating runs")
+                        f"median of {_runs(data['runs'])}")
     table.add_column("", no_wrap=True)
     for col in ("dtype", "median s", "img/s", "GFLOP/s", "% mm", "÷ ref", "Δpred"):
         table.add_column(col, justify="left" if col == "dtype" else "right", no_wrap=True)

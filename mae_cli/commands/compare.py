@@ -10,62 +10,68 @@ gathers the options and draws the table. Exit 1 when any row fails, naming the f
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, ResizeOpt, VerificationFailed, check_batch,
-                      check_mask_ratio, out, progress, resolve_device, resolve_weights, run)
+from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, ImageOpt, JsonOpt, MaskRatioOpt, NormPixOpt,
+                      OfficialSrcOpt, ResizeOpt, SeedOpt, VariantOpt, VerificationFailed, WeightsOpt, check_images,
+                      check_mask_ratio, check_tolerance, cut, esc, note, out, progress, resolve_device,
+                      resolve_weights, run)
+
+ReferenceOpt = Annotated[str, typer.Option(
+    "--reference", "-r", help="What to compare against: official (your clone, needs --official-src), timm (the "
+                              "official composition on timm), hf (transformers' ViTMAE), or auto: official if a "
+                              "source is given, else timm, else hf.")]
+AtolOpt = Annotated[float, typer.Option(
+    "--atol", callback=check_tolerance, help="Largest absolute difference a stage may show and still pass ...")]
+RtolOpt = Annotated[float, typer.Option(
+    "--rtol", callback=check_tolerance, help="... plus this fraction of the reference's largest magnitude in that "
+                                             "stage (float32 rounding scales with it). 0: a pure absolute test.")]
+GradOpt = Annotated[bool, typer.Option(
+    "--grad", help="Also compare the gradient of every parameter after loss.backward() (slower, more memory).")]
+PerturbOpt = Annotated[str | None, typer.Option(
+    "--perturb", show_default=False,
+    help="Add 0.001 to the first entry of this weight (official name, e.g. blocks.3.mlp.fc2.bias) on the "
+         "reference side only, to watch the check fail where the change first shows.")]
 
 
 def command(
-    variant: Annotated[Optional[str], typer.Option(
-        "--variant", "-m", help="Model: base, large or huge (or a registry name). Default: detected from "
-                                "--weights, else base.", show_default=False)] = None,
-    weights: Annotated[Optional[Path], typer.Option(
-        "--weights", "-w", help="Checkpoint for both models: official .pth, .safetensors, or a transformers ViTMAE "
-                                "directory. None: our seeded initialisation, exported to the official layout.",
-        show_default=False)] = None,
-    reference: Annotated[str, typer.Option(
-        "--reference", "-r", help="What to compare against: official (your clone, needs --official-src), timm (the "
-                                  "official composition on timm), hf (transformers' ViTMAE), or auto: official if a "
-                                  "source is given, else timm, else hf.")] = "auto",
-    official_src: Annotated[Optional[Path], typer.Option(
-        "--official-src", envvar="MAE_OFFICIAL_SRC", help="Folder of your facebookresearch/mae clone (holds "
-                                                          "models_mae.py); imported as it is, with compatibility "
-                                                          "shims, never modified.", show_default=False)] = None,
-    batch: Annotated[int, typer.Option(
-        "--batch", "-b", help="Number of seeded random images when no --image is given.")] = 2,
-    images: Annotated[Optional[list[Path]], typer.Option(
-        "--image", "-i", help="Image file to feed both models (repeat for a batch); resized to the model's size "
-                              "as the official demo does (stretched, bicubic).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option(
-        "--seed", help="Seed of the initialisation (without --weights), the masking noise and the random images.")] = 0,
+    variant: VariantOpt = None,
+    weights: WeightsOpt = None,
+    reference: ReferenceOpt = "auto",
+    official_src: OfficialSrcOpt = None,
+    batch: BatchOpt = 2,
+    images: ImageOpt = None,
+    seed: SeedOpt = 0,
     mask_ratio: MaskRatioOpt = 0.75,
-    atol: Annotated[float, typer.Option(
-        "--atol", help="Largest absolute difference a stage may show and still pass ...")] = 1e-5,
-    rtol: Annotated[float, typer.Option(
-        "--rtol", help="... plus this fraction of the reference's largest magnitude in that stage (float32 "
-                       "rounding scales with it). 0: a pure absolute test.")] = 1e-6,
-    grad: Annotated[bool, typer.Option(
-        "--grad", help="Also compare the gradient of every parameter after loss.backward() (slower, more memory).")
-    ] = False,
-    norm_pix_loss: Annotated[Optional[bool], typer.Option(
-        "--norm-pix-loss/--raw-pix", help="Loss on per-patch normalised pixels or raw pixels. Default: as a "
-                                          "transformers config.json says, else raw.", show_default=False)] = None,
-    perturb: Annotated[Optional[str], typer.Option(
-        "--perturb", help="Add 0.001 to the first entry of this weight (official name, e.g. blocks.3.mlp.fc2.bias) "
-                          "on the reference side only, to watch the check fail where the change first shows.",
-        show_default=False)] = None,
-    resize: ResizeOpt = "stretch",
+    atol: AtolOpt = 1e-5,
+    rtol: RtolOpt = 1e-6,
+    grad: GradOpt = False,
+    norm_pix_loss: NormPixOpt = None,
+    perturb: PerturbOpt = None,
     device: DeviceOpt = "cpu",
+    resize: ResizeOpt = "stretch",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Compare our model with the official one (or timm / transformers), stage by stage."""
-    run(lambda: compare(variant=variant, weights=weights, reference=reference, official_src=official_src,
+    """Compare our model with the official one (or timm / transformers), stage by stage: identical
+    weights, images and masking noise; exit 1 when a stage differs, naming the first. Without --weights
+    our seeded initialisation is exported to the official layout. With --mask-ratio 0 nothing is masked:
+    the loss is undefined on both sides (null) and every other stage is compared.
+
+    JSON (--json), one document with the keys:
+      variant, title, reference, reference_detail, weights, seed, mask_ratio,
+      norm_pix_loss, atol, rtol, notes (list of str), images (list of str),
+      stages (list of {stage, shape, max_abs, max_rel, passed, detail,
+      tolerance}), passed, first_failure (stage or null),
+      loss {ours, reference} (null with nothing masked),
+      gradients (with --grad: list of {name, max_abs, max_rel, passed, detail}).
+    """
+    run(lambda: compute(variant=variant, weights=weights, reference=reference, official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
                         grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, resize=resize),
         render, json_out=json_out, debug=debug)
@@ -73,7 +79,7 @@ def command(
 
 # --- compute -------------------------------------------------------------------------------------
 
-def compare(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None, batch: int,
+def compute(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None, batch: int,
             images: list[Path], seed: int, mask_ratio: float, atol: float, rtol: float, grad: bool,
             norm_pix_loss: bool | None,
             perturb: str | None, device: str, resize: str = "stretch") -> dict[str, Any]:
@@ -86,15 +92,15 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
 
     from mae_core.io.images import load_batch
 
-    for name, value in (("--atol", atol), ("--rtol", rtol)):
-        if not value >= 0:
-            raise BadInput(f"{name} must be a non-negative number, got {value}")
-    check_batch(batch)
+    if images and batch != len(images):
+        batch = len(images)
+    check_images(images)
     dev = resolve_device(device)
     try:
         kind = resolve_kind(reference, official_src)  # fail fast, before any model is built
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
+    source = _official_source(official_src) if kind == "official" else None  # refused here if not a clone
     name, loaded = resolve_weights(variant, weights)
     cfg = get_variant(name).config
     check_mask_ratio(mask_ratio, cfg.num_patches)
@@ -104,6 +110,8 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
                        + ", ".join(near))
     imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, resize=resize)
 
+    if source is not None:
+        note(source)
     try:
         with progress(f"comparing {get_variant(name).title} with the {kind} reference"):
             data = compare_official(name, imgs, weights=loaded, reference=kind, official_src=official_src,
@@ -118,6 +126,22 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
     return data
 
 
+def _official_source(official_src: Path | None) -> str:
+    """Check the official source folder by reading it (nothing in it runs); the note that says what will
+    be imported, and whether $MAE_OFFICIAL_SRC chose it."""
+    from official_mae import ReferenceUnavailable
+    from official_mae.official import ENV_VAR, check_official_source, official_source
+
+    src = official_source(official_src)
+    try:
+        check_official_source(src.parent if src.name == "models_mae.py" else src)
+    except ReferenceUnavailable as exc:
+        raise BadInput(str(exc)) from None
+    env = os.environ.get(ENV_VAR)
+    why = f" (set by ${ENV_VAR})" if env and (official_src is None or str(official_src) == env) else ""
+    return f"importing the official source {cut(str(src), 200)!r}{why}: its models_mae.py runs in this process"
+
+
 # --- render --------------------------------------------------------------------------------------
 
 def _num(x: float | None) -> str:
@@ -127,15 +151,15 @@ def _num(x: float | None) -> str:
 
 
 def render(data: dict[str, Any]) -> None:
-    out.print(f"[bold]{data['title']}[/] ({data['variant']}) vs [bold]{data['reference']}[/]: "
-              f"{data['reference_detail']}",
+    for line in data["notes"]:
+        note(line)
+    out.print(f"[bold]{esc(data['title'])}[/] ({esc(data['variant'])}) vs [bold]{esc(data['reference'])}[/]: "
+              f"{esc(data['reference_detail'])}",
               highlight=False)
-    out.print(f"weights: {data['weights']}; input: {len(data['images'])} image(s) ({data['images'][0]}"
+    out.print(f"weights: {esc(data['weights'])}; input: {len(data['images'])} image(s) ({esc(data['images'][0], 100)}"
               f"{', ...' if len(data['images']) > 1 else ''}); masking noise seed {data['seed']}, mask ratio "
               f"{data['mask_ratio']}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
               highlight=False)
-    for note in data["notes"]:
-        out.print(f"note: {note}", highlight=False)
     table = Table(title=f"stage by stage (pass: max abs diff <= {data['atol']:g} + {data['rtol']:g} x max |reference|;"
                         " masks identical)")
     table.add_column("stage", no_wrap=True)
@@ -146,14 +170,20 @@ def render(data: dict[str, Any]) -> None:
     for row in data["stages"]:
         shape = row["shape"] if isinstance(row["shape"], str) else "x".join(map(str, row["shape"])) or "scalar"
         if row["stage"] == "masking":
-            verdict = "[green]identical[/]" if row["passed"] else f"[bold red]FAIL[/] {row['detail']}"
+            verdict = "[green]identical[/]" if row["passed"] else f"[bold red]FAIL[/] {esc(row['detail'])}"
+        elif row["passed"] and row["max_abs"] is None and row["detail"]:  # nothing to compare (no masked patch)
+            verdict = "[green]n/a[/] none masked"
         else:
-            verdict = "[green]pass[/]" if row["passed"] else f"[bold red]FAIL[/] {row['detail']}"
-        table.add_row(row["stage"], shape, _num(row["max_abs"]), _num(row["max_rel"]), verdict)
+            verdict = "[green]pass[/]" if row["passed"] else f"[bold red]FAIL[/] {esc(row['detail'])}"
+        table.add_row(esc(row["stage"]), esc(shape), _num(row["max_abs"]), _num(row["max_rel"]), verdict)
     out.print(table)
     loss = data["loss"]
-    out.print(f"loss: ours {loss['ours']:.8f}, reference {loss['reference']:.8f}", highlight=False)
-    if data["passed"]:
-        out.print(f"[bold green]PASS[/]: all {len(data['stages'])} stages agree with the {data['reference']} reference")
+    if loss["ours"] is None:
+        out.print("loss: undefined on both sides (no masked patches)", highlight=False)
     else:
-        out.print(f"[bold red]FAIL[/]: first diverging stage: [bold]{data['first_failure']}[/]")
+        out.print(f"loss: ours {loss['ours']:.8f}, reference {loss['reference']:.8f}", highlight=False)
+    if data["passed"]:
+        out.print(f"[bold green]PASS[/]: all {len(data['stages'])} stages agree with the {esc(data['reference'])} "
+                  "reference")
+    else:
+        out.print(f"[bold red]FAIL[/]: first diverging stage: [bold]{esc(data['first_failure'])}[/]")

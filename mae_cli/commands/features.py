@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.commands.forward import BatchOpt, ImageOpt, VariantOrDetectOpt, WeightsOpt
-from mae_cli.common import DebugOpt, JsonOpt, SeedOpt, error, out, progress, run
+from mae_cli.common import (BatchOpt, DebugOpt, ImageOpt, JsonOpt, SeedOpt, VariantOpt, WeightsOpt, error, out,
+                            progress, run)
 
 LayersOpt = Annotated[str, typer.Option("--layers", help="Encoder blocks whose output is kept: all, -1 (the last) "
                                         "or a list like 0,5,11.")]
@@ -24,7 +24,7 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the tens
                                              show_default=False)]
 
 
-def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
+def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, layers: LayersOpt = "all", pool: PoolOpt = "cls", out_file: OutOpt = None,
             seed: SeedOpt = 0, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Features of every patch: mask ratio 0, the original patch order (no shuffle), the hidden state
@@ -47,10 +47,10 @@ def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, imag
             error(f"note: {note}")
         return report
 
-    run(compute, _render, json_out=json_out, debug=debug)
+    run(compute, render, json_out=json_out, debug=debug)
 
 
-def _render(r: dict[str, Any]) -> None:
+def render(r: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{r['title']} features ({r['batch']} image(s), every patch, pool {r['pool']})")

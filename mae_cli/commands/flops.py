@@ -13,12 +13,12 @@ from typing import Any
 
 from rich.table import Table
 
-from ..common import (DebugOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed, check_mask_ratio, fmt_int,
-                      out, progress, resolve_variant, run)
+from ..common import (DebugOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed, check_mask_ratio, esc,
+                      fmt_int, out, progress, resolve_variant, run)
 
 
 def command(
-    variant: VariantOpt = "base",
+    variant: VariantOpt = None,
     mask_ratio: MaskRatioOpt = 0.75,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -34,14 +34,14 @@ def command(
       encoder_saving, total_saving_vs_mask_tokens_in_encoder,
       train_over_forward, agree.
     """
-    run(lambda: flops(variant, mask_ratio), render, json_out=json_out, debug=debug)
+    run(lambda: compute(variant, mask_ratio), render, json_out=json_out, debug=debug)
 
 
-def flops(variant: str, mask_ratio: float) -> dict[str, Any]:
-    from mae_core.views.flops import flop_report
+def compute(variant: str | None, mask_ratio: float) -> dict[str, Any]:
     from mae_core.models import create_model, get_variant
+    from mae_core.views.flops import flop_report
 
-    name = resolve_variant(variant)
+    name = resolve_variant(variant or "base")
     spec = get_variant(name)
     check_mask_ratio(mask_ratio, spec.config.num_patches)
     with progress(f"counting the FLOPs of {spec.title} on the meta device"):
@@ -56,14 +56,14 @@ def flops(variant: str, mask_ratio: float) -> dict[str, Any]:
 
 def render(data: dict[str, Any]) -> None:
     L, keep = data["num_patches"], data["num_visible"]
-    table = Table(title=f"{data['title']} FLOPs per image, mask ratio {data['mask_ratio']:g} "
+    table = Table(title=f"{esc(data['title'])} GFLOPs per image, mask ratio {data['mask_ratio']:g} "
                         f"({keep} of {L} patches visible)")
     table.add_column("stage")
-    table.add_column("tokens", justify="right")
-    table.add_column("GMACs", justify="right")
-    table.add_column("GFLOPs counted", justify="right")
-    table.add_column("GFLOPs closed form", justify="right")
-    table.add_column("agree", justify="center")
+    table.add_column("tokens", justify="right", no_wrap=True)
+    table.add_column("GMACs", justify="right", no_wrap=True)
+    table.add_column("counted", justify="right", no_wrap=True)
+    table.add_column("closed form", justify="right", no_wrap=True)
+    table.add_column("agree", justify="center", no_wrap=True)
     for s in data["stages"]:
         table.add_row(s["description"], str(s["tokens"]) if s["tokens"] else "-", f"{s['macs'] / 1e9:.3f}",
                       f"{s['flops_counted'] / 1e9:.3f}", f"{s['flops_closed_form'] / 1e9:.3f}",

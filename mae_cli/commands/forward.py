@@ -15,38 +15,25 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, ResizeOpt, SeedOpt,
-                            VerificationFailed, check_batch, check_mask_ratio, error, out, progress,
-                            resolve_device, resolve_dtype, resolve_variant, resolve_weights, run)
+from mae_cli.common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImageOpt, JsonOpt,
+                            MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt, VerificationFailed, WarmupOpt, WeightsOpt,
+                            check_images, check_mask_ratio, esc, note, out, progress, resolve_device, resolve_dtype,
+                            resolve_variant,
+                            resolve_weights, run)
 
-VariantOrDetectOpt = Annotated[str | None, typer.Option(
-    "--variant", "-m", help="Model: base, large, huge, or any registry name (mae variants lists them). "
-                            "Default: the variant of --weights, else base.", show_default=False)]
-BatchOpt = Annotated[int | None, typer.Option(
-    "--batch", "-b", help="Batch size; without --image, that many seeded random-normal images "
-                          "(default: 1, or the number of --image files)", show_default=False)]
-ImageOpt = Annotated[list[Path] | None, typer.Option(
-    "--image", "-i", show_default=False,
-    help="An image file Pillow reads (repeat for a batch); resized to the model's size as the official demo "
-         "does (stretched, bicubic), ImageNet mean/std.")]
-WeightsOpt = Annotated[Path | None, typer.Option(
-    "--weights", "-w", help="Checkpoint (.pth or .safetensors, official or our layout). Without it the seeded "
-                            "random initialisation is used.", show_default=False)]
-NormPixOpt = Annotated[bool, typer.Option(
-    "--norm-pix-loss", help="Score against per-patch normalised pixels (as the *_full checkpoints were trained).")]
-RepeatOpt = Annotated[int, typer.Option("--repeat", help="Timed forward passes; the median latency is reported.")]
-WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed forward passes before the timed ones (the first "
-                                        "call pays one-off costs).")]
+RepeatOpt = Annotated[int, typer.Option(
+    "--repeat", min=1, max=MAX_REPEAT, help="Timed forward passes; the median latency is reported.")]
 
 
-def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: ImageOpt = None,
+def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt = None,
             weights: WeightsOpt = None, seed: SeedOpt = 0, mask_ratio: MaskRatioOpt = 0.75,
-            norm_pix_loss: NormPixOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
+            norm_pix_loss: NormPixOpt = None, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
             repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, resize: ResizeOpt = "stretch", json_out: JsonOpt = False,
             debug: DebugOpt = False) -> None:
     """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
-    predicted value is not finite.
+    predicted value is not finite. With --mask-ratio 0 nothing is masked: the loss is undefined
+    (null, loss_note says why), not a failure. --batch defaults to the number of --image files, else 1.
 
     bfloat16 / float16 run under torch.autocast (weights stay float32).
     The masking noise is drawn right after torch.manual_seed(--seed), as in the official demo.
@@ -55,7 +42,7 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
       variant, title, weights (path or null),
       initialisation ("seeded" or "weights"), notes (list of str),
       device, dtype, precision, batch, img_size, mask_ratio, norm_pix_loss,
-      seed, inputs (list of str), build_s, loss, loss_finite,
+      seed, inputs (list of str), build_s, loss, loss_finite, loss_note,
       pred_shape, mask_shape, num_visible, masked_fraction (per sample),
       pred {finite, min, max, mean}, repeat, warmup, latency_s, latencies_s,
       images_per_s, peak_memory_bytes, memory_before_bytes, memory_method,
@@ -63,34 +50,23 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
     NaN and inf are written as null.
     """
 
-    def compute() -> dict[str, Any]:
-        return _forward(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype, repeat,
-                        warmup, resize)
-
-    run(compute, _render, json_out=json_out, debug=debug)
+    run(lambda: compute(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype,
+                        repeat, warmup, resize), render, json_out=json_out, debug=debug)
 
 
-def _forward(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
-             mask_ratio: float, norm_pix_loss: bool, device: str, dtype: str, repeat: int,
-             warmup: int = 1, resize: str = "stretch") -> dict[str, Any]:
+def compute(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
+            mask_ratio: float, norm_pix_loss: bool | None, device: str, dtype: str, repeat: int,
+            warmup: int = 1, resize: str = "stretch") -> dict[str, Any]:
     from mae_core.models import get_variant
 
     # Cheap checks first, so a typo never waits for a checkpoint to load.
     name = resolve_variant(variant) if variant is not None else None
-    if batch is not None:
-        check_batch(batch)
-        if images and batch != len(images):
-            raise BadInput(f"--batch {batch} but {len(images)} --image file(s) given; drop --batch or pass "
-                           f"{batch} images")
-    if repeat < 1:
-        raise BadInput(f"--repeat must be at least 1, got {repeat}")
-    if warmup < 0:
-        raise BadInput(f"--warmup must be 0 or more, got {warmup}")
+    if batch is not None and images and batch != len(images):
+        raise BadInput(f"--batch {batch} but {len(images)} --image file(s) given; drop --batch or pass "
+                       f"{batch} images")
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
-    for path in images:
-        if not path.is_file():
-            raise BadInput(f"image {str(path)!r} does not exist; check the path")
+    check_images(images)
     if name is not None:
         check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
 
@@ -110,8 +86,9 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
 
     imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, resize=resize)
     if loaded is None:
-        notes.append(f"no --weights: the model has the seeded random initialisation (seed {seed}), so the "
-                     "loss is that of an untrained model")
+        notes.append(f"no --weights: the seeded random initialisation (seed {seed}) is untrained")
+    if norm_pix_loss is None:  # as the checkpoint says (a transformers config.json), else raw pixels
+        norm_pix_loss = bool(loaded.hints.get("norm_pix_loss")) if loaded is not None else False
     from mae_core.io.weights import build_model
 
     with progress(f"building {info.title} on {dev}"):
@@ -121,8 +98,8 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
 
     if not (support := dtype_support(dt, dev))["native"]:  # a CPU without native bfloat16 / float16: slow, said
         notes.append(support["detail"])
-    for note in notes:
-        error(f"note: {note}")
+    for line in notes:
+        note(line)
 
     from mae_core.views.forward import dtype_name, measure_forward
 
@@ -147,13 +124,13 @@ def _mib(n: int | None) -> str:
     return "n/a" if n is None else f"{n / 2**20:,.1f} MiB"
 
 
-def _render(r: dict[str, Any]) -> None:
+def render(r: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{r['title']} forward pass ({r['variant']})", show_header=False)
+    table = Table(title=f"{esc(r['title'])} forward pass ({esc(r['variant'])})", show_header=False)
     table.add_column("", style="bold", no_wrap=True)
     table.add_column("", overflow="fold")
-    weights = r["weights"] or f"none: seeded random initialisation (seed {r['seed']})"
+    weights = esc(r["weights"]) if r["weights"] else f"none: seeded random initialisation (seed {r['seed']})"
     fractions = r["masked_fraction"]
     shown = ", ".join(f"{f:.4f}" for f in fractions[:8])
     if len(fractions) > 8:
@@ -161,11 +138,12 @@ def _render(r: dict[str, Any]) -> None:
     pred = r["pred"]
     rows = [
         ("weights", weights),
-        ("input", f"{r['batch']} x {r['img_size']} px: " + "; ".join(r["inputs"][:3])
+        ("input", f"{r['batch']} x {r['img_size']} px: " + "; ".join(esc(i, 100) for i in r["inputs"][:3])
          + (" ..." if len(r["inputs"]) > 3 else "")),
         ("device / precision", f"{r['device']} / {r['precision']}"),
         ("mask ratio", f"{r['mask_ratio']:g} ({r['num_visible']} of {r['mask_shape'][1]} patches visible)"),
-        ("loss", _number(r["loss"]) + (" (norm_pix_loss)" if r["norm_pix_loss"] else "")),
+        ("loss", (_number(r["loss"]) if r.get("loss_note") is None else "undefined: no masked patches")
+         + (" (norm_pix_loss)" if r["norm_pix_loss"] else "")),
         ("pred shape", str(tuple(r["pred_shape"]))),
         ("mask shape", str(tuple(r["mask_shape"]))),
         ("masked fraction", shown),
@@ -181,7 +159,9 @@ def _render(r: dict[str, Any]) -> None:
     for label, value in rows:
         table.add_row(label, value)
     out.print(table)
-    if r["ok"]:
+    if r["ok"] and r.get("loss_note"):
+        out.print("[green]OK[/green] predictions are finite (no masked patches, so no loss)")
+    elif r["ok"]:
         out.print("[green]OK[/green] loss and predictions are finite")
     else:
         out.print("[red]FAIL[/red] the loss or the predictions contain NaN or inf")

@@ -12,55 +12,62 @@ inputs and draws.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, ResizeOpt, check_mask_ratio, out, progress,
-                      resolve_device, resolve_weights, run)
+from ..common import (BadInput, DebugOpt, DeviceOpt, FollowSymlinkOpt, ImageOpt, JsonOpt, MaskRatioOpt, NormPixOpt,
+                      OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_images, check_mask_ratio, cut, esc, note, out,
+                      progress, resolve_device, resolve_weights, run)
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
 VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
 
+ImageArg = Annotated[list[Path] | None, typer.Argument(
+    help="Image files (PNG, JPEG, ... anything Pillow reads), the same as --image. None: a built-in generated "
+         "test picture.", show_default=False, metavar="[IMAGE]...")]
+
 
 def command(
-    images: Annotated[Optional[list[Path]], typer.Argument(
-        help="Image files (PNG, JPEG, ... anything Pillow reads), resized to the model's size as the "
-             "official demo does (stretched, bicubic). None: a built-in generated test picture.",
-        show_default=False, metavar="IMAGE")] = None,
-    variant: Annotated[Optional[str], typer.Option(
-        "--variant", "-m", help="Model: base, large or huge (or a registry name). Default: detected from "
-                                "--weights, else base.", show_default=False)] = None,
-    weights: Annotated[Optional[Path], typer.Option(
-        "--weights", "-w", help="Checkpoint (.pth or .safetensors). Full files (official mae_visualize_vit_*.pth) "
-                                "give the model's own reconstruction; encoder-only files get an untrained decoder. "
-                                "None: the seeded random initialisation (untrained).", show_default=False)] = None,
+    images: ImageArg = None,
+    image: ImageOpt = None,
+    variant: VariantOpt = None,
+    weights: WeightsOpt = None,
     mask_ratio: MaskRatioOpt = 0.75,
-    seed: Annotated[int, typer.Option(
-        "--seed", help="Seed of the masking noise and of every randomly initialised weight.")] = 0,
-    out_path: Annotated[Path, typer.Option(
-        "--out", "-o", help="Where to write the PNG (the folder must exist).")] = Path("mask_demo.png"),
-    norm_pix_loss: Annotated[Optional[bool], typer.Option(
-        "--norm-pix-loss/--raw-pix", help="Read the prediction as per-patch normalised pixels (checkpoints trained "
-                                          "with norm_pix_loss, the official *_full.pth) or as raw pixels. Default: "
-                                          "as a transformers config.json says, else normalised when the --weights "
-                                          "file name contains '_full'.",
-        show_default=False)] = None,
+    seed: SeedOpt = 0,
+    out_path: OutOpt = Path("mask_demo.png"),
+    follow_symlink: FollowSymlinkOpt = False,
+    norm_pix_loss: NormPixOpt = None,
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Mask an image, reconstruct it, and draw the paper's Figure 2 (terminal grid + PNG)."""
-    run(lambda: mask_demo(images or [], variant=variant, weights=weights, mask_ratio=mask_ratio, seed=seed,
-                          out_path=out_path, norm_pix_loss=norm_pix_loss, device=device, resize=resize),
+    """Mask an image, reconstruct it, and draw the paper's Figure 2 (terminal grid + PNG).
+
+    Full checkpoints (official mae_visualize_vit_*.pth, raw pixels; *_full.pth, norm_pix_loss) give the
+    model's own reconstruction; encoder-only files get an untrained decoder; without --weights the model
+    is untrained. Without --norm-pix-loss/--raw-pix, a '_full' in the file name means norm_pix_loss (the
+    official naming). Notes go to stderr.
+
+    JSON (--json), one document with the keys:
+      variant, title, weights, trained_decoder, norm_pix_loss, norm_pix_loss_from,
+      loss_space, mask_ratio, seed, patch_size, grid [h, w], num_patches,
+      mask_convention, output, picture_size [w, h], panels (list of str),
+      notes (list of str), images (list of {index, image, mask (h x w of 0/1),
+      visible, masked, loss, output}).
+    """
+    run(lambda: compute([*(images or []), *(image or [])], variant=variant, weights=weights, mask_ratio=mask_ratio,
+                        seed=seed, out_path=out_path, follow_symlink=follow_symlink, norm_pix_loss=norm_pix_loss,
+                        device=device, resize=resize),
         render, json_out=json_out, debug=debug)
 
 
 # --- compute -------------------------------------------------------------------------------------
 
-def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | None, mask_ratio: float, seed: int,
-              out_path: Path, norm_pix_loss: bool | None, device: str, resize: str = "stretch") -> dict[str, Any]:
+def compute(image_paths: list[Path], *, variant: str | None, weights: Path | None, mask_ratio: float, seed: int,
+            out_path: Path, norm_pix_loss: bool | None, device: str, follow_symlink: bool = False,
+            resize: str = "stretch") -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
     from mae_core.io.images import builtin_image, load_image, normalize
     from mae_core.io.weights import build_model
@@ -69,7 +76,8 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
     from mae_core.views.picture import save_png
     from mae_core.views.reconstruct import masking_noise, reconstruct, reconstruction_target, target_fit, target_hint
 
-    _check_out(out_path)
+    _check_out(out_path, follow_symlink)
+    check_images(image_paths)
     dev = resolve_device(device)
     name, loaded = resolve_weights(variant, weights)
     spec = get_variant(name)
@@ -91,7 +99,7 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
         rec = reconstruct(model, x, mask_ratio=mask_ratio, noise=masking_noise(len(arrays), cfg.num_patches, seed),
                           norm_pix_loss=norm_pix)
     trained = loaded is not None and loaded.has_decoder
-    notes = _notes(loaded, weights, seed, norm_pix, norm_pix_source)
+    notes = _notes(loaded, weights, seed, norm_pix, norm_pix_source, spec.short)
     if trained:
         hint = target_hint(target_fit(rec.pred, patchify(x, cfg.patch_size)), norm_pix)
         if hint:
@@ -99,11 +107,7 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
 
     header = _header(spec.title, loaded, weights, seed, mask_ratio, norm_pix)
     picture = _draw(x, rec, names, header, trained, cfg.num_patches)
-    try:
-        save_png(picture, out_path)
-    except OSError as exc:
-        raise BadInput(f"cannot write --out {str(out_path)!r} ({exc.strerror or exc}); "
-                       "choose a writable path") from None
+    save_png(picture, out_path, follow_symlink=follow_symlink)
 
     rows = []
     for i, image_name in enumerate(names):
@@ -122,7 +126,11 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
     }
 
 
-def _check_out(path: Path) -> None:
+def _check_out(path: Path, follow_symlink: bool) -> None:
+    """Refuse an --out that cannot be written before any work (the write itself is atomic)."""
+    if path.is_symlink() and not follow_symlink:
+        raise BadInput(f"--out {cut(repr(str(path)), 200)} is a symbolic link; refusing to write through it "
+                       "(remove it, pass the real path, or add --follow-symlink)")
     if path.suffix.lower() != ".png":
         raise BadInput(f"--out {str(path)!r} must end in .png (the picture is written as PNG)")
     if path.is_dir():
@@ -132,14 +140,14 @@ def _check_out(path: Path) -> None:
         raise BadInput(f"--out {str(path)!r}: the folder {str(parent)!r} does not exist; create it first")
 
 
-def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str) -> list[str]:
+def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str, short: str) -> list[str]:
     # What the loader noticed about the file (layout conversions, config.json settings), except its own
     # "no decoder" note, which is said below together with what the picture therefore shows.
     notes = [note for note in (loaded.notes if loaded else []) if "no decoder" not in note]
     if loaded is None:
         notes.append(f"no --weights: the model is the random initialisation of seed {seed}, so the reconstruction "
                      "is untrained noise that shows the layout, not what MAE learned; pass a full checkpoint such as "
-                     "the official mae_visualize_vit_base.pth to see real reconstructions")
+                     f"the official mae_visualize_vit_{short}.pth to see real reconstructions")
     elif not loaded.has_decoder:
         notes.append(f"{weights} has no decoder weights (an encoder-only checkpoint, like the official "
                      f"mae_pretrain_vit_*.pth): the decoder is randomly initialised from seed {seed}, so the "
@@ -220,7 +228,6 @@ def render(report: dict[str, Any]) -> None:
     """Rich output: one patch grid per image, a table of counts and losses, then the notes."""
     from rich.columns import Columns
     from rich.console import Group
-    from rich.markup import escape
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -232,7 +239,7 @@ def render(report: dict[str, Any]) -> None:
     grids = []
     for row in report["images"]:
         counts = Text(f"{row['visible']} visible, {row['masked']} masked of {report['num_patches']}")
-        grids.append(Panel(Group(patch_grid(row["mask"]), counts), title=escape(_short_name(row["image"])),
+        grids.append(Panel(Group(patch_grid(row["mask"]), counts), title=esc(_short_name(row["image"])),
                            expand=False))
     out.print(Columns(grids))
     legend = Text("legend: ")
@@ -249,13 +256,13 @@ def render(report: dict[str, Any]) -> None:
     table.add_column("loss", justify="right")
     for row in report["images"]:
         loss = row["loss"]
-        table.add_row(str(row["index"]), escape(row["image"]), str(row["visible"]), str(row["masked"]),
+        table.add_row(str(row["index"]), esc(row["image"]), str(row["visible"]), str(row["masked"]),
                       f"{loss:.4f}" if loss == loss else "n/a (nothing masked)")
     out.print(table)
     width, height = report["picture_size"]
-    out.print(f"picture: [bold]{escape(report['output'])}[/] ({width}x{height} px; {' | '.join(report['panels'])})")
-    for note in report["notes"]:
-        out.print(Text("note: " + note, style="yellow"))
+    out.print(f"picture: [bold]{esc(report['output'])}[/] ({width}x{height} px; {' | '.join(report['panels'])})")
+    for line in report["notes"]:
+        note(line)
 
 
 def _short_name(name: str, limit: int = 28) -> str:

@@ -10,8 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.commands.forward import BatchOpt, ImageOpt, VariantOrDetectOpt, WeightsOpt
 from mae_cli.common import (
+    BatchOpt,
+    ImageOpt,
+    VariantOpt,
+    WeightsOpt,
     DebugOpt,
     JsonOpt,
     MaskRatioOpt,
@@ -28,7 +31,7 @@ LowDtypeOpt = Annotated[str, typer.Option("--dtype", help="The low precision com
 GradOpt = Annotated[bool, typer.Option("--grad", help="Also compare every parameter's gradient of the loss.")]
 
 
-def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
+def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, dtype: LowDtypeOpt = "float16", grad: GradOpt = False,
             mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, json_out: JsonOpt = False,
             debug: DebugOpt = False) -> None:
@@ -61,7 +64,7 @@ def command(variant: VariantOrDetectOpt = None, weights: WeightsOpt = None, imag
             raise VerificationFailed(report, message)
         return report
 
-    run(compute, _render, json_out=json_out, debug=debug)
+    run(compute, render, json_out=json_out, debug=debug)
 
 
 def _number(x: float | None) -> str:
@@ -72,7 +75,7 @@ def _short(name: str) -> str:
     return name.replace("encoder.", "enc ").replace("decoder.", "dec ")
 
 
-def _render(r: dict[str, Any]) -> None:
+def render(r: dict[str, Any]) -> None:
     from rich.table import Table
 
     low = "fp16" if r["dtype"] == "float16" else "bf16"

@@ -10,15 +10,16 @@ from typing import Annotated
 
 import typer
 
-from mae_cli.common import (BadInput, DebugOpt, JsonOpt, VariantOpt, VerificationFailed, fmt_int, out, resolve_variant,
+from mae_cli.common import (DebugOpt, JsonOpt, VariantOpt, VerificationFailed, esc, fmt_int, out, resolve_variant,
                             run)
 
 DepthOpt = Annotated[int, typer.Option(
-    "--depth", "-d", help="Depth of the per-module breakdown: 1 encoder/decoder, 2 their parts, 3 each block, "
+    "--depth", "-d", min=0, max=64,
+    help="Depth of the per-module breakdown: 1 encoder/decoder, 2 their parts, 3 each block, "
                           "0 none.")]
 
 
-def command(variant: VariantOpt = "base", depth: DepthOpt = 2, json_out: JsonOpt = False,
+def command(variant: VariantOpt = None, depth: DepthOpt = 2, json_out: JsonOpt = False,
             debug: DebugOpt = False) -> None:
     """Total / trainable / fixed parameters, encoder vs decoder, a per-module breakdown, and the
     official count beside ours (exit 1 if they differ).
@@ -35,25 +36,23 @@ def command(variant: VariantOpt = "base", depth: DepthOpt = 2, json_out: JsonOpt
       fixed_names, mismatches (list of str), verified (true, false or null),
       depth, modules (list of {name, depth, kind, params, trainable, share}).
     """
-
-    def compute():
-        from mae_core.views.params import parameter_report
-
-        if depth < 0:
-            raise BadInput(f"--depth must be 0 or more, got {depth}")
-        report = parameter_report(resolve_variant(variant), depth)
-        if report.verified is False:
-            raise VerificationFailed(report, "parameter counts differ from the official model")
-        return report
-
-    run(compute, _render, json_out=json_out, debug=debug, to_json=lambda r: r.to_dict())
+    run(lambda: compute(variant, depth), render, json_out=json_out, debug=debug, to_json=lambda r: r.to_dict())
 
 
-def _render(report) -> None:
+def compute(variant: str | None, depth: int):
+    from mae_core.views.params import parameter_report
+
+    report = parameter_report(resolve_variant(variant or "base"), depth)
+    if report.verified is False:
+        raise VerificationFailed(report, "parameter counts differ from the official model")
+    return report
+
+
+def render(report) -> None:
     from rich.table import Table
 
     counts, official, diff = report.counts, report.official, report.difference
-    summary = Table(title=f"{report.title} ({report.variant}) parameters")
+    summary = Table(title=f"{esc(report.title)} ({esc(report.variant)}) parameters")
     summary.add_column("")
     summary.add_column("ours", justify="right")
     if official is not None:
@@ -78,11 +77,11 @@ def _render(report) -> None:
         table.add_column("trainable", justify="right", min_width=width, no_wrap=True)
         table.add_column("share", justify="right", min_width=8, no_wrap=True)
         for m in report.modules:
-            table.add_row(_tree_label(m.name), m.kind, fmt_int(m.params), fmt_int(m.trainable),
+            table.add_row(esc(_tree_label(m.name)), esc(m.kind), fmt_int(m.params), fmt_int(m.trainable),
                           f"{100 * m.share:.2f} %")
         out.print(table)
 
-    out.print(f"fixed (not trained): {', '.join(report.fixed_names)}")
+    out.print(f"fixed (not trained): {esc(', '.join(report.fixed_names))}")
     if report.verified is None:
         out.print("[yellow]no official listing for this variant: nothing to verify against[/yellow]")
     elif report.verified:

@@ -10,15 +10,14 @@ from typing import Annotated
 
 import typer
 
-from mae_cli.common import (DebugOpt, JsonOpt, MaskRatioOpt, VariantOpt, check_batch, check_mask_ratio, out,
-                            resolve_variant, run)
+from mae_cli.common import (BatchOpt, DebugOpt, JsonOpt, MaskRatioOpt, VariantOpt, check_mask_ratio, esc, out,
+                            progress, resolve_variant, run)
 
-BatchOpt = Annotated[int, typer.Option("--batch", "-b", help="Batch size B of the traced input.")]
 AllBlocksOpt = Annotated[bool, typer.Option(
     "--all-blocks", help="One row per Transformer block (default: identical blocks collapsed into one row).")]
 
 
-def command(variant: VariantOpt = "base", batch: BatchOpt = 2, mask_ratio: MaskRatioOpt = 0.75,
+def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRatioOpt = 0.75,
             all_blocks: AllBlocksOpt = False, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """The tensor shape after each stage of the MAE forward pass (image, patches, tokens, masking,
     encoder blocks, latent, decoder, pred, mask, loss), traced with hooks on the real modules of a
@@ -31,23 +30,25 @@ def command(variant: VariantOpt = "base", batch: BatchOpt = 2, mask_ratio: MaskR
     part is input, encoder, decoder or loss; repeat > 1 on a row that
     stands for that many identical blocks (never with --all-blocks).
     """
+    run(lambda: compute(variant, batch, mask_ratio, all_blocks), render, json_out=json_out, debug=debug,
+        to_json=lambda t: t.to_dict())
 
-    def compute():
-        from mae_core.views.shapes import shape_trace
-        from mae_core.models import get_variant
 
-        name = resolve_variant(variant)
-        check_batch(batch)
-        check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
+def compute(variant: str | None, batch: int, mask_ratio: float, all_blocks: bool):
+    from mae_core.models import get_variant
+    from mae_core.views.shapes import shape_trace
+
+    name = resolve_variant(variant or "base")
+    spec = get_variant(name)
+    check_mask_ratio(mask_ratio, spec.config.num_patches)
+    with progress(f"tracing the forward pass of {spec.title} on the meta device"):
         return shape_trace(name, batch, mask_ratio, all_blocks=all_blocks)
 
-    run(compute, _render, json_out=json_out, debug=debug, to_json=lambda t: t.to_dict())
 
-
-def _render(trace) -> None:
+def render(trace) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{trace.title} forward pass: B={trace.batch}, mask ratio {trace.mask_ratio:g} "
+    table = Table(title=f"{esc(trace.title)} forward pass: B={trace.batch}, mask ratio {trace.mask_ratio:g} "
                         f"({trace.num_patches} patches, {trace.num_visible} visible)",
                   caption=f"traced with hooks on the {trace.device} device; sections: input, encoder, decoder, loss")
     table.add_column("stage", no_wrap=True)
@@ -56,5 +57,5 @@ def _render(trace) -> None:
     for i, s in enumerate(trace.stages):
         last_of_part = i + 1 == len(trace.stages) or trace.stages[i + 1].part != s.part
         shape = "(" + ", ".join(map(str, s.shape)) + ")" if s.shape else "() scalar"
-        table.add_row(s.stage, shape, s.traced_at, end_section=last_of_part)
+        table.add_row(esc(s.stage), shape, esc(s.traced_at), end_section=last_of_part)
     out.print(table)

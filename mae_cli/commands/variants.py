@@ -7,7 +7,7 @@ built on the meta device).
 
 from __future__ import annotations
 
-from mae_cli.common import DebugOpt, JsonOpt, fmt_int, out, run
+from mae_cli.common import DebugOpt, JsonOpt, esc, fmt_int, out, run
 
 
 def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
@@ -21,17 +21,16 @@ def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
       patch_dim, total_params, trainable_params, encoder_params,
       decoder_params}.
     """
-
-    def compute():
-        from mae_core.views.variants import variant_table
-
-        return variant_table()
-
-    run(compute, _render, json_out=json_out, debug=debug,
-        to_json=lambda rows: {"variants": [r.to_dict() for r in rows]})
+    run(compute, render, json_out=json_out, debug=debug, to_json=lambda rows: {"variants": [r.to_dict() for r in rows]})
 
 
-def _render(rows) -> None:
+def compute():
+    from mae_core.views.variants import variant_table
+
+    return variant_table()
+
+
+def render(rows) -> None:
     from rich.table import Table
 
     table = Table(title="MAE variants", caption="parameters counted from each model built on the meta device")
@@ -43,7 +42,6 @@ def _render(rows) -> None:
         table.add_row(label, *(value(r) for r in rows))
 
     line("--variant", lambda r: r.short)
-    line("registry name", lambda r: f"[dim]{r.name}[/dim]")
     line("patch size", lambda r: str(r.config.patch_size))
     line("width / depth / heads", lambda r: f"{r.config.embed_dim} / {r.config.depth} / {r.config.num_heads}")
     line("decoder w / d / h",
@@ -56,3 +54,5 @@ def _render(rows) -> None:
     line("  encoder", lambda r: fmt_int(r.encoder_params))
     line("  decoder", lambda r: fmt_int(r.decoder_params))
     out.print(table)
+    for r in rows:
+        out.print(f"{esc(r.short)}: registry name {esc(r.name)}", highlight=False)

@@ -40,6 +40,9 @@ class TensorStats:
     mean: float
 
 
+NO_MASKED_PATCHES = "no masked patches: the loss, a mean over the masked patches, is undefined"
+
+
 @dataclass
 class ForwardResult:
     """What one measured forward pass gives (plain numbers)."""
@@ -60,11 +63,13 @@ class ForwardResult:
     peak_memory_bytes: int | None  # see memory_method
     memory_before_bytes: int | None  # the same measure just before the forward
     memory_method: str
+    loss_note: str | None = None  # why there is no loss: "no masked patches" at mask ratio 0
 
     @property
     def ok(self) -> bool:
-        """True when the loss and every predicted value are finite."""
-        return self.loss_finite and self.pred.finite
+        """True when every predicted value is finite, and so is the loss unless it is undefined (with
+        nothing masked, the mean over the masked patches has no terms: not a failure)."""
+        return self.pred.finite and (self.loss_finite or self.loss_note is not None)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -199,4 +204,5 @@ def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75,
         peak_memory_bytes=memory.peak,
         memory_before_bytes=memory.before,
         memory_method=memory.method,
+        loss_note=None if mask.sum().item() > 0 else NO_MASKED_PATCHES,
     )

@@ -113,9 +113,10 @@ def _fit(draw, text: str, font, width: float) -> str:
     return text + "..."
 
 
-def save_png(picture, path: str | Path) -> None:
-    """Write the picture as PNG, all or nothing (no metadata, so the file depends on the pixels only)."""
-    with atomic_write(path, what="picture") as f:
+def save_png(picture, path: str | Path, *, follow_symlink: bool = False) -> None:
+    """Write the picture as PNG, all or nothing (no metadata, so the file depends on the pixels only);
+    a ``path`` that is a symbolic link is refused unless ``follow_symlink`` (then its target is replaced)."""
+    with atomic_write(path, follow_symlink=follow_symlink, what="picture") as f:
         picture.save(f, format="PNG")
 
 

@@ -257,7 +257,8 @@ def test_encoder_only_checkpoint_says_so(checkpoints, tmp_path):
     result = invoke("--weights", str(checkpoints["encoder_only"]), "--out", str(out))
     assert result.exit_code == 0, result.stderr
     said = " ".join(result.stdout.split())
-    assert "has no decoder weights" in said and "untrained decoder" in said
+    noted = " ".join(result.stderr.split())  # notes go to stderr
+    assert "has no decoder weights" in noted and "untrained decoder" in noted
     assert "reconstruction (untrained)" in said  # the panel title, listed with the picture
     rows = re.findall(r"[█░]{28}", result.stdout)
     grid = [[0 if row[i] == "█" else 1 for i in range(0, 28, 2)] for row in rows]
