@@ -7,13 +7,14 @@ Paper: none (engineering). Services: :func:`mae_core.io.checkpoint_info.checkpoi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mae_cli.common import BadInput, DebugOpt, JsonOpt, VerificationFailed, err, fmt_int, out, resolve_variant, run
+from mae_cli.common import (BadInput, DebugOpt, JsonOpt, VariantOpt, VerificationFailed, err, fmt_int, out,
+                            resolve_variant, run)
 
 # A group: `mae checkpoint info`, `mae checkpoint convert` (mae_cli/app.py builds it from these names).
 SUBCOMMANDS = ("info", "convert")
@@ -21,9 +22,7 @@ GROUP_HELP = "What a checkpoint is (info), and the same weights in another layou
 
 FileArg = Annotated[Path, typer.Argument(help="A .pth, .safetensors file or a transformers ViTMAE directory.",
                                          show_default=False)]
-VariantCheck = Annotated[Optional[str], typer.Option(
-    "--variant", "-m", help="Compare against this variant (base, large, huge). Default: detected from the shapes.",
-    show_default=False)]
+VariantCheck = VariantOpt  # the one --variant (mae_cli.common): compare against it; default detected
 
 
 def info(path: FileArg, variant: VariantCheck = None,

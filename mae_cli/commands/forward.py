@@ -16,10 +16,9 @@ from typing import Annotated, Any
 import typer
 
 from mae_cli.common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImageOpt, JsonOpt,
-                            MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt, VerificationFailed, WarmupOpt, WeightsOpt,
-                            check_images, check_mask_ratio, esc, note, out, progress, resolve_device, resolve_dtype,
-                            resolve_variant,
-                            resolve_weights, run)
+                            MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt, VerificationFailed, WarmupOpt,
+                            WeightsOpt, check_images, check_mask_ratio, esc, note, out, progress, resolve_device,
+                            resolve_dtype, resolve_variant, resolve_weights, run)
 
 RepeatOpt = Annotated[int, typer.Option(
     "--repeat", min=1, max=MAX_REPEAT, help="Timed forward passes; the median latency is reported.")]

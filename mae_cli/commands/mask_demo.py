@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from ..common import (BadInput, DebugOpt, DeviceOpt, FollowSymlinkOpt, ImageOpt, JsonOpt, MaskRatioOpt, NormPixOpt,
-                      OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_images, check_mask_ratio, cut, esc, note, out,
-                      progress, resolve_device, resolve_weights, run)
+                      OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_images, check_mask_ratio, cut, esc,
+                      note, out, progress, resolve_device, resolve_weights, run)
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
 VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
