@@ -13,13 +13,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
+from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, VariantOpt,
+                      VerificationFailed,
                       check_batch, check_mask_ratio, fmt_int, out, progress, resolve_device, resolve_dtype,
                       resolve_variant, run)
 
 ModeOpt = Annotated[str, typer.Option("--mode", help="inference (a forward pass without autograd) or train "
                                                      "(forward + backward + optimizer step).")]
-BatchOpt = Annotated[int, typer.Option("--batch", "-b", help="Images per step.")]
 AmpOpt = Annotated[bool, typer.Option("--amp", help="Low precision by torch.autocast over float32 weights (how MAE "
                                                     "is trained), instead of weights cast to --dtype. No effect with float32.")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimizer state in train mode: none, sgd (with "
