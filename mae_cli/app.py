@@ -38,12 +38,12 @@ def _root(
 
 def _register() -> None:
     from .commands import (attention, bench, compare, features, flops, forward, mask_demo, numerics, params,
-                           shapes, variants)
+                           shapes, sweep, variants)
 
     for module, name in ((variants, "variants"), (params, "params"), (shapes, "shapes"), (forward, "forward"),
                          (compare, "compare-official"), (mask_demo, "mask-demo"), (flops, "flops"),
                          (bench, "bench"), (features, "features"), (attention, "attention"),
-                         (numerics, "numerics")):
+                         (numerics, "numerics"), (sweep, "sweep")):
         command = getattr(module, "command", None)
         if command is not None:
             app.command(name)(command)

@@ -16,8 +16,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, MaskRatioOpt, VerificationFailed, check_batch,
-                      check_mask_ratio, out, progress, resolve_device, resolve_weights, run)
+from ..common import (BadInput, DebugOpt, DeviceOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskFileOpt, MaskOpt,
+                      MaskRatioOpt, VerificationFailed, check_batch, check_mask_ratio, masking_plan, out, progress,
+                      resolve_device, resolve_weights, run, size_overrides, size_text)
 
 
 def command(
@@ -59,14 +60,24 @@ def command(
         "--perturb", help="Add 0.001 to the first entry of this weight (official name, e.g. blocks.3.mlp.fc2.bias) "
                           "on the reference side only, to watch the check fail where the change first shows.",
         show_default=False)] = None,
+    img_size: ImgSizeOpt = None,
+    in_chans: InChansOpt = 3,
+    mask: MaskOpt = "random",
+    mask_file: MaskFileOpt = None,
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Compare our model with the official one (or timm / transformers), stage by stage."""
+    """Compare our model with the official one (or timm / transformers), stage by stage.
+
+    With --img-size the reference is built at that size by its own code (the official constructor, timm's
+    PatchEmbed, ViTMAEConfig(image_size=...)); 224-px weights load into both with the fixed position
+    tables regenerated for the new grid. The official code builds square grids only: compare a
+    non-square size with --reference timm."""
     run(lambda: compare(variant=variant, weights=weights, reference=reference, official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
-                        grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device),
+                        grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size,
+                        in_chans=in_chans, mask=mask, mask_file=mask_file),
         render, json_out=json_out, debug=debug)
 
 
@@ -75,7 +86,8 @@ def command(
 def compare(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None, batch: int,
             images: list[Path], seed: int, mask_ratio: float, atol: float, rtol: float, grad: bool,
             norm_pix_loss: bool | None,
-            perturb: str | None, device: str) -> dict[str, Any]:
+            perturb: str | None, device: str, img_size: str | None = None, in_chans: int = 3, mask: str = "random",
+            mask_file: Path | None = None) -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
     from mae_core.models import get_variant
     from mae_core.io.weights import official_shapes
@@ -95,22 +107,28 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
     name, loaded = resolve_weights(variant, weights)
-    cfg = get_variant(name).config
+    overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
+    cfg = get_variant(name).config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
     if perturb is not None and perturb not in official_shapes(name):
         near = [k for k in official_shapes(name) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
         raise BadInput(f"--perturb {perturb!r} is not a parameter of {name}; use an official name such as "
                        + ", ".join(near))
-    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed)
+    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, cfg.in_chans)
+    plan = masking_plan(mask, mask_file, cfg, imgs.shape[0], mask_ratio, seed)
 
     try:
         with progress(f"comparing {get_variant(name).title} with the {kind} reference"):
             data = compare_official(name, imgs, weights=loaded, reference=kind, official_src=official_src,
-                                    seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
-                                    grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=dev)
+                                    seed=seed, mask_ratio=plan.mask_ratio, atol=atol, rtol=rtol,
+                                    grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=dev,
+                                    overrides=overrides, noise=plan.noise)
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
     data["images"] = described
+    data["size"] = size_text(cfg)
+    data["mask_strategy"] = plan.strategy
+    data["notes"] = data["notes"] + plan.notes
     if not data["passed"]:
         raise VerificationFailed(data, f"{data['title']} differs from the {kind} reference from stage "
                                        f"{data['first_failure']} on")
@@ -129,9 +147,10 @@ def render(data: dict[str, Any]) -> None:
     out.print(f"[bold]{data['title']}[/] ({data['variant']}) vs [bold]{data['reference']}[/]: "
               f"{data['reference_detail']}",
               highlight=False)
-    out.print(f"weights: {data['weights']}; input: {len(data['images'])} image(s) ({data['images'][0]}"
+    out.print(f"weights: {data['weights']}; input: {len(data['images'])} image(s) of {data.get('size', '224 px')} "
+              f"({data['images'][0]}"
               f"{', ...' if len(data['images']) > 1 else ''}); masking noise seed {data['seed']}, mask ratio "
-              f"{data['mask_ratio']}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
+              f"{data['mask_ratio']:g}{'' if data.get('mask_strategy', 'random') == 'random' else ' (' + data['mask_strategy'] + ')'}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
               highlight=False)
     for note in data["notes"]:
         out.print(f"note: {note}", highlight=False)

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, SeedOpt,
-                            VerificationFailed, check_batch, check_mask_ratio, error, out, progress,
-                            resolve_device, resolve_dtype, resolve_variant, resolve_weights, run)
+from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt,
+                            SeedOpt, VerificationFailed, check_batch, check_mask_ratio, error, out, progress,
+                            resolve_device, resolve_dtype, resolve_variant, resolve_weights, run, size_overrides,
+                            size_text)
 
 VariantOrDetectOpt = Annotated[str | None, typer.Option(
     "--variant", "-m", help="Model: base, large, huge, or any registry name (mae variants lists them). "
@@ -41,7 +42,8 @@ WarmupOpt = Annotated[int, typer.Option("--warmup", help="Untimed forward passes
 def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: ImageOpt = None,
             weights: WeightsOpt = None, seed: SeedOpt = 0, mask_ratio: MaskRatioOpt = 0.75,
             norm_pix_loss: NormPixOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
-            repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
+            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
     predicted value is not finite.
@@ -52,7 +54,7 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
     JSON (--json), one document with the keys:
       variant, title, weights (path or null),
       initialisation ("seeded" or "weights"), notes (list of str),
-      device, dtype, precision, batch, img_size, mask_ratio, norm_pix_loss,
+      device, dtype, precision, batch, img_size (H, or [H, W]), in_chans, size, mask_ratio, norm_pix_loss,
       seed, inputs (list of str), build_s, loss, loss_finite,
       pred_shape, mask_shape, num_visible, masked_fraction (per sample),
       pred {finite, min, max, mean}, repeat, warmup, latency_s, latencies_s,
@@ -63,14 +65,14 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
 
     def compute() -> dict[str, Any]:
         return _forward(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype, repeat,
-                        warmup)
+                        warmup, img_size, in_chans)
 
     run(compute, _render, json_out=json_out, debug=debug)
 
 
 def _forward(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
              mask_ratio: float, norm_pix_loss: bool, device: str, dtype: str, repeat: int,
-             warmup: int = 1) -> dict[str, Any]:
+             warmup: int = 1, img_size: str | None = None, in_chans: int = 3) -> dict[str, Any]:
     from mae_core.models import get_variant
 
     # Cheap checks first, so a typo never waits for a checkpoint to load.
@@ -90,25 +92,28 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
         if not path.is_file():
             raise BadInput(f"image {str(path)!r} does not exist; check the path")
     if name is not None:
-        check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
+        check_mask_ratio(mask_ratio, get_variant(name).config.replace(
+            **size_overrides(name, img_size, in_chans, pictures=bool(images))).num_patches)
 
     start = time.perf_counter()
     name, loaded = resolve_weights(name, weights)
     notes: list[str] = list(loaded.notes) if loaded else []
     info = get_variant(name)
-    cfg = info.config
+    overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
+    cfg = info.config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
 
     from mae_core.io.images import load_batch
 
-    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed)
+    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, cfg.in_chans)
     if loaded is None:
         notes.append(f"no --weights: the model has the seeded random initialisation (seed {seed}), so the "
                      "loss is that of an untrained model")
     from mae_core.io.weights import build_model
 
     with progress(f"building {info.title} on {dev}"):
-        model = build_model(name, loaded, device=dev, seed=seed, norm_pix_loss=norm_pix_loss)
+        model = build_model(name, loaded, device=dev, seed=seed, norm_pix_loss=norm_pix_loss, **overrides)
+    notes = list(model.pos_embed_notes) + notes
     build_s = time.perf_counter() - start
     from mae_core.views.bench import dtype_support
 
@@ -127,7 +132,8 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
         "weights": str(weights) if weights is not None else None,
         "initialisation": "weights" if loaded is not None else "seeded",
         "notes": notes, "device": str(dev), "dtype": dtype_name(dt),
-        "batch": int(imgs.shape[0]), "img_size": cfg.img_size, "mask_ratio": mask_ratio,
+        "batch": int(imgs.shape[0]), "img_size": cfg.to_dict()["img_size"], "in_chans": cfg.in_chans,
+        "size": size_text(cfg), "mask_ratio": mask_ratio,
         "norm_pix_loss": norm_pix_loss, "seed": seed, "inputs": inputs, "build_s": build_s,
         **result.to_dict(),
     }
@@ -154,7 +160,8 @@ def _render(r: dict[str, Any]) -> None:
     pred = r["pred"]
     rows = [
         ("weights", weights),
-        ("input", f"{r['batch']} x {r['img_size']} px: " + "; ".join(r["inputs"][:3])
+        ("input", f"{r['batch']} x {r['size']}" + (" grayscale" if r["in_chans"] == 1 else "") + ": "
+         + "; ".join(r["inputs"][:3])
          + (" ..." if len(r["inputs"]) > 3 else "")),
         ("device / precision", f"{r['device']} / {r['precision']}"),
         ("mask ratio", f"{r['mask_ratio']:g} ({r['num_visible']} of {r['mask_shape'][1]} patches visible)"),
