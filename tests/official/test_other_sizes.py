@@ -76,12 +76,13 @@ def test_timm_composition_at_other_sizes(weights_224, size):
     assert result["passed"], [r for r in result["stages"] if not r["passed"]]
 
 
-def test_official_code_refuses_non_square_grids():
-    """Its table is built for int(sqrt(L)) patches a side: a 14x20 grid cannot be built there."""
+@pytest.mark.parametrize("kind", ["official", "hf"])
+def test_official_code_and_transformers_refuse_non_square_grids(kind):
+    """Both build their tables for int(sqrt(L)) patches a side: a 14x20 grid cannot be built there."""
     from official_mae import ReferenceUnavailable
 
     with pytest.raises(ReferenceUnavailable, match="square"):
-        build_reference("official", CONFIG_224.replace(img_size=(224, 320)), official_src=FIXTURE_SRC)
+        build_reference(kind, CONFIG_224.replace(img_size=(224, 320)), official_src=FIXTURE_SRC)
 
 
 def test_transformers_interpolate_pos_encoding_is_our_hf_convention(weights_224):
