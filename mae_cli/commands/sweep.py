@@ -64,8 +64,8 @@ def command(
     paper's Fig. 5 on your weights.
 
     JSON (--json), one document with the keys:
-      variant, title, weights, trained_decoder, norm_pix_loss, img_size, in_chans,
-      seed, images, num_patches, strategies, ratios, output, notes,
+      variant, title, weights, trained_decoder, norm_pix_loss, img_size, size, in_chans,
+      seed, images, num_patches, strategies, ratios, output, picture_size, notes,
       cells [{strategy, mask_ratio, num_masked, loss, losses, reason}].
     A cell's loss is null (with a reason) where a strategy cannot reach that ratio.
     """
