@@ -62,7 +62,7 @@ class MAEConfig:
         H, W = self.image_hw
         need(H % self.patch_size == 0 and W % self.patch_size == 0,
              f"image size {H}x{W} is not a multiple of patch_size {self.patch_size} (use a multiple such as "
-             f"{max(1, round(H / self.patch_size)) * self.patch_size}x{max(1, round(W / self.patch_size)) * self.patch_size})")
+             f"{self._nearest_multiple(H)}x{self._nearest_multiple(W)})")
         need(self.embed_dim % self.num_heads == 0,
              f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
         need(self.decoder_embed_dim % self.decoder_num_heads == 0,
@@ -74,6 +74,9 @@ class MAEConfig:
              f"decoder_embed_dim {self.decoder_embed_dim} must be a multiple of 4 (2-D sin-cos)")
         need(self.mlp_ratio > 0, f"mlp_ratio must be positive, got {self.mlp_ratio}")
         need(self.ln_eps > 0, f"ln_eps must be positive, got {self.ln_eps}")
+
+    def _nearest_multiple(self, pixels: int) -> int:
+        return max(1, round(pixels / self.patch_size)) * self.patch_size
 
     # Derived sizes: computed, never stored, so they cannot disagree with the fields above.
     @property

@@ -147,10 +147,11 @@ def render(data: dict[str, Any]) -> None:
     out.print(f"[bold]{data['title']}[/] ({data['variant']}) vs [bold]{data['reference']}[/]: "
               f"{data['reference_detail']}",
               highlight=False)
+    strategy = "" if data.get("mask_strategy", "random") == "random" else f" ({data['mask_strategy']} mask)"
     out.print(f"weights: {data['weights']}; input: {len(data['images'])} image(s) of {data.get('size', '224 px')} "
               f"({data['images'][0]}"
               f"{', ...' if len(data['images']) > 1 else ''}); masking noise seed {data['seed']}, mask ratio "
-              f"{data['mask_ratio']:g}{'' if data.get('mask_strategy', 'random') == 'random' else ' (' + data['mask_strategy'] + ')'}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
+              f"{data['mask_ratio']:g}{strategy}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
               highlight=False)
     for note in data["notes"]:
         out.print(f"note: {note}", highlight=False)

@@ -86,7 +86,8 @@ def parse_ratios(text: str) -> list[float]:
 
 
 def sweep(image_paths: list[Path], *, variant: str | None, weights: Path | None, ratios: str, masks: str, seed: int,
-          norm_pix_loss: bool | None, out_path: Path, img_size: str | None, in_chans: int, device: str) -> dict[str, Any]:
+          norm_pix_loss: bool | None, out_path: Path, img_size: str | None, in_chans: int,
+          device: str) -> dict[str, Any]:
     from mae_core import mask_strategies
     from mae_core.io.images import builtin_image, load_image, normalize
     from mae_core.io.weights import build_model
@@ -144,7 +145,8 @@ def sweep(image_paths: list[Path], *, variant: str | None, weights: Path | None,
         with atomic_write(out_path, what="--out") as f:
             picture.save(f, format="PNG")
     except OSError as exc:
-        raise BadInput(f"cannot write --out {str(out_path)!r} ({exc.strerror or exc}); choose a writable path") from None
+        raise BadInput(f"cannot write --out {str(out_path)!r} ({exc.strerror or exc}); "
+                       "choose a writable path") from None
     return {
         "variant": name, "title": spec.title, "weights": str(weights) if weights else None,
         "trained_decoder": trained, "norm_pix_loss": norm_pix_loss, "img_size": cfg.to_dict()["img_size"],

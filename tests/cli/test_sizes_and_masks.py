@@ -62,7 +62,8 @@ def test_mask_demo_grid_keeps_one_patch_per_two_by_two(cli_json, tmp_path):
 
 
 def test_mask_demo_non_square_grayscale(cli_json, tmp_path):
-    data = cli_json("mask-demo", "--img-size", "224x320", "--in-chans", "1", "--mask", "center", "-o", tmp_path / "c.png")
+    data = cli_json("mask-demo", "--img-size", "224x320", "--in-chans", "1", "--mask", "center",
+                    "-o", tmp_path / "c.png")
     mask = np.array(data["images"][0]["mask"])
     assert mask.shape == (14, 20) and mask.sum() == 210
     picture = Image.open(tmp_path / "c.png")

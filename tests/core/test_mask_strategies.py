@@ -57,7 +57,7 @@ def test_every_strategy_keeps_the_official_count_and_the_contract(strategy, grid
     s = sample(strategy, B, grid, ratio, torch.Generator().manual_seed(seed))
     _check_contract(s, B, L, num_visible(L, ratio))
     again = sample(strategy, B, grid, ratio, torch.Generator().manual_seed(seed))
-    assert all(torch.equal(a, b) for a, b in zip(s, again))  # reproducible under a seed
+    assert all(torch.equal(a, b) for a, b in zip(s, again, strict=True))  # reproducible under a seed
 
 
 @settings(max_examples=30, deadline=None)
