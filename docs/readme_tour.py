@@ -39,6 +39,10 @@ TOUR: list[tuple[str, str, bool]] = [
     ("mae numerics --variant base --dtype float16", "float32 against float16 autocast, stage by stage.", False),
     ("mae sweep --ratios 0.25,0.5,0.75,0.9 --mask random,block,grid,center --out docs/images/sweep.png",
      "Loss against mask ratio and mask strategy (the PNG is shown in the sizes-and-masks section).", False),
+    ("mae download mae_pretrain_vit_base --dir /tmp --timeout 5", "An official checkpoint, resumable and md5-checked "
+     "(this machine is offline: nothing on stdout, one line on stderr, exit 2).", False),
+    ("mae memory --variant large --batch 64 --budget 80GiB", ("Memory of a ViT-L/16 training step per stage, in "
+     "closed form, and the largest batch in 80 GiB with and without mask tokens in the encoder."), True),
 ]
 
 

@@ -37,16 +37,24 @@ def _root(
 
 
 def _register() -> None:
-    from .commands import (attention, bench, compare, features, flops, forward, mask_demo, numerics, params,
-                           shapes, sweep, variants)
+    from .commands import (attention, bench, compare, features, flops, forward, mask_demo, memory, numerics,
+                           params, shapes, sweep, variants)
 
     for module, name in ((variants, "variants"), (params, "params"), (shapes, "shapes"), (forward, "forward"),
                          (compare, "compare-official"), (mask_demo, "mask-demo"), (flops, "flops"),
                          (bench, "bench"), (features, "features"), (attention, "attention"),
-                         (numerics, "numerics"), (sweep, "sweep")):
+                         (numerics, "numerics"), (memory, "memory"), (sweep, "sweep")):
         command = getattr(module, "command", None)
         if command is not None:
             app.command(name)(command)
+    from .commands import checkpoint, download
+
+    group = typer.Typer(name="checkpoint", no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
+                        help=checkpoint.GROUP_HELP)
+    for name in checkpoint.SUBCOMMANDS:
+        group.command(name)(getattr(checkpoint, name))
+    app.add_typer(group, name="checkpoint")
+    app.command("download")(download.command)
 
 
 _register()

@@ -62,6 +62,10 @@ MaskOpt = Annotated[str, typer.Option(
 MaskFileOpt = Annotated[Path | None, typer.Option(
     "--mask-file", help="A binary PNG of the model's image size, white = hidden: a patch is hidden when most of "
                         "its pixels are; the mask ratio follows from the file.", show_default=False)]
+ResizeOpt = Annotated[str, typer.Option(
+    "--resize", help="How image files are fitted to the model's size: stretch (the official demo: "
+                     "img.resize((224, 224)), bicubic; the same input tensor, bit for bit) or center-crop (short "
+                     "side resized, then the centre square).")]
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:

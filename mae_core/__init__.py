@@ -32,10 +32,15 @@ and beside the paper, the machinery:
     errors.py                 every exception mae_core raises for bad input (one base: MAEError)
     io/__init__.py            checkpoints and images in and out
     io/checkpoint.py          the official flat key layout <-> ours
-    io/weights.py             safe weight-file loading, variant detection, build + load
+    io/weights.py             safe weight-file loading (bounded, dtypes checked), variant detection, build + load
+    io/pickle_scan.py         the globals a pickle names, read without unpickling it
     io/hf_layout.py           transformers' ViTMAE names (v4, v5) <-> the official layout
-    io/safetensors_file.py    the .safetensors format, read and written
-    io/images.py              images as the official demo prepares them; a built-in picture
+    io/safetensors_file.py    .safetensors through the safetensors library (lazy safe_open)
+    io/checkpoint_info.py     what a checkpoint file is (``mae checkpoint info``)
+    io/convert.py             every layout to every other, proven by re-reading (``mae checkpoint convert``)
+    io/releases.py            the official checkpoints: names, URLs, kinds, published md5 prefixes
+    io/download.py            resumable, hash-checked downloads of the releases (``mae download``)
+    io/images.py              images as the official demo prepares them (bit for bit); a built-in picture
     io/files.py               bounded reads and atomic writes
     kernels/__init__.py       which library computes the products
     kernels/switch.py         use_kernels(model, linear=, attention=): the one switch for the kernels
@@ -53,6 +58,8 @@ and beside the paper, the machinery:
     views/forward.py          one measured forward pass
     views/flops.py            FLOPs per stage, counted and in closed form
     views/bench.py            timing against the references (``mae bench``)
+    views/memory.py           memory per stage in closed form, the largest batch (``mae memory``)
+    views/memory_measured.py  the same bytes measured on a real step
     views/baseline.py         Table 1c / 2: mask tokens in the encoder
     views/reconstruct.py      Fig. 2: masked image and reconstruction
     views/picture.py          those panels as one PNG

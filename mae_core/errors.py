@@ -71,3 +71,7 @@ class HFLayoutError(CheckpointError):
 
 class ImageError(MAEError):
     """An image file that is missing, unreadable or too large to decode safely."""
+
+
+class MemoryBudgetError(MAEError):
+    """A step whose estimated memory exceeds what is available; the message gives the estimate and the largest batch."""

@@ -17,8 +17,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, VariantOpt, err, out, progress,
-                      resolve_device, resolve_dtype, resolve_variant, run)
+from ..common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, VariantOpt, check_mask_ratio, err,
+                      out, progress, resolve_device, resolve_dtype, resolve_variant, run)
 
 
 def command(
@@ -98,10 +98,27 @@ def bench(variant: str, *, references: list[str] | tuple[str, ...] = (), referen
         if progress_to_stderr and err.is_terminal:
             err.print(f"  round {r}/{settings.get('runs', 10)}", end="\r")
 
+    _check_fits(variant, device, dtype, settings)
     return bench_report(resolve_variant(variant), references=references, load_reference=_reference_loader(official_src),
                         reference_dtype=resolve_dtype(reference_dtype) if reference_dtype else None,
                         device=resolve_device(device), dtype=resolve_dtype(dtype), stage=progress, on_round=tick,
                         **settings)
+
+
+def _check_fits(variant: str, device: str, dtype: str, settings: dict[str, Any]) -> None:
+    """Refuse, before anything is allocated, a batch whose estimated memory exceeds what the device has free."""
+    from mae_core.models import get_variant
+    from mae_core.views.memory import check_fits
+
+    batch, mode = settings.get("batch", 1), settings.get("mode", "forward")
+    if not isinstance(batch, int) or batch < 1 or mode not in ("forward", "train"):
+        return  # bench_report names the bad option
+    spec = get_variant(resolve_variant(variant))
+    mask_ratio = settings.get("mask_ratio", 0.75)
+    check_mask_ratio(mask_ratio, spec.config.num_patches)
+    check_fits(spec.config, batch, mask_ratio, what=f"a {spec.title} {mode} step", dtype=resolve_dtype(dtype),
+               device=resolve_device(device), mode="inference" if mode == "forward" else "train",
+               amp=bool(settings.get("autocast", False)))
 
 
 def _reference_loader(official_src: str | None):

@@ -17,8 +17,8 @@ import typer
 from rich.table import Table
 
 from ..common import (BadInput, DebugOpt, DeviceOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskFileOpt, MaskOpt,
-                      MaskRatioOpt, VerificationFailed, check_batch, check_mask_ratio, masking_plan, out, progress,
-                      resolve_device, resolve_weights, run, size_overrides, size_text)
+                      MaskRatioOpt, ResizeOpt, VerificationFailed, check_batch, check_mask_ratio, masking_plan, out,
+                      progress, resolve_device, resolve_weights, run, size_overrides, size_text)
 
 
 def command(
@@ -40,8 +40,8 @@ def command(
     batch: Annotated[int, typer.Option(
         "--batch", "-b", help="Number of seeded random images when no --image is given.")] = 2,
     images: Annotated[Optional[list[Path]], typer.Option(
-        "--image", "-i", help="Image file to feed both models (repeat for a batch); resized and centre-cropped "
-                              "like the official demo.", show_default=False)] = None,
+        "--image", "-i", help="Image file to feed both models (repeat for a batch); resized to the model's size "
+                              "as the official demo does (stretched, bicubic).", show_default=False)] = None,
     seed: Annotated[int, typer.Option(
         "--seed", help="Seed of the initialisation (without --weights), the masking noise and the random images.")] = 0,
     mask_ratio: MaskRatioOpt = 0.75,
@@ -64,6 +64,7 @@ def command(
     in_chans: InChansOpt = 3,
     mask: MaskOpt = "random",
     mask_file: MaskFileOpt = None,
+    resize: ResizeOpt = "stretch",
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -77,7 +78,7 @@ def command(
     run(lambda: compare(variant=variant, weights=weights, reference=reference, official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
                         grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size,
-                        in_chans=in_chans, mask=mask, mask_file=mask_file),
+                        in_chans=in_chans, mask=mask, mask_file=mask_file, resize=resize),
         render, json_out=json_out, debug=debug)
 
 
@@ -87,7 +88,7 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
             images: list[Path], seed: int, mask_ratio: float, atol: float, rtol: float, grad: bool,
             norm_pix_loss: bool | None,
             perturb: str | None, device: str, img_size: str | None = None, in_chans: int = 3, mask: str = "random",
-            mask_file: Path | None = None) -> dict[str, Any]:
+            mask_file: Path | None = None, resize: str = "stretch") -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
     from mae_core.models import get_variant
     from mae_core.io.weights import official_shapes
@@ -114,7 +115,7 @@ def compare(*, variant: str | None, weights: Path | None, reference: str, offici
         near = [k for k in official_shapes(name) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
         raise BadInput(f"--perturb {perturb!r} is not a parameter of {name}; use an official name such as "
                        + ", ".join(near))
-    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, cfg.in_chans)
+    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, cfg.in_chans, resize=resize)
     plan = masking_plan(mask, mask_file, cfg, imgs.shape[0], mask_ratio, seed)
 
     try:

@@ -16,9 +16,9 @@ from typing import Annotated, Any
 import typer
 
 from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt,
-                            SeedOpt, VerificationFailed, check_batch, check_mask_ratio, error, out, progress,
-                            resolve_device, resolve_dtype, resolve_variant, resolve_weights, run, size_overrides,
-                            size_text)
+                            ResizeOpt, SeedOpt, VerificationFailed, check_batch, check_mask_ratio, error, out,
+                            progress, resolve_device, resolve_dtype, resolve_variant, resolve_weights, run,
+                            size_overrides, size_text)
 
 VariantOrDetectOpt = Annotated[str | None, typer.Option(
     "--variant", "-m", help="Model: base, large, huge, or any registry name (mae variants lists them). "
@@ -27,8 +27,9 @@ BatchOpt = Annotated[int | None, typer.Option(
     "--batch", "-b", help="Batch size; without --image, that many seeded random-normal images "
                           "(default: 1, or the number of --image files)", show_default=False)]
 ImageOpt = Annotated[list[Path] | None, typer.Option(
-    "--image", "-i", help="An image file Pillow reads (repeat for a batch); resized and centre-cropped to the "
-                          "model's size, normalised with the ImageNet mean/std.", show_default=False)]
+    "--image", "-i", show_default=False,
+    help="An image file Pillow reads (repeat for a batch); resized to the model's size as the official demo "
+         "does (stretched, bicubic), ImageNet mean/std.")]
 WeightsOpt = Annotated[Path | None, typer.Option(
     "--weights", "-w", help="Checkpoint (.pth or .safetensors, official or our layout). Without it the seeded "
                             "random initialisation is used.", show_default=False)]
@@ -43,7 +44,7 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
             weights: WeightsOpt = None, seed: SeedOpt = 0, mask_ratio: MaskRatioOpt = 0.75,
             norm_pix_loss: NormPixOpt = False, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
             repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
-            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            resize: ResizeOpt = "stretch", json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
     predicted value is not finite.
@@ -65,14 +66,15 @@ def command(variant: VariantOrDetectOpt = None, batch: BatchOpt = None, image: I
 
     def compute() -> dict[str, Any]:
         return _forward(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype, repeat,
-                        warmup, img_size, in_chans)
+                        warmup, img_size, in_chans, resize)
 
     run(compute, _render, json_out=json_out, debug=debug)
 
 
 def _forward(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
              mask_ratio: float, norm_pix_loss: bool, device: str, dtype: str, repeat: int,
-             warmup: int = 1, img_size: str | None = None, in_chans: int = 3) -> dict[str, Any]:
+             warmup: int = 1, img_size: str | None = None, in_chans: int = 3,
+             resize: str = "stretch") -> dict[str, Any]:
     from mae_core.models import get_variant
 
     # Cheap checks first, so a typo never waits for a checkpoint to load.
@@ -103,9 +105,15 @@ def _forward(variant: str | None, batch: int | None, images: list[Path], weights
     cfg = info.config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
 
+    from mae_core.views.memory import check_fits
+
+    # Refuse a batch that cannot fit before the images or the model are allocated.
+    check_fits(cfg, batch or len(images) or 1, mask_ratio, what=f"a {info.title} forward pass", mode="inference",
+               dtype=dt, amp=True, device=dev, weights_resident=loaded is not None)
     from mae_core.io.images import load_batch
 
-    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, cfg.in_chans)
+    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, cfg.in_chans,
+                              resize=resize)
     if loaded is None:
         notes.append(f"no --weights: the model has the seeded random initialisation (seed {seed}), so the "
                      "loss is that of an untrained model")

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..common import (BadInput, DebugOpt, DeviceOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskFileOpt, MaskOpt,
-                      MaskRatioOpt, check_mask_ratio, masking_plan, out, progress, resolve_device,
+                      MaskRatioOpt, ResizeOpt, check_mask_ratio, masking_plan, out, progress, resolve_device,
                       resolve_weights, run, size_overrides)
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
@@ -26,8 +26,9 @@ VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
 
 def command(
     images: Annotated[Optional[list[Path]], typer.Argument(
-        help="Image files (PNG, JPEG, ... anything Pillow reads), resized and centre-cropped like the official "
-             "demo. None: a built-in generated test picture.", show_default=False, metavar="IMAGE")] = None,
+        help="Image files (PNG, JPEG, ... anything Pillow reads), resized to the model's size as the "
+             "official demo does (stretched, bicubic). None: a built-in generated test picture.",
+        show_default=False, metavar="IMAGE")] = None,
     variant: Annotated[Optional[str], typer.Option(
         "--variant", "-m", help="Model: base, large or huge (or a registry name). Default: detected from "
                                 "--weights, else base.", show_default=False)] = None,
@@ -51,13 +52,14 @@ def command(
     mask: MaskOpt = "random",
     mask_file: MaskFileOpt = None,
     device: DeviceOpt = "cpu",
+    resize: ResizeOpt = "stretch",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Mask an image, reconstruct it, and draw the paper's Figure 2 (terminal grid + PNG)."""
     run(lambda: mask_demo(images or [], variant=variant, weights=weights, mask_ratio=mask_ratio, seed=seed,
                           out_path=out_path, norm_pix_loss=norm_pix_loss, device=device, img_size=img_size,
-                          in_chans=in_chans, mask=mask, mask_file=mask_file),
+                          in_chans=in_chans, mask=mask, mask_file=mask_file, resize=resize),
         render, json_out=json_out, debug=debug)
 
 
@@ -65,7 +67,8 @@ def command(
 
 def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | None, mask_ratio: float, seed: int,
               out_path: Path, norm_pix_loss: bool | None, device: str, img_size: str | None = None,
-              in_chans: int = 3, mask: str = "random", mask_file: Path | None = None) -> dict[str, Any]:
+              in_chans: int = 3, mask: str = "random", mask_file: Path | None = None,
+              resize: str = "stretch") -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
     from mae_core.io.images import builtin_image, load_image, normalize
     from mae_core.io.weights import build_model
@@ -84,7 +87,7 @@ def mask_demo(image_paths: list[Path], *, variant: str | None, weights: Path | N
                                                       getattr(loaded, "hints", {}))
 
     if image_paths:
-        arrays = [load_image(p, cfg.img_size, cfg.in_chans) for p in image_paths]
+        arrays = [load_image(p, cfg.img_size, cfg.in_chans, resize=resize) for p in image_paths]
         names = [str(p) for p in image_paths]
     else:
         arrays, names = [builtin_image(cfg.img_size, channels=cfg.in_chans)], ["built-in test image"]

@@ -24,6 +24,9 @@ def _show(path: str | os.PathLike) -> str:
     return text if len(text) <= 200 else text[:120] + "..." + text[-60:]
 
 
+show_path = _show  # the same, for the other modules of mae_core.io
+
+
 def regular_file(path: str | os.PathLike, what: str = "file", max_bytes: int | None = None) -> Path:
     """``path`` as a Path if it names an existing regular file of at most ``max_bytes`` bytes.
 
@@ -66,6 +69,15 @@ def atomic_write(path: str | os.PathLike, *, follow_symlink: bool = False, what:
     A ``path`` that is a symlink is refused unless ``follow_symlink`` (then its target is replaced);
     a directory, or a folder that does not exist, is refused with the fix.
     """
+    with atomic_path(path, follow_symlink=follow_symlink, what=what) as tmp, open(tmp, "wb") as f:
+        yield f
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, follow_symlink: bool = False, what: str = "output") -> Iterator[Path]:
+    """:func:`atomic_write` for writers that want a file name (``safetensors.torch.save_file``, a
+    directory of files): yields the path of an empty temporary file beside ``path``, synced and renamed
+    onto ``path`` when the block ends without error, removed otherwise."""
     p = Path(path)
     if p.is_symlink():
         if not follow_symlink:
@@ -79,13 +91,13 @@ def atomic_write(path: str | os.PathLike, *, follow_symlink: bool = False, what:
         raise MAEError(f"{what} {_show(path)}: folder {_show(folder)} does not exist; create it first")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:40]}.", suffix=".part", dir=folder)
+        os.close(fd)
     except OSError as exc:
         raise MAEError(f"cannot write {what} {_show(path)} ({exc.strerror or type(exc).__name__}); "
                        "choose a writable folder") from None
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         if p.exists():
             with contextlib.suppress(OSError):

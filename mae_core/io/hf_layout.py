@@ -162,8 +162,35 @@ def hf_to_official(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     if incomplete:
         raise HFLayoutError(f"query/key/value incomplete for {preview(incomplete)}")
     for key, got in qkv.items():
-        out[key] = torch.cat([got[name] for name in QKV_PARTS[version]], dim=0)
+        out[key] = _fuse([got[name] for name in QKV_PARTS[version]])
     return dict(sorted(out.items(), key=lambda item: _official_rank(item[0])))
+
+
+def _fuse(parts: list[Tensor]) -> Tensor:
+    """``torch.cat(parts)``, or without a copy the tensor they are consecutive row blocks of (as
+    :func:`official_to_hf`'s chunks, or a fused buffer a reader filled in place)."""
+    base = parts[0]._base
+    views = base is not None and base.is_contiguous() and all(p._base is base and p.is_contiguous() for p in parts)
+    ends = [p.data_ptr() + p.numel() * p.element_size() for p in parts]
+    in_order = [p.data_ptr() for p in parts] == [base.data_ptr(), *ends[:-1]] if views else False
+    if views and in_order and base.numel() == sum(p.numel() for p in parts):
+        return base
+    return torch.cat(parts, dim=0)
+
+
+def qkv_groups(keys: Iterable[str]) -> list[tuple[str, str, str]]:
+    """The (query, key, value) names of every fused official ``qkv`` among transformers ``keys``, in order."""
+    keys = list(keys)
+    version = hf_version(keys)
+    q, k, v = QKV_PARTS[version]
+    present = set(keys)
+    groups = []
+    for name in keys:
+        if f".{q}." in name:
+            trio = (name, name.replace(f".{q}.", f".{k}."), name.replace(f".{q}.", f".{v}."))
+            if trio[1] in present and trio[2] in present:
+                groups.append(trio)
+    return groups
 
 
 def _with_vit_prefix(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -192,6 +219,14 @@ def _split_block_key(key: str, containers: Mapping[str, str], *, official: bool)
 _OFFICIAL_ORDER = ("cls_token", "pos_embed", "mask_token", "decoder_pos_embed", "patch_embed.", "blocks.", "norm.",
                    "decoder_embed.", "decoder_blocks.", "decoder_norm.", "decoder_pred.")
 _PART_ORDER = ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2")
+
+
+def official_order(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The same tensors in the official state dict's order (files such as safetensors sort their keys);
+    keys the official model does not have keep their order, after the others."""
+    known = [k for k in state_dict if any(k == p or k.startswith(p) for p in _OFFICIAL_ORDER)]
+    others = [k for k in state_dict if k not in set(known)]
+    return {k: state_dict[k] for k in sorted(known, key=_official_rank) + others}
 
 
 def _official_rank(key: str) -> tuple[int, int, int, int]:

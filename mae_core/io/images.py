@@ -1,16 +1,32 @@
-"""Images in and out of the model, as the official demo prepares them.
+"""Images in and out of the model, prepared as the official demo prepares them (by default, bit for bit).
 
-Loading: any file Pillow reads, converted to RGB (or to grayscale for a 1-channel model), resized so it
-just covers the model's H x W (bicubic; for a square size: the short side becomes ``img_size``),
-centre-cropped to H x W, scaled to [0, 1] and normalised with the ImageNet mean/std (grayscale: the mean
-of the three channels' mean and std, 0.449 and 0.226). Without files, :func:`builtin_image` draws a
-built-in synthetic picture (no downloads). :func:`load_mask` reads a user's binary mask picture.
+Paper: none (the official ``demo/mae_visualize.ipynb``). Loading: any file Pillow reads, converted to RGB
+(or to grayscale for a 1-channel model), fitted to the model's H x W with one of two presets, both with
+Pillow's bicubic filter:
 
-Sizes: ``img_size`` is an int (square) or (H, W); arrays are uint8 (H, W, C), tensors (B, C, H, W).
+    stretch      (default) the demo's pipeline: ``img.resize((W, H))`` (224 x 224 for the official size)
+                 whatever the aspect ratio, ``np.array(img) / 255.`` in float64, minus the ImageNet mean,
+                 over its std (float64), then cast to float32. :func:`load_image` + :func:`normalize`
+                 reproduce its tensor exactly.
+    center-crop  resized so it just covers H x W (for a square size: the short side becomes ``img_size``),
+                 then the centre H x W crop (the evaluation transform of the official fine-tuning code,
+                 without its 0.875 crop ratio).
+
+Grayscale is normalised with the mean of the three channels' mean and std (0.449 and 0.226).
+
+Files are checked before any pixel is decoded: only regular files up to :data:`MAX_IMAGE_BYTES`, at most
+:data:`MAX_PIXELS` pixels and an aspect ratio of at most :data:`MAX_ASPECT` (Pillow reads the size from the
+header); Pillow's own decompression-bomb guard is an :class:`ImageError` too.
+Without files, :func:`builtin_image` draws a built-in synthetic picture (no downloads). :func:`load_mask`
+reads a user's binary mask picture.
+
+Sizes: ``img_size`` is an int (square) or (H, W). Shapes: :func:`load_image` -> uint8 (H, W, C), C = 3 or 1;
+:func:`normalize` uint8 (B, H, W, C) -> float32 (B, C, H, W).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +34,18 @@ import torch
 from torch import Tensor
 
 from ..errors import ImageError, MaskError
+from .files import regular_file, show_path
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 GRAY_MEAN = (0.449,)  # the mean of IMAGENET_MEAN: a grayscale model's input statistics
 GRAY_STD = (0.226,)  # the mean of IMAGENET_STD
 MAX_MASK_BYTES = 64 * 2**20  # a mask picture is small; refuse anything larger before decoding it
+
+RESIZE_PRESETS = ("stretch", "center-crop")
+MAX_IMAGE_BYTES = 256 << 20  # a 256 MB file is far beyond any photo MAE is shown
+MAX_PIXELS = 64_000_000  # 8000 x 8000; Pillow itself warns at 89 M and refuses at 179 M
+MAX_ASPECT = 50  # 1:50 and beyond is a strip, not a picture (and centre-crop would upscale it enormously)
 
 
 def image_hw(img_size: int | tuple[int, int]) -> tuple[int, int]:
@@ -40,29 +62,67 @@ def _stats(channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
                      "picture files (pass tensors instead)")
 
 
-def load_image(path: str | Path, img_size: int | tuple[int, int], channels: int = 3) -> np.ndarray:
-    """One image file -> uint8 array (H, W, 3), or (H, W, 1) with ``channels=1`` (grayscale).
-    ImageError if it is missing or unreadable."""
+def load_image(path: str | Path, img_size: int | tuple[int, int], channels: int = 3, *,
+               resize: str = "stretch") -> np.ndarray:
+    """One image file -> uint8 array (H, W, 3), or (H, W, 1) with ``channels=1`` (grayscale), resized with
+    the ``resize`` preset.
+
+    Raises:
+        ImageError: missing, not a regular file, too large, too many pixels, too elongated, or unreadable.
+    """
     from PIL import Image, UnidentifiedImageError
 
+    if resize not in RESIZE_PRESETS:
+        raise ImageError(f"resize preset {resize!r} is unknown; use one of {', '.join(RESIZE_PRESETS)}")
     _stats(channels)
     H, W = image_hw(img_size)
-    p = Path(path)
-    if not p.is_file():
-        raise ImageError(f"image {str(p)!r} does not exist; check the path")
     try:
-        with Image.open(p) as im:
-            im = im.convert("RGB" if channels == 3 else "L")
-            w, h = im.size
-            scale = max(W / w, H / h)  # for H = W: img_size / min(w, h)
-            im = im.resize((max(W, round(w * scale)), max(H, round(h * scale))), Image.BICUBIC)
-            w, h = im.size
-            left, top = (w - W) // 2, (h - H) // 2
-            im = im.crop((left, top, left + W, top + H))
-            return np.asarray(im, dtype=np.uint8).reshape(H, W, channels).copy()
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise ImageError(f"cannot read image {str(p)!r} ({type(exc).__name__}); pass a PNG, JPEG or other "
-                       "file Pillow can open") from None
+        p = regular_file(path, "image", MAX_IMAGE_BYTES)
+    except ImageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - regular_file raises MAEError; images report ImageError
+        raise ImageError(str(exc)) from None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                w, h = im.size
+                _check_size(p, w, h)
+                im = im.convert("RGB" if channels == 3 else "L")
+                if resize == "stretch":
+                    im = im.resize((W, H), Image.BICUBIC)
+                else:
+                    scale = max(W / w, H / h)  # for H = W: img_size / min(w, h)
+                    im = im.resize((max(W, round(w * scale)), max(H, round(h * scale))), Image.BICUBIC)
+                    w, h = im.size
+                    left, top = (w - W) // 2, (h - H) // 2
+                    im = im.crop((left, top, left + W, top + H))
+                return np.asarray(im, dtype=np.uint8).reshape(H, W, channels).copy()
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError(f"image {show_path(p)} declares too many pixels to decode safely ({_first_line(exc)}); "
+                         "pass an ordinary photo") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
+        raise ImageError(f"cannot read image {show_path(p)} ({type(exc).__name__}); pass a PNG, JPEG or other "
+                         "file Pillow can open") from None
+
+
+def _check_size(p: Path, w: int, h: int) -> None:
+    """Refuse, before decoding, an image whose header declares too many pixels or a strip-like shape."""
+    if w < 1 or h < 1:
+        raise ImageError(f"image {show_path(p)} declares {w} x {h} pixels; pass an ordinary photo")
+    if w * h > MAX_PIXELS:
+        raise ImageError(f"image {show_path(p)} declares {w} x {h} = {w * h:,} pixels, more than the "
+                         f"{MAX_PIXELS:,} decoded safely; shrink it first")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ImageError(f"image {show_path(p)} is {w} x {h} pixels, an aspect ratio beyond 1:{MAX_ASPECT}; "
+                         "crop it to the part to show")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:120]
 
 
 def builtin_image(img_size: int | tuple[int, int] = 224, variant: int = 0, channels: int = 3) -> np.ndarray:
@@ -95,12 +155,15 @@ def builtin_image(img_size: int | tuple[int, int] = 224, variant: int = 0, chann
 
 def normalize(images: np.ndarray | list[np.ndarray]) -> Tensor:
     """uint8 (B, H, W, C) or a list of (H, W, C), C = 3 or 1 -> float32 (B, C, H, W), normalised with the
-    ImageNet mean/std (grayscale: :data:`GRAY_MEAN` / :data:`GRAY_STD`)."""
+    ImageNet mean/std (grayscale: :data:`GRAY_MEAN` / :data:`GRAY_STD`).
+
+    The official demo's arithmetic, in its order and precision: ``x / 255.`` in float64, minus the mean,
+    over the std (float64 arrays), cast to float32 last, so its input tensor is reproduced bit for bit.
+    """
     arr = np.stack(images) if isinstance(images, list) else images
-    x = torch.from_numpy(arr).float().div(255.0).permute(0, 3, 1, 2)
-    C = x.shape[1]
-    mean, std = _stats(C)
-    return (x - torch.tensor(mean).view(1, C, 1, 1)) / torch.tensor(std).view(1, C, 1, 1)
+    mean, std = _stats(arr.shape[-1])
+    x = (arr / 255.0 - np.array(mean)) / np.array(std)  # float64 (B, H, W, C)
+    return torch.from_numpy(x).permute(0, 3, 1, 2).float().contiguous()
 
 
 def denormalize(x: Tensor) -> Tensor:
@@ -113,11 +176,13 @@ def denormalize(x: Tensor) -> Tensor:
 
 
 def load_batch(paths: list[str] | None, img_size: int | tuple[int, int], batch: int, seed: int,
-               channels: int = 3) -> tuple[Tensor, list[str]]:
-    """The input batch of a command: the given images (normalised), or ``batch`` seeded random
-    normal images (B, channels, H, W) when none are given. Returns the tensor and a description of each sample."""
+               channels: int = 3, *, resize: str = "stretch") -> tuple[Tensor, list[str]]:
+    """The input batch of a command: the given images (normalised, resized with the ``resize`` preset),
+    or ``batch`` seeded random normal images (B, channels, H, W) when none are given. Returns the tensor
+    and a description of each sample."""
     if paths:
-        return normalize([load_image(p, img_size, channels) for p in paths]), [str(p) for p in paths]
+        return (normalize([load_image(p, img_size, channels, resize=resize) for p in paths]),
+                [str(p) for p in paths])
     H, W = image_hw(img_size)
     g = torch.Generator().manual_seed(seed)
     described = [f"random normal #{i} (seed {seed})" for i in range(batch)]
@@ -131,8 +196,6 @@ def load_mask(path: str | Path, img_size: int | tuple[int, int]) -> np.ndarray:
     mode Pillow reads; 0 and 255 in grayscale, or a 1-bit PNG). Raises MaskError naming what is wrong.
     """
     from PIL import Image, UnidentifiedImageError
-
-    from .files import regular_file
 
     H, W = image_hw(img_size)
     p = regular_file(path, "mask file", MAX_MASK_BYTES)

@@ -1,79 +1,113 @@
-"""A minimal reader and writer for the safetensors format, in plain torch (no extra dependency).
+"""``.safetensors`` files, read and written with the ``safetensors`` library (Hugging Face).
 
 Paper: none. Format (https://github.com/huggingface/safetensors, "Format"): 8 bytes little-endian
 header length N, then N bytes of JSON ``{name: {"dtype", "shape", "data_offsets": [begin, end]}}``
 (plus an optional ``"__metadata__"`` of strings), then the raw little-endian tensor bytes.
 Nothing in the file is executed: it is data only, which is why the format is welcome here.
+
+Reading goes through ``safe_open``: the library validates the header (JSON, offsets that cover the
+file exactly, shapes that fit their byte ranges) and maps the file, so a tensor's bytes are read only
+when the tensor is asked for. Every failure of the library is one :class:`SafetensorsError`.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import struct
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from ..errors import SafetensorsError
+from .files import atomic_path
 
-_DTYPES = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
-_NAMES = {v: k for k, v in _DTYPES.items()}
+# safetensors dtype names -> torch dtypes (the ones this torch has).
+DTYPES = {name: getattr(torch, attr) for name, attr in (
+    ("F64", "float64"), ("F32", "float32"), ("F16", "float16"), ("BF16", "bfloat16"),
+    ("F8_E4M3", "float8_e4m3fn"), ("F8_E5M2", "float8_e5m2"), ("I64", "int64"), ("I32", "int32"),
+    ("I16", "int16"), ("I8", "int8"), ("U8", "uint8"), ("BOOL", "bool"), ("C64", "complex64"),
+) if hasattr(torch, attr)}
 
 
-def read_safetensors(path: str | Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    """Read every tensor (on CPU) and the metadata of a ``.safetensors`` file."""
-    data = Path(path).read_bytes()
-    if len(data) < 8:
-        raise SafetensorsError("file is shorter than the 8-byte safetensors header")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > len(data) - 8:
-        raise SafetensorsError("header length points past the end of the file")
+@dataclass(frozen=True)
+class TensorInfo:
+    """What the header says about one tensor, before any of its bytes are read."""
+
+    dtype: str  # safetensors name, e.g. "F32"
+    shape: tuple[int, ...]
+
+
+def _error(exc: Exception) -> SafetensorsError:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    detail = detail.removeprefix("Error while deserializing header: ")
+    return SafetensorsError(detail[:200])
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+    """Tensor names -> dtype and shape, and the metadata, reading the header only."""
+    from safetensors import SafetensorError, safe_open
+
     try:
-        header = json.loads(data[8:8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SafetensorsError(f"header is not valid JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise SafetensorsError("header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
-    body = memoryview(data)[8 + n:]
-    tensors: dict[str, Tensor] = {}
-    for name, info in header.items():
-        try:
-            dtype = _DTYPES[info["dtype"]]
-            shape = [int(s) for s in info["shape"]]
-            begin, end = (int(o) for o in info["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise SafetensorsError(f"tensor {name!r} has a malformed header entry") from None
-        itemsize = torch.empty((), dtype=dtype).element_size()
-        if not 0 <= begin <= end <= len(body) or end - begin != math.prod(shape) * itemsize:
-            raise SafetensorsError(f"tensor {name!r}: byte range does not match its dtype and shape")
-        flat = torch.frombuffer(bytearray(body[begin:end]), dtype=dtype) if end > begin else torch.empty(0, dtype=dtype)
-        tensors[name] = flat.reshape(shape)
-    return tensors, dict(metadata)
+        with safe_open(os.fspath(path), framework="pt") as f:
+            infos = {}
+            for name in f.keys():
+                piece = f.get_slice(name)
+                infos[name] = TensorInfo(piece.get_dtype(), tuple(piece.get_shape()))
+            return infos, dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError, TypeError) as exc:
+        raise _error(exc) from None
+
+
+def read_safetensors(path: str | os.PathLike,
+                     names: list[str] | None = None) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors (on CPU; ``names`` only, if given) and the metadata of a ``.safetensors`` file."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(os.fspath(path), framework="pt") as f:
+            keys = list(f.keys()) if names is None else names
+            return {name: f.get_tensor(name) for name in keys}, dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as exc:
+        raise _error(exc) from None
+
+
+def read_into(path: str | os.PathLike, names: list[str], out: Tensor) -> None:
+    """Read tensors ``names`` of a (validated) file one after another into the contiguous ``out``.
+
+    A plain read: the bytes land in ``out`` alone, so fusing q, k and v into one qkv costs no second copy
+    (a memory-mapped read would leave the three parts resident beside the fused tensor).
+    """
+    import json
+    import struct
+
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        body = 8 + n
+        buffer = memoryview(out.view(-1).view(torch.uint8).numpy())
+        offset = 0
+        for name in names:
+            begin, end = header[name]["data_offsets"]
+            f.seek(body + begin)
+            if f.readinto(buffer[offset:offset + end - begin]) != end - begin:
+                raise SafetensorsError(f"tensor {name!r} is cut short")
+            offset += end - begin
+    if offset != buffer.nbytes:
+        raise SafetensorsError(f"tensors {', '.join(names)} do not fill the fused buffer")
 
 
 def write_safetensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> None:
-    """Write CPU copies of ``tensors`` (contiguous) to ``path``."""
-    header: dict[str, object] = {}
-    if metadata:
-        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    blobs, offset = [], 0
-    for name, tensor in tensors.items():
-        t = tensor.detach().to("cpu").contiguous()
-        raw = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-        header[name] = {"dtype": _NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    head = json.dumps(header, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)  # the format aligns the body to 8 bytes
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(head)))
-        f.write(head)
-        for raw in blobs:
-            f.write(raw)
+    """Write CPU copies of ``tensors`` (contiguous, unshared) to ``path``, atomically."""
+    from safetensors.torch import save_file
+
+    plain = {name: _own_storage(t.detach().to("cpu").contiguous()) for name, t in tensors.items()}
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()} or None
+    with atomic_path(path) as tmp:
+        save_file(plain, os.fspath(tmp), metadata=meta)
+
+
+def _own_storage(t: Tensor) -> Tensor:
+    """``t``, or a copy when it is a view into a larger storage (safetensors refuses shared memory)."""
+    whole = t.storage_offset() == 0 and t.untyped_storage().nbytes() == t.numel() * t.element_size()
+    return t if whole else t.clone()

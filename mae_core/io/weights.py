@@ -21,87 +21,181 @@ device and the file's tensors are assigned to it.
 from __future__ import annotations
 
 import json
-import pickle
+import math
 import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from . import checkpoint, hf_layout
-from ..errors import CheckpointError
+from ..errors import CheckpointError, MAEError
 from ..mae import MaskedAutoencoderViT
 from ..pos_embed import adapt_pos_embeds
-from .safetensors_file import SafetensorsError, read_safetensors
+from . import checkpoint, hf_layout, pickle_scan
+from .files import read_bounded, regular_file, show_path
+from .safetensors_file import DTYPES, SafetensorsError, read_header, read_safetensors
 
 _WRAPPERS = ("model", "state_dict", "model_state", "module")
 _DECODER_KEYS = ("mask_token", "decoder_")
 
+# What a file may weigh: every parameter in float64, three times over (weights + two Adam moments, as a
+# training checkpoint holds them), plus room for the pickle, header or config: anything larger is not
+# a checkpoint of the variant, and is refused before a byte of it is read.
+_BYTES_PER_PARAM = 8 * 3
+_SLACK_BYTES = 64 << 20
+_MAX_JSON_BYTES = 16 << 20  # config.json / *.index.json
+
 
 @dataclass
 class LoadedWeights:
-    state_dict: dict[str, Tensor]  # official key layout, tensors on CPU
+    state_dict: dict[str, Tensor]  # official key layout, float32 tensors on CPU
     path: str
-    format: str  # "pth" or "safetensors"
+    format: str  # "pth", "safetensors" or "transformers"
     variant: str | None  # canonical registry name whose shapes the file matches, if any
     has_decoder: bool  # False for encoder-only files
     notes: list[str] = field(default_factory=list)  # what a user should know (e.g. "no decoder")
     hints: dict[str, Any] = field(default_factory=dict)  # config the file states, e.g. {"norm_pix_loss": True}
+    file_dtypes: dict[str, int] = field(default_factory=dict)  # dtype name -> tensor count, as stored
 
 
 @dataclass
 class _Read:
-    state_dict: dict[str, Tensor]
+    state_dict: dict[str, Tensor]  # official layout, dtypes as stored
     format: str
     notes: list[str] = field(default_factory=list)
     hints: dict[str, Any] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)  # container, wrapper keys, naming, config (for info)
 
 
 def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], str]:
     """Read a weight file (or transformers directory) into a flat ``{name: tensor}`` dict in the
-    official layout, and its format (``"pth"``, ``"safetensors"`` or ``"transformers"``)."""
+    official layout (dtypes as stored), and its format (``"pth"``, ``"safetensors"`` or ``"transformers"``)."""
     read = _read(path)
     return read.state_dict, read.format
 
 
-def _read(path: str | Path) -> _Read:
+@cache
+def max_checkpoint_bytes(variant: str | None = None) -> int:
+    """The most bytes a checkpoint of ``variant`` (any registered variant if None) can need."""
+    from ..models import list_models
+
+    names = [variant] if variant else list_models()
+    params = max(sum(math.prod(s) for s in official_shapes(n).values()) for n in names)
+    return params * _BYTES_PER_PARAM + _SLACK_BYTES
+
+
+def sniff(path: str | Path) -> str | None:
+    """The container of a regular file, from its first bytes: ``"zip"`` (torch.save), ``"legacy"``
+    (torch.save before PyTorch 1.6), ``"safetensors"``, ``"pickle"`` (a bare pickle), or None."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "zip"
+    if head.startswith(_LEGACY_TORCH_MAGIC):
+        return "legacy"
+    if len(head) >= 9 and head[8:9] == b"{":
+        return "safetensors"
+    if head.startswith(b"\x80"):
+        return "pickle"
+    return None
+
+
+def _read(path: str | Path, variant: str | None = None) -> _Read:
     p = Path(path)
-    if not p.exists():
-        raise CheckpointError(f"checkpoint {str(p)!r} does not exist; check the path", setting="weights")
     if p.is_dir():
-        return _read_transformers_dir(p)
-    tensors = _read_file(p)
-    fmt = "safetensors" if p.suffix == ".safetensors" else "pth"
-    state_dict = _unwrap(tensors, p)
-    notes: list[str] = []
-    if hf_layout.is_hf_layout(state_dict):
-        state_dict = _from_hf(state_dict, p)
-        notes.append(f"transformers ViTMAE parameter names ({hf_layout.hf_version(state_dict)}) converted "
-                     "to the official layout")
-    elif not checkpoint.is_official_layout(state_dict):
-        state_dict = checkpoint.ours_to_official(state_dict)
-    return _Read(state_dict, fmt, notes)
+        return _read_transformers_dir(p, variant)
+    try:
+        p = regular_file(p, "checkpoint", max_checkpoint_bytes(variant))
+    except CheckpointError:
+        raise
+    except MAEError as exc:  # missing, a device, a FIFO, too large: the fix is another weights file
+        raise CheckpointError(str(exc), setting="weights") from None
+    container = sniff(p)
+    if container == "safetensors" or (container is None and p.suffix == ".safetensors"):
+        tensors, fmt, detail = _read_safetensors_file(p), "safetensors", {"container": "safetensors"}
+    else:
+        obj = _torch_load(p, container)
+        tensors, detail = _unwrap(obj, p)
+        fmt, detail["container"] = "pth", container
+    state_dict, naming, notes = _to_official(tensors, p)
+    detail["naming"] = naming
+    return _Read(state_dict, fmt, notes, detail=detail)
 
 
-def _read_file(p: Path) -> Any:
-    if p.suffix == ".safetensors":
+def _to_official(tensors: dict[str, Tensor], p: Path) -> tuple[dict[str, Tensor], str, list[str]]:
+    """Any accepted key naming -> the official layout; the naming found and a note on the conversion."""
+    if hf_layout.is_hf_layout(tensors):
+        version = hf_layout.hf_version(tensors)
+        return (_from_hf(tensors, p), f"transformers {version}",
+                [f"transformers ViTMAE parameter names ({version}) converted to the official layout"])
+    if not checkpoint.is_official_layout(tensors):
         try:
-            return read_safetensors(p)[0]
-        except SafetensorsError as exc:
-            raise CheckpointError(f"checkpoint {str(p)!r} is not a valid safetensors file ({exc})") from None
-    return _torch_load(p)
+            return hf_layout.official_order(checkpoint.ours_to_official(tensors)), "ours", []
+        except KeyError as exc:
+            raise CheckpointError(f"checkpoint {show_path(p)} mixes naming schemes: {exc.args[0]}; "
+                                  "pass a file saved from one model's state_dict()") from None
+    return hf_layout.official_order(tensors), "official", []
+
+
+def _read_safetensors_file(p: Path, skip: frozenset[str] = frozenset()) -> dict[str, Tensor]:
+    """Every tensor of a ``.safetensors`` file but ``skip``, mapped lazily; dtypes checked in the header."""
+    infos = _safetensors_header(p)
+    try:
+        return read_safetensors(p, [name for name in infos if name not in skip])[0]
+    except SafetensorsError as exc:
+        raise CheckpointError(f"checkpoint {show_path(p)} is not a valid safetensors file ({exc}); "
+                              "download or export it again") from None
+
+
+def _safetensors_header(p: Path) -> dict[str, Any]:
+    """Name -> dtype and shape of a ``.safetensors`` file, validated by the library, dtypes checked."""
+    try:
+        infos, _ = read_header(p)
+    except SafetensorsError as exc:
+        raise CheckpointError(f"checkpoint {show_path(p)} is not a valid safetensors file ({exc}); "
+                              "download or export it again") from None
+    unknown = [name for name, info in infos.items() if info.dtype not in DTYPES]
+    if unknown:
+        raise CheckpointError(f"checkpoint {show_path(p)}: tensor {unknown[0]!r} has dtype "
+                              f"{infos[unknown[0]].dtype}, which is not floating point; MAE weights are "
+                              "float32/float16/bfloat16/float64: pass an MAE checkpoint")
+    return infos
+
+
+def _read_fused_qkv(headers: dict[Path, dict[str, Any]]) -> dict[str, Tensor]:
+    """transformers' query/key/value tensors, read from safetensors shards straight into one fused buffer
+    per block (``hf_layout.hf_to_official`` then takes that buffer as the official ``qkv`` without a copy)."""
+    from .safetensors_file import read_into
+
+    where = {name: (shard, info) for shard, infos in headers.items() for name, info in infos.items()}
+    out: dict[str, Tensor] = {}
+    for trio in hf_layout.qkv_groups(where):
+        infos = [where[name][1] for name in trio]
+        if len({(i.dtype, i.shape) for i in infos}) != 1 or not infos[0].shape:
+            continue  # odd shapes: leave them to the general path, which names the problem
+        rows = infos[0].shape[0]
+        fused = torch.empty((3 * rows, *infos[0].shape[1:]), dtype=DTYPES[infos[0].dtype])
+        try:
+            for i, name in enumerate(trio):
+                read_into(where[name][0], [name], fused[i * rows:(i + 1) * rows])
+        except (SafetensorsError, OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {show_path(where[trio[0]][0])} is not a valid safetensors file "
+                                  f"({exc}); download or export it again") from None
+        for i, name in enumerate(trio):
+            out[name] = fused[i * rows:(i + 1) * rows]
+    return out
 
 
 def _from_hf(state_dict: dict[str, Tensor], p: Path) -> dict[str, Tensor]:
     try:
         return hf_layout.hf_to_official(state_dict)
     except hf_layout.HFLayoutError as exc:
-        raise CheckpointError(f"checkpoint {str(p)!r} looks like transformers' ViTMAE but does not convert: "
+        raise CheckpointError(f"checkpoint {show_path(p)} looks like transformers' ViTMAE but does not convert: "
                               f"{exc}") from None
 
 
@@ -109,117 +203,254 @@ def _from_hf(state_dict: dict[str, Tensor], p: Path) -> dict[str, Tensor]:
 _HF_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                     "pytorch_model.bin.index.json")
 
+# config.json entries this loader reads or reports, and the JSON type each must have.
+_HF_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "model_type": (str,), "layer_norm_eps": (int, float), "hidden_act": (str,), "norm_pix_loss": (bool,),
+    "hidden_size": (int,), "num_hidden_layers": (int,), "num_attention_heads": (int,), "intermediate_size": (int,),
+    "patch_size": (int,), "image_size": (int,), "num_channels": (int,), "mask_ratio": (int, float),
+    "decoder_hidden_size": (int,), "decoder_num_hidden_layers": (int,), "decoder_num_attention_heads": (int,),
+    "decoder_intermediate_size": (int,),
+}
 
-def _read_transformers_dir(p: Path) -> _Read:
-    """``config.json`` + weights saved by transformers' ``save_pretrained`` (ViTMAE), in the official layout."""
+
+def read_hf_config(p: Path) -> dict[str, Any]:
+    """``config.json`` of a transformers directory, with the entries we use checked for type and range."""
     config_file = p / "config.json"
-    if not config_file.is_file():
-        raise CheckpointError(f"checkpoint {str(p)!r} is a directory without config.json; pass a .pth or "
+    if not config_file.exists():
+        raise CheckpointError(f"checkpoint {show_path(p)} is a directory without config.json; pass a .pth or "
                               ".safetensors file, or a transformers ViTMAE directory (config.json + model.safetensors)")
+    raw = read_bounded(config_file, _MAX_JSON_BYTES, "transformers config")
     try:
-        config = json.loads(config_file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{str(config_file)!r} is not valid JSON ({exc})") from None
+        config = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{show_path(config_file)} is not valid JSON ({type(exc).__name__}); "
+                              "restore the file saved with the model") from None
     if not isinstance(config, dict):
-        raise CheckpointError(f"{str(config_file)!r} is not a JSON object")
+        raise CheckpointError(f"{show_path(config_file)} is not a JSON object; restore the file saved with the model")
+    for key, types in _HF_CONFIG_TYPES.items():
+        if key not in config or config[key] is None:
+            continue
+        value = config[key]
+        ok = isinstance(value, types) and (bool in types or not isinstance(value, bool))
+        if ok and isinstance(value, (int, float)) and not isinstance(value, bool):
+            ok = math.isfinite(value) and (value > 0 or key == "mask_ratio" and value >= 0)
+        if not ok:
+            want = {(str,): "a string", (bool,): "JSON true or false", (int,): "a positive whole number",
+                    (int, float): "a positive number"}[types]
+            raise CheckpointError(f"{show_path(config_file)}: {key} is {_json_preview(value)}, not {want}; "
+                                  "fix the value or restore the file saved with the model")
+    return config
+
+
+def _json_preview(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _read_transformers_dir(p: Path, variant: str | None = None) -> _Read:
+    """``config.json`` + weights saved by transformers' ``save_pretrained`` (ViTMAE), in the official layout."""
+    config = read_hf_config(p)
     model_type = config.get("model_type", "vit_mae")
     if model_type != "vit_mae":
-        raise CheckpointError(f"{str(p)!r} holds a transformers {model_type!r} model, not ViTMAE (model_type "
+        raise CheckpointError(f"{show_path(p)} holds a transformers {model_type[:40]!r} model, not ViTMAE (model_type "
                               "'vit_mae'); pass an MAE checkpoint")
-    name = next((f for f in _HF_WEIGHT_FILES if (p / f).is_file()), None)
+    name = next((f for f in _HF_WEIGHT_FILES if (p / f).exists()), None)
     if name is None:
-        raise CheckpointError(f"transformers directory {str(p)!r} has no weights; expected one of "
+        raise CheckpointError(f"transformers directory {show_path(p)} has no weights; expected one of "
                               + ", ".join(_HF_WEIGHT_FILES))
     tensors: dict[str, Tensor] = {}
-    for shard in _shards(p, name):
-        tensors.update(_unwrap(_read_file(shard), shard))
+    budget = max_checkpoint_bytes(variant)
+    shards = _shards(p, name)
+    headers: dict[Path, dict[str, Any]] = {}
+    for shard in shards:
+        shard = regular_file(shard, "checkpoint shard", budget)
+        budget -= shard.stat().st_size
+        container = sniff(shard)
+        if container == "safetensors" or (container is None and shard.suffix == ".safetensors"):
+            headers[shard] = _safetensors_header(shard)
+        else:
+            tensors.update(_unwrap(_torch_load(shard, container), shard)[0])
+    fused = _read_fused_qkv(headers) if hf_layout.is_hf_layout(k for h in headers.values() for k in h) else {}
+    for shard in headers:
+        tensors.update(_read_safetensors_file(shard, skip=frozenset(fused)))
+    tensors.update(fused)
+    if not hf_layout.is_hf_layout(tensors):
+        raise CheckpointError(f"transformers directory {show_path(p)}: {name} does not hold ViTMAE parameter "
+                              "names (vit.embeddings...); pass the directory save_pretrained wrote")
     state_dict = _from_hf(tensors, p)
-    notes = [f"transformers ViTMAE directory ({name}, {hf_layout.hf_version(tensors)} parameter names) "
-             "converted to the official layout"]
+    version = hf_layout.hf_version(tensors)
+    notes = [f"transformers ViTMAE directory ({name}, {version} parameter names) converted to the official layout"]
     hints: dict[str, Any] = {}
     eps = config.get("layer_norm_eps")
     if eps is not None and float(eps) != 1e-6:
         notes.append(f"its config.json sets layer_norm_eps={eps} (transformers' default is 1e-12); the official "
                      "MAE uses 1e-6, and so does this model: outputs follow the official model")
     if config.get("hidden_act", "gelu") != "gelu":
-        notes.append(f"its config.json sets hidden_act={config['hidden_act']!r}; the official MAE uses exact GELU, "
-                     "and so does this model")
-    if config.get("norm_pix_loss"):
+        notes.append(f"its config.json sets hidden_act={config['hidden_act'][:40]!r}; the official MAE uses exact "
+                     "GELU, and so does this model")
+    if config.get("norm_pix_loss") is True:
         hints["norm_pix_loss"] = True
         notes.append("its config.json sets norm_pix_loss: it predicts per-patch normalised pixels")
-    return _Read(state_dict, "transformers", notes, hints)
+    detail = {"container": "transformers directory", "weights_file": name, "shards": len(shards),
+              "naming": f"transformers {version}", "config": config}
+    return _Read(state_dict, "transformers", notes, hints, detail)
 
 
 def _shards(p: Path, name: str) -> list[Path]:
     """The weight file itself, or the shard files a ``*.index.json`` lists (which must lie inside ``p``)."""
     if not name.endswith(".index.json"):
         return [p / name]
+    index_file = p / name
+    raw = read_bounded(index_file, _MAX_JSON_BYTES, "shard index")
     try:
-        weight_map = json.loads((p / name).read_text())["weight_map"]
-        files = sorted(set(weight_map.values()))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{str(p / name)!r} is not a valid shard index ({type(exc).__name__}: {exc})") from None
+        weight_map = json.loads(raw.decode("utf-8"))["weight_map"]
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{show_path(index_file)} is not a valid shard index ({type(exc).__name__}); "
+                              "restore the file saved with the model") from None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointError(f"{show_path(index_file)}: weight_map is not a non-empty JSON object of "
+                              "parameter name -> file name; restore the file saved with the model")
+    bad = next((k for k, v in weight_map.items() if not isinstance(v, str) or not v), None)
+    if bad is not None:
+        raise CheckpointError(f"{show_path(index_file)}: weight_map[{bad[:80]!r}] is "
+                              f"{_json_preview(weight_map[bad])}, not a file name; restore the file saved with the "
+                              "model")
+    files = sorted(set(weight_map.values()))
     root = p.resolve()
-    shards = [p / f for f in files]
-    outside = [str(f) for f in files if not (p / f).resolve().is_relative_to(root)]
-    missing = [str(s.name) for s in shards if not s.is_file()]
+    outside = [f for f in files if not (p / f).resolve().is_relative_to(root)]
     if outside:
-        raise CheckpointError(f"{str(p / name)!r} lists shard files outside the directory: {', '.join(outside)}")
+        raise CheckpointError(f"{show_path(index_file)} lists shard files outside the directory: "
+                              f"{', '.join(show_path(f) for f in outside[:3])}")
+    missing = [f for f in files if not (p / f).exists()]
     if missing:
-        raise CheckpointError(f"{str(p / name)!r} lists shard files that are missing: {', '.join(missing)}")
-    return shards
+        raise CheckpointError(f"{show_path(index_file)} lists shard files that are missing: "
+                              f"{', '.join(show_path(f) for f in missing[:3])}")
+    return [p / f for f in files]
 
 
 # torch.save writes a zip archive; files from before PyTorch 1.6 start with this pickled magic number.
 _LEGACY_TORCH_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
 
-def _torch_load(p: Path) -> Any:
+def _torch_load(p: Path, container: str | None) -> Any:
+    """``torch.load(p, weights_only=True)`` (memory-mapped when the format allows); a refusal is worded
+    from the pickle's own globals (:mod:`pickle_scan`), the same on every torch version."""
     def corrupt(detail: str) -> CheckpointError:
-        return CheckpointError(f"cannot read checkpoint {str(p)!r}: the file is corrupt or not a PyTorch "
+        return CheckpointError(f"cannot read checkpoint {show_path(p)}: the file is corrupt or not a PyTorch "
                                f"checkpoint ({detail}); download or export it again")
 
-    with open(p, "rb") as f:
-        head = f.read(len(_LEGACY_TORCH_MAGIC))
-    legacy = head == _LEGACY_TORCH_MAGIC
-    if not legacy and not zipfile.is_zipfile(p):
+    if container not in ("zip", "legacy"):
+        _refuse_code(p)  # a bare pickle (any protocol) that would run code is named as such
         raise corrupt("neither a zip archive nor a legacy torch.save file")
+    if container == "zip" and not zipfile.is_zipfile(p):
+        raise corrupt("a damaged zip archive")
     try:
         with warnings.catch_warnings():  # torch warns about odd pickle protocols in broken files
             warnings.simplefilter("ignore")
-            return torch.load(p, map_location="cpu", weights_only=True, mmap=not legacy)
-    except pickle.UnpicklingError as exc:
-        if "Unsupported global" not in str(exc):  # not a refused class: bytes that are no pickle at all
-            raise corrupt("it does not unpickle") from None
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"refusing to load {str(p)!r}: it holds pickled objects that are not plain tensors, and "
-            f"unpickling them could run arbitrary code ({first[:160]}); re-save the state dict alone "
-            "(torch.save(model.state_dict(), path)) or convert it to .safetensors"
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - a damaged file can fail in many ways inside torch.load
-        detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        raise corrupt(f"{type(exc).__name__}: {detail}") from None
+            return torch.load(p, map_location="cpu", weights_only=True, mmap=container == "zip")
+    except Exception as exc:  # noqa: BLE001 - weights_only refusals and damaged files fail in many ways
+        _refuse_code(p)
+        detail = _plain(str(exc).strip().splitlines()[-1] if str(exc).strip() else "")
+        if "Weights only load failed" in str(exc):
+            detail = "it does not unpickle as plain tensors"
+        raise corrupt(f"{type(exc).__name__}: {detail[:160]}" if detail else type(exc).__name__) from None
 
 
-def _unwrap(obj: Any, p: Path) -> dict[str, Tensor]:
-    """Peel ``{'model': ...}``-style wrappers until a flat name -> tensor mapping is left."""
+def _refuse_code(p: Path) -> None:
+    """Raise the "refusing to load" error if the file's pickle names code or other non-tensor objects."""
+    try:
+        data = pickle_scan.pickle_of(p)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, RuntimeError):
+        return
+    code = pickle_scan.code_globals(data)
+    if code:
+        raise CheckpointError(f"refusing to load {show_path(p)}: it contains code (GLOBAL {_plain(code[0])[:80]}); "
+                              "only plain tensors are read")
+    objects = [g for g in pickle_scan.globals_in(data) if g in pickle_scan.KNOWN_OBJECTS]
+    if objects:
+        raise CheckpointError(f"refusing to load {show_path(p)}: it contains pickled objects besides tensors "
+                              f"(GLOBAL {objects[0]}: {pickle_scan.KNOWN_OBJECTS[objects[0]]}); only plain tensors "
+                              "are read; if you trust the file, re-save its state dict alone")
+
+
+def _plain(text: str) -> str:
+    """``text`` without ANSI escapes or other control characters (torch colours some messages)."""
+    import re
+
+    return re.sub(r"[\x00-\x1f\x7f]", "", re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text))
+
+
+def _unwrap(obj: Any, p: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Peel ``{'model': ...}``-style wrappers until a flat name -> tensor mapping is left; also say
+    what was peeled (wrapper keys, the other entries beside the weights, a ``module.`` prefix)."""
+    wrapper: list[str] = []
+    beside: list[str] = []
     for _ in range(3):
         if isinstance(obj, Mapping) and not _is_tensor_dict(obj):
-            inner = next((obj[k] for k in _WRAPPERS if k in obj and isinstance(obj[k], Mapping)), None)
-            if inner is None:
+            key = next((k for k in _WRAPPERS if k in obj and isinstance(obj[k], Mapping)), None)
+            if key is None:
                 break
-            obj = inner
-    if not isinstance(obj, Mapping) or not _is_tensor_dict(obj) or not obj:
+            beside += [str(k) for k in obj if k != key]
+            wrapper.append(key)
+            obj = obj[key]
+    if not isinstance(obj, Mapping) or not _is_tensor_dict(obj):
+        bad = next((k for k, v in obj.items() if not isinstance(v, Tensor)), None) if isinstance(obj, Mapping) else None
+        where = f" (entry {str(bad)[:60]!r} is a {type(obj[bad]).__name__}, not a tensor)" if bad is not None else ""
         raise CheckpointError(
-            f"checkpoint {str(p)!r} holds no state dict of tensors (looked under {', '.join(_WRAPPERS)}); "
+            f"checkpoint {show_path(p)} holds no state dict of tensors{where} (looked under {', '.join(_WRAPPERS)}); "
             "pass a file saved from model.state_dict()"
         )
     state_dict = {str(k): v for k, v in obj.items()}
     # Checkpoints saved from DistributedDataParallel prefix every key with "module.".
-    if all(k.startswith("module.") for k in state_dict):
+    prefixed = all(k.startswith("module.") for k in state_dict)
+    if prefixed:
         state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
-    return state_dict
+    return state_dict, {"wrapper": wrapper, "beside": beside, "module_prefix": prefixed}
+
+
+def check_tensors(state_dict: Mapping[str, Tensor],
+                  path: str | Path) -> tuple[dict[str, Tensor], list[str], dict[str, int]]:
+    """The state dict in float32, the notes on any cast, and the stored dtypes (name -> count).
+
+    Floating tensors of another dtype are cast (float16, bfloat16 and float8 exactly: float32 holds
+    all their values; float64 rounded to the nearest float32). Tensors that are not floating point
+    (integers, booleans, complex), not dense, or without data (the ``meta`` device) raise
+    :class:`CheckpointError` naming the key.
+    """
+    stored: dict[str, int] = {}
+    for key, t in state_dict.items():
+        if t.is_meta:
+            raise CheckpointError(f"checkpoint {show_path(path)}: tensor {key!r} is on the meta device (a shape "
+                                  "without values); save the checkpoint from a model with real weights")
+        if t.layout != torch.strided or t.is_quantized:
+            layout = str(t.layout).removeprefix("torch.") + (" quantized" if t.is_quantized else "")
+            raise CheckpointError(f"checkpoint {show_path(path)}: tensor {key!r} is {layout}, not a dense tensor; "
+                                  "save plain weights")
+        if not t.is_floating_point():
+            raise CheckpointError(f"checkpoint {show_path(path)}: tensor {key!r} is {_dtype_name(t.dtype)}, not "
+                                  "floating point; MAE weights are float32/float16/bfloat16/float64: pass an MAE "
+                                  "checkpoint")
+        stored[_dtype_name(t.dtype)] = stored.get(_dtype_name(t.dtype), 0) + 1
+    notes = []
+    for name, count in stored.items():
+        if name == "float32":
+            continue
+        if name == "float64":
+            notes.append(f"the file stores {count} tensor(s) in float64; they are rounded to float32, the model's "
+                         "precision (relative error at most 6e-8 per weight)")
+        else:
+            digits = {"float16": "about 3", "bfloat16": "about 2"}.get(name, "at most 2")
+            notes.append(f"the file stores {count} tensor(s) in {name}; they are cast to float32 exactly, so the "
+                         f"weights keep {name}'s precision ({digits} significant digits): outputs match a float32 "
+                         "checkpoint only to that precision")
+    if len(stored) == 1 and "float32" in stored:
+        return dict(state_dict), notes, stored
+    cast = {k: (t if t.dtype == torch.float32 else t.to(torch.float32)) for k, t in state_dict.items()}
+    return cast, notes, stored
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _is_tensor_dict(obj: Mapping) -> bool:
@@ -231,7 +462,7 @@ def has_decoder(state_dict: Mapping[str, Tensor]) -> bool:
     return any(k.startswith(_DECODER_KEYS) for k in state_dict)
 
 
-@lru_cache(maxsize=None)
+@cache
 def official_shapes(variant: str) -> dict[str, tuple[int, ...]]:
     """Official-layout key -> shape of a registered variant, from a meta-device model (no memory)."""
     from ..models import create_model
@@ -265,12 +496,13 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
     """
     from ..models import get_variant
 
-    read = _read(path)
-    state_dict, fmt = read.state_dict, read.format
+    wanted = get_variant(variant).name if variant is not None else None
+    read = _read(path, wanted)
+    state_dict, notes, stored = check_tensors(read.state_dict, path)
+    fmt = read.format
     detected = detect_variant(state_dict)
     decoder = has_decoder(state_dict)
-    if variant is not None:
-        wanted = get_variant(variant).name
+    if wanted is not None:
         if detected != wanted:
             expected = official_shapes(wanted)
             if not decoder:
@@ -278,17 +510,17 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
             looks = f"it looks like {detected}" if detected else "it matches no registered variant"
             try:
                 shapes = {k: torch.empty(s, device="meta") for k, s in expected.items()}
-                checkpoint.check_same_layout(state_dict, shapes, what=f"checkpoint {str(path)!r}")
+                checkpoint.check_same_layout(state_dict, shapes, what=f"checkpoint {show_path(path)}")
             except checkpoint.CheckpointMismatchError as exc:
                 short = _short(detected) or None
                 fix = f"load it as variant {short!r}" if short else "name the variant the file was saved from"
                 raise CheckpointError(f"{exc}; {looks}: {fix}", setting="variant", value=short) from None
     elif detected is None:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} matches none of the registered variants ({', '.join(_shorts())}) by its key "
-            "names and shapes; name the variant it should be to see which keys differ", setting="variant")
-    loaded = LoadedWeights(state_dict, str(path), fmt, variant and get_variant(variant).name or detected, decoder,
-                           notes=list(read.notes), hints=dict(read.hints))
+            f"checkpoint {show_path(path)} matches none of the registered variants ({', '.join(_shorts())}) by its "
+            "key names and shapes; name the variant it should be to see which keys differ", setting="variant")
+    loaded = LoadedWeights(state_dict, str(path), fmt, wanted or detected, decoder,
+                           notes=list(read.notes) + notes, hints=dict(read.hints), file_dtypes=stored)
     if not decoder:
         loaded.notes.append("the file has no decoder weights (encoder-only checkpoint): the decoder is "
                             "initialised from the seed, so its predictions are not trained reconstructions")

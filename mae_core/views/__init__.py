@@ -19,6 +19,9 @@ lists of numbers and strings) that the CLI renders as a table or as JSON. Import
     reconstruct.py  the paper's Fig. 2: masked image and reconstruction, and which target a checkpoint predicts
     picture.py  those panels, and the attention maps, drawn as one titled PNG (Pillow, imported when drawing)
     baseline.py the paper's Table 1c / 2 baseline: mask tokens in the encoder
+    memory.py   memory per stage in closed form: weights, gradients, optimizer state, saved activations,
+                the inference peak, the largest batch in a budget
+    memory_measured.py  the same bytes measured on a real step (saved_tensors_hooks, live tensors)
 
 (Named ``views``, not ``inspect``, so it never shadows the standard library's ``inspect``.)
 """

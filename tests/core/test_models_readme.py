@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 import mae_core.models as models
-from mae_core.views.flops import closed_form_macs
 from mae_core.models import VARIANTS, create_model
+from mae_core.views import memory
+from mae_core.views.flops import closed_form_macs
 
 README = Path(models.__file__).with_name("README.md")
 
@@ -67,7 +69,25 @@ def expected(name: str) -> dict[str, str]:
         "parameters, decoder": n(m.decoder.parameters()),
         "GFLOPs per forward at mask 0.75 (2 x MACs, per image)": f"{2 * macs['total'] / 1e9:.2f}",
         "GFLOPs of the encoder if it saw every token": f"{2 * macs['encoder_all_tokens'] / 1e9:.2f}",
+        "training activations per image at mask 0.75 (float32, saved for backward)": memory.iec(per_image(c, False)),
+        "the same with mask tokens in the encoder": memory.iec(per_image(c, True)),
+        "largest batch in 80 GiB, AdamW float32 (MAE / mask tokens in the encoder)": batches(c, torch.float32, False),
+        "largest batch in 80 GiB, AdamW bfloat16 autocast (MAE / mask tokens in the encoder)":
+            batches(c, torch.bfloat16, True),
     }
+
+
+def per_image(cfg, baseline: bool) -> int:
+    """Bytes saved for backward per image (batch 2 minus batch 1: the few batch-independent bytes cancel)."""
+    saved = [sum(s.bytes for s in memory.saved_stages(cfg, b, 0.75, mask_tokens_in_encoder=baseline)) for b in (1, 2)]
+    return saved[1] - saved[0]
+
+
+def batches(cfg, dtype, amp: bool) -> str:
+    options = {"mode": "train", "optimizer": "adamw", "dtype": dtype, "amp": amp}
+    mae, baseline = (memory.largest_batch_for(cfg, 80 * 2**30, 0.75, mask_tokens_in_encoder=b, **options)
+                     for b in (False, True))
+    return f"{mae} / {baseline}"
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))

@@ -1,0 +1,160 @@
+"""`mae checkpoint info | convert`: what a checkpoint file is, and the same weights in another layout.
+
+Paper: none (engineering). Services: :func:`mae_core.io.checkpoint_info.checkpoint_info` and
+:func:`mae_core.io.convert.convert`; this module gathers the options and draws the tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from mae_cli.common import BadInput, DebugOpt, JsonOpt, VerificationFailed, err, fmt_int, out, resolve_variant, run
+
+# A group: `mae checkpoint info`, `mae checkpoint convert` (mae_cli/app.py builds it from these names).
+SUBCOMMANDS = ("info", "convert")
+GROUP_HELP = "What a checkpoint is (info), and the same weights in another layout (convert)."
+
+FileArg = Annotated[Path, typer.Argument(help="A .pth, .safetensors file or a transformers ViTMAE directory.",
+                                         show_default=False)]
+VariantCheck = Annotated[Optional[str], typer.Option(
+    "--variant", "-m", help="Compare against this variant (base, large, huge). Default: detected from the shapes.",
+    show_default=False)]
+
+
+def info(path: FileArg, variant: VariantCheck = None,
+         no_hash: Annotated[bool, typer.Option(
+             "--no-hash", help="Skip sha256/md5 (and so the release match).")] = False,
+         json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+    """Format, wrappers, key naming, variant, kind (full / encoder only / fine-tuned), what the decoder
+    reconstructs, dtypes, missing and unexpected keys, parameter count, size, hashes, official release.
+
+    Exit 0 when the file fits its variant, 1 when keys or shapes differ (they are listed), 2 when it
+    cannot be read.
+
+    JSON (--json), one document with the keys:
+      path, bytes, format, container, naming, wrapper, beside, module_prefix, shards, variant,
+      compared_with, kind, kind_detail, has_decoder, dtypes, tensors, parameters, official_parameters,
+      official_parameters_of_this_kind, missing, unexpected, wrong_shape, fits, sha256, md5, release,
+      target, target_certainty, layer_norm_eps, layer_norm_eps_source, notes.
+    """
+
+    def compute():
+        from mae_core.io.checkpoint_info import checkpoint_info
+
+        data = checkpoint_info(path, resolve_variant(variant) if variant else None, hashes=not no_hash)
+        if not data["fits"]:
+            raise VerificationFailed(data, "keys or shapes differ from the variant")
+        return data
+
+    run(compute, _render_info, json_out=json_out, debug=debug)
+
+
+def facts_table(title: str, rows: list[tuple[str, object]]) -> None:
+    """Print a two-column table of (name, value) facts, every value escaped (user text is never markup)."""
+    t = Table(title=title, show_header=False)
+    t.add_column("", style="bold")
+    t.add_column("", overflow="fold")
+    for name, value in rows:
+        t.add_row(escape(name), escape(str(value)))
+    out.print(t)
+
+
+def _render_info(d: dict) -> None:
+    container = d["container"] + (f", {d['shards']} shards" if d.get("shards", 1) > 1 else "")
+    rows = [
+        ("format", f"{d['format']} ({container})"),
+        ("key names", d["naming"]),
+        ("wrapper", " -> ".join(repr(k) for k in d["wrapper"]) or "none (a bare state dict)"),
+        ("beside the weights", ", ".join(d["beside"]) or "nothing"),
+        ("module. prefix", "yes (saved from DistributedDataParallel), removed" if d["module_prefix"] else "no"),
+        ("variant", d["variant"] or f"none matches (closest: {d['compared_with']})"),
+        ("kind", f"{d['kind']}: {d['kind_detail']}"),
+        ("decoder predicts", f"{d['target']} ({d['target_certainty']})"),
+        ("layer-norm eps", f"{d['layer_norm_eps']} (config.json)" if d["layer_norm_eps"] is not None
+         else d["layer_norm_eps_source"]),
+        ("dtypes", ", ".join(f"{k} x {v}" for k, v in d["dtypes"].items())),
+        ("parameters", (f"{fmt_int(d['parameters'])} in {d['tensors']} tensors; official {d['compared_with']}: "
+                        f"{fmt_int(d['official_parameters'])} "
+                        f"(this kind: {fmt_int(d['official_parameters_of_this_kind'])})")),
+        ("missing keys", _keys(d["missing"])),
+        ("unexpected keys", _keys(d["unexpected"])),
+        ("wrong shapes", _keys([f"{w['key']} {tuple(w['file'])} vs {tuple(w['expected'])}" for w in d["wrong_shape"]])),
+        ("size", f"{fmt_int(d['bytes'])} bytes"),
+    ]
+    if "sha256" in d:
+        rows += [("sha256", d["sha256"]), ("md5", d["md5"])]
+        rel = d["release"]
+        rows.append(("official release", f"{rel['name']}.pth ({rel['kind']}, md5 {rel['md5_prefix']}...)" if rel
+                     else "no published hash matches"))
+    facts_table(f"checkpoint {escape(d['path'])}", rows)
+    for note in d["notes"]:
+        err.print(f"note: {escape(note)}", highlight=False)
+
+
+def _keys(keys: list[str]) -> str:
+    if not keys:
+        return "none"
+    return ", ".join(keys[:6]) + (f", ... (+{len(keys) - 6} more)" if len(keys) > 6 else "")
+
+
+def convert(
+    src: Annotated[Path, typer.Argument(help="The checkpoint to convert (never modified).", show_default=False)],
+    dst: Annotated[Path, typer.Argument(help="Where to write (a directory for --to hf).", show_default=False)],
+    to: Annotated[str, typer.Option(
+        "--to", help="official (.pth {'model': ...}), ours (.pth, encoder./decoder. names), safetensors, hf "
+                     "(transformers ViTMAE directory), timm (the encoder as timm's VisionTransformer).")] = "official",
+    dtype: Annotated[str, typer.Option(
+        "--dtype", help="float32, bfloat16 or float16 for the written tensors.")] = "float32",
+    hf_v4: Annotated[bool, typer.Option("--hf-v4", help="With --to hf: transformers v4 parameter names "
+                                                        "(attention.attention.query ...) instead of v5.")] = False,
+    variant: VariantCheck = None,
+    json_out: JsonOpt = False, debug: DebugOpt = False,
+) -> None:
+    """Write SRC in another layout, then prove it: OUT is re-read, every tensor must be bit-equal, and a
+    forward of the model built from OUT must equal one built from SRC (exit 1 if not).
+
+    Files are written to a temporary name and renamed into place; SRC is never overwritten.
+
+    JSON (--json), one document with the keys:
+      input, output, to, dtype, variant, hf_version, has_decoder, norm_pix_loss, tensors,
+      tensors_bit_exact, mismatched, unexpected, forward {compared, equal, max_abs_diff}, passed, bytes, notes.
+    """
+
+    def compute():
+        from mae_core.io.convert import DTYPES, TARGETS
+        from mae_core.io.convert import convert as convert_file
+
+        if to not in TARGETS:
+            raise BadInput(f"--to {to!r} is unknown; use one of {', '.join(TARGETS)}")
+        if dtype not in DTYPES:
+            raise BadInput(f"--dtype {dtype!r} is not supported; use {', '.join(DTYPES)}")
+        if hf_v4 and to != "hf":
+            raise BadInput("--hf-v4 only applies to --to hf")
+        data = convert_file(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5",
+                            variant=resolve_variant(variant) if variant else None)
+        if not data["passed"]:
+            raise VerificationFailed(data, "the written file does not reproduce the input")
+        return data
+
+    run(compute, _render_convert, json_out=json_out, debug=debug)
+
+
+def _render_convert(d: dict) -> None:
+    fwd = d["forward"]
+    facts_table(f"{escape(d['input'])} -> {escape(d['output'])}", [
+        ("written as", f"{d['to']}" + (f" ({d['hf_version']} names)" if d["hf_version"] else "") + f", {d['dtype']}"),
+        ("variant", d["variant"] + ("" if d["has_decoder"] else " (encoder only)")),
+        ("re-read tensors", f"{d['tensors_bit_exact']} / {d['tensors']} bit-exact"),
+        (f"forward ({fwd['compared']})",
+         "equal, bit for bit" if fwd["equal"] else f"DIFFERS (max abs {fwd['max_abs_diff']:.3g})"),
+        ("size", f"{fmt_int(d['bytes'])} bytes"),
+        ("result", "PASS" if d["passed"] else "FAIL"),
+    ])
+    for note in d["notes"]:
+        err.print(f"note: {escape(note)}", highlight=False)
+

@@ -1,0 +1,193 @@
+"""`mae memory`: how much memory a variant needs, per stage, for inference or training, before you run it.
+
+Paper: MAE Sec. 3 (the encoder sees only the visible patches, the decoder every token, so the mask ratio
+moves the answer) and Table 1c (mask tokens in the encoder: the budget comparison).
+Services: :mod:`mae_core.views.memory` (the closed form) and, with ``--check``,
+:mod:`mae_core.views.memory_measured` (a real step, measured).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from ..common import (BadInput, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
+                      check_batch, check_mask_ratio, fmt_int, out, progress, resolve_device, resolve_dtype,
+                      resolve_variant, run)
+
+ModeOpt = Annotated[str, typer.Option("--mode", help="inference (a forward pass without autograd) or train "
+                                                     "(forward + backward + optimizer step).")]
+BatchOpt = Annotated[int, typer.Option("--batch", "-b", help="Images per step.")]
+AmpOpt = Annotated[bool, typer.Option("--amp", help="Low precision by torch.autocast over float32 weights (how MAE "
+                                                    "is trained), instead of weights cast to --dtype. No effect "
+                                                    "with float32.")]
+OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimizer state in train mode: none, sgd (with "
+                                                               "momentum) or adamw (the paper's).")]
+BudgetOpt = Annotated[str | None, typer.Option(
+    "--budget", help="Also report the largest batch that fits in this much memory, for the MAE and with mask tokens "
+                     "in the encoder: 24GiB (powers of 1024), 80 GB (powers of 1000) or 1e9 (bytes).",
+    show_default=False)]
+CheckOpt = Annotated[bool, typer.Option(
+    "--check", help="Run one real step at --batch on --device and compare: on CPU the bytes autograd saves (train; "
+                    "must equal the closed form, else exit 1) or the live tensors' peak (inference); on CUDA the "
+                    "predicted peak against torch.cuda.max_memory_allocated.")]
+
+
+def command(
+    variant: VariantOpt = "base",
+    batch: BatchOpt = 1,
+    mask_ratio: MaskRatioOpt = 0.75,
+    mode: ModeOpt = "train",
+    dtype: DtypeOpt = "float32",
+    amp: AmpOpt = False,
+    optimizer: OptimizerOpt = "adamw",
+    budget: BudgetOpt = None,
+    check: CheckOpt = False,
+    device: DeviceOpt = "cpu",
+    json_out: JsonOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Memory of one forward pass or training step, from the config in closed form: weights, gradients,
+    optimizer state (none for the fixed sin-cos tables), the activations each stage saves for backward
+    (encoder and decoder blocks per block and in total), the transient peak of the largest stage, the total;
+    IEC units. With --budget, the largest batch that fits, for the MAE and with mask tokens in the encoder.
+
+    JSON (--json), one document with the keys:
+      variant, title, mode, batch, mask_ratio, num_patches, num_visible,
+      precision {name, weights, residual, matmul, stats, weight_copies}, optimizer,
+      rows [{key, description, bytes}], saved [{key, description, bytes, count,
+      per_block}], inference [{key, description, bytes}], transient_stage,
+      total_bytes, budget {bytes, largest_batch, largest_batch_mask_tokens_in_encoder,
+      batch_ratio, mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device, method,
+      measured_bytes, predicted_bytes, difference_bytes, exact, agree, stages} or null.
+    """
+    run(lambda: memory(variant, batch, mask_ratio, mode, dtype, amp, optimizer, budget, check, device), render,
+        json_out=json_out, debug=debug)
+
+
+def _options(mode: str, optimizer: str, budget: str | None) -> tuple[str, str, int | None]:
+    from mae_core.views.memory import MODES, OPTIMIZERS, parse_bytes
+
+    mode, optimizer = mode.strip().lower(), optimizer.strip().lower()
+    if mode not in MODES:
+        raise BadInput(f"--mode {mode!r} is not a mode; use inference or train")
+    if optimizer not in OPTIMIZERS:
+        raise BadInput(f"--optimizer {optimizer!r} is not supported; use none, sgd or adamw")
+    budget_bytes = None
+    if budget is not None:
+        try:
+            budget_bytes = parse_bytes(budget)
+        except ValueError as exc:
+            raise BadInput(f"--budget {exc}") from None
+    return mode, optimizer, budget_bytes
+
+
+def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, amp: bool, optimizer: str,
+           budget: str | None, check: bool = False, device: str = "cpu") -> dict[str, Any]:
+    from mae_core.models import get_variant
+    from mae_core.views import memory as mem
+
+    mode, optimizer, budget_bytes = _options(mode, optimizer, budget)
+    name = resolve_variant(variant)
+    spec = get_variant(name)
+    cfg = spec.config
+    check_batch(batch)
+    check_mask_ratio(mask_ratio, cfg.num_patches)
+    dt = resolve_dtype(dtype)
+    dev = resolve_device(device) if check else None
+    options = {"mode": mode, "dtype": dt, "amp": amp, "optimizer": optimizer}
+    est = mem.estimate(cfg, batch, mask_ratio, **options)
+    data = _report(name, spec.title, cfg, est)
+    if budget_bytes is not None:
+        with progress("searching the largest batch that fits"):
+            ours = mem.largest_batch_for(cfg, budget_bytes, mask_ratio, **options)
+            baseline = mem.largest_batch_for(cfg, budget_bytes, mask_ratio, mask_tokens_in_encoder=True, **options)
+        baseline_need = (mem.estimate(cfg, ours, mask_ratio, mask_tokens_in_encoder=True, **options).total
+                         if ours else None)
+        data["budget"] = {"bytes": budget_bytes, "largest_batch": ours,
+                          "largest_batch_mask_tokens_in_encoder": baseline,
+                          "batch_ratio": ours / baseline if baseline else None,
+                          "mask_tokens_in_encoder_bytes_at_largest_batch": baseline_need}
+    if check:
+        from mae_core.views.memory_measured import check_estimate
+
+        with progress(f"running one {mode} step of {spec.title} at batch {batch} on {dev}"):
+            data["check"] = check_estimate(name, batch, mask_ratio, mode=mode, dtype=dt, amp=amp,
+                                           optimizer=optimizer, device=dev)
+        if data["check"]["agree"] is False:
+            raise VerificationFailed(data, "the measured bytes differ from the closed form")
+    return data
+
+
+def _report(name: str, title: str, cfg, est) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    pr = est.precision
+    rows = [{"key": "weights", "description": f"weights ({pr.name if not pr.weight_copies else 'float32'})",
+             "bytes": est.weights}]
+    if est.mode == "train":
+        rows += [{"key": "gradients", "description": "gradients (trainable weights only)", "bytes": est.gradients},
+                 {"key": "optimizer", "description": f"optimizer state ({est.optimizer})",
+                  "bytes": est.optimizer_state}]
+    rows.append({"key": "images", "description": "input images", "bytes": est.images})
+    if est.mode == "train":
+        rows.append({"key": "saved", "description": "activations saved for backward", "bytes": est.saved_total})
+    inference = [s for s in est.inference if s.key != "autocast_cache"]
+    largest = max(inference, key=lambda s: s.bytes)
+    transient = ("transient peak of the largest stage" if est.mode == "train" else
+                 f"transient peak ({largest.description})")
+    rows.append({"key": "transient", "description": transient, "bytes": est.transient})
+    rows.append({"key": "total", "description": "total", "bytes": est.total})
+    return {
+        "variant": name, "title": title, "mode": est.mode, "batch": est.batch, "mask_ratio": est.mask_ratio,
+        "num_patches": cfg.num_patches, "num_visible": cfg.num_visible(est.mask_ratio),
+        "precision": asdict(pr), "optimizer": est.optimizer, "rows": rows,
+        "saved": [{"key": s.key, "description": s.description, "bytes": s.bytes, "count": s.count,
+                   "per_block": s.per_block} for s in est.saved],
+        "inference": [{"key": s.key, "description": s.description, "bytes": s.bytes} for s in est.inference],
+        "transient_stage": largest.key, "total_bytes": est.total, "budget": None, "check": None,
+    }
+
+
+def render(data: dict[str, Any]) -> None:
+    from mae_core.views.memory import iec
+
+    total = data["total_bytes"]
+    table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, mask {data['mask_ratio']:g} "
+                        f"({data['num_visible']}/{data['num_patches']} visible), {data['precision']['name']}")
+    table.add_column("")
+    table.add_column("bytes", justify="right")
+    table.add_column("share", justify="right")
+
+    def row(label: str, n: int, style: str = "") -> None:
+        table.add_row(f"[{style}]{label}[/]" if style else label, iec(n), f"{100 * n / total:.1f} %" if total else "-")
+
+    for r in data["rows"]:
+        if r["key"] == "saved":
+            row(r["description"], r["bytes"], "bold")
+            for s in data["saved"]:
+                if s["count"] > 1:
+                    row(f"  {s['description']}: per block", s["per_block"])
+                row(f"  {s['description']}", s["bytes"])
+        else:
+            row(r["description"], r["bytes"], "bold" if r["key"] == "total" else "")
+    out.print(table)
+    if data["budget"]:
+        b = data["budget"]
+        ratio = f" ({b['batch_ratio']:.2f}x)" if b["batch_ratio"] else ""
+        out.print(f"largest batch in {iec(b['bytes'])}: [bold]{fmt_int(b['largest_batch'])}[/] for the MAE, "
+                  f"{fmt_int(b['largest_batch_mask_tokens_in_encoder'])} with mask tokens in the encoder{ratio}")
+        if b["mask_tokens_in_encoder_bytes_at_largest_batch"]:
+            out.print(f"at batch {fmt_int(b['largest_batch'])}, mask tokens in the encoder would need "
+                      f"{iec(b['mask_tokens_in_encoder_bytes_at_largest_batch'])}")
+    if data["check"]:
+        c = data["check"]
+        verdict = {True: "[green]agree[/]", False: "[red]DIFFER[/]", None: "compared"}[c["agree"]]
+        out.print(f"check on {c['device']} ({c['method']}): measured {fmt_int(c['measured_bytes'])} B, "
+                  f"predicted {fmt_int(c['predicted_bytes'])} B, difference {fmt_int(c['difference_bytes'])} B: "
+                  f"{verdict}")
+    out.print("closed form from the config (mae_core/views/memory.py); train: the activations are what autograd keeps "
+              "for backward (exact on CPU, checked with --check); the transient is the largest stage's own working "
+              "set (an estimate of the backward pass's extra); 1 KiB = 1024 B")

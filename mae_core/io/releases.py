@@ -1,0 +1,74 @@
+"""The official MAE checkpoints (facebookresearch/mae), in one table: name, URL, variant, kind, hash.
+
+Paper: none (the official README's "Pre-trained checkpoints" table and ``demo/mae_visualize.ipynb``).
+The official README prints the first six hex digits of each pre-training file's md5 (8cad7c, b8b06e,
+9bdbb0); files it gives no hash for have ``md5_prefix=None``, and a download of one says so. The table is
+used by ``mae download`` (what to fetch and check) and ``mae checkpoint info`` (naming a file by its hash).
+
+Kinds:
+    visualize   full model (encoder + decoder) trained on raw pixels: its reconstructions look right
+    pretrain    encoder only (what fine-tuning starts from): no decoder, it cannot reconstruct
+    full        encoder + decoder trained with norm_pix_loss: predicts per-patch normalised pixels
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BASE_URL = "https://dl.fbaipublicfiles.com/mae"
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str  # file name, also what `mae download` takes (without .pth)
+    url: str
+    variant: str  # registry name
+    kind: str  # "visualize", "pretrain" or "full"
+    md5_prefix: str | None  # as the official README prints it; None where it prints none
+    has_decoder: bool
+    norm_pix_loss: bool | None  # what the decoder was trained to predict (None: no decoder)
+    note: str = ""
+
+    @property
+    def target(self) -> str:
+        if not self.has_decoder:
+            return "no decoder (encoder only)"
+        return "per-patch normalised pixels (norm_pix_loss)" if self.norm_pix_loss else "raw pixels"
+
+
+_VARIANTS = {"base": "mae_vit_base_patch16", "large": "mae_vit_large_patch16", "huge": "mae_vit_huge_patch14"}
+_PRETRAIN_MD5 = {"base": "8cad7c", "large": "b8b06e", "huge": "9bdbb0"}
+
+
+def _table() -> dict[str, Release]:
+    rows: list[Release] = []
+    for short, variant in _VARIANTS.items():
+        rows.append(Release(f"mae_visualize_vit_{short}", f"{BASE_URL}/visualize/mae_visualize_vit_{short}.pth",
+                            variant, "visualize", None, True, False,
+                            "the demo's checkpoint: reconstructions of raw pixels"))
+    rows.append(Release("mae_visualize_vit_large_ganloss", f"{BASE_URL}/visualize/mae_visualize_vit_large_ganloss.pth",
+                        _VARIANTS["large"], "visualize", None, True, False,
+                        "trained with an extra GAN loss: sharper reconstructions (the demo's second model)"))
+    for short, variant in _VARIANTS.items():
+        rows.append(Release(f"mae_pretrain_vit_{short}", f"{BASE_URL}/pretrain/mae_pretrain_vit_{short}.pth",
+                            variant, "pretrain", _PRETRAIN_MD5[short], False, None,
+                            "the encoder fine-tuning starts from; no decoder"))
+    for short, variant in _VARIANTS.items():
+        rows.append(Release(f"mae_pretrain_vit_{short}_full", f"{BASE_URL}/pretrain/mae_pretrain_vit_{short}_full.pth",
+                            variant, "full", None, True, True,
+                            "encoder + decoder from pre-training with norm_pix_loss: pictures need per-patch "
+                            "de-normalisation"))
+    return {r.name: r for r in rows}
+
+
+RELEASES: dict[str, Release] = _table()
+
+
+def find_release(name: str) -> Release | None:
+    """The release called ``name`` (with or without ``.pth``), or None."""
+    return RELEASES.get(name.removesuffix(".pth"))
+
+
+def match_md5(md5_hex: str) -> Release | None:
+    """The release whose published md5 prefix the file's md5 starts with, or None."""
+    return next((r for r in RELEASES.values() if r.md5_prefix and md5_hex.startswith(r.md5_prefix)), None)
