@@ -37,6 +37,8 @@ TOUR: list[tuple[str, str, bool]] = [
     ("mae attention --variant base --blocks 0,11 --png docs/images/attention.png", "Attention maps on the patch "
      "grid (the PNG is shown in the see-inside section).", False),
     ("mae numerics --variant base --dtype float16", "float32 against float16 autocast, stage by stage.", False),
+    ("mae sweep --ratios 0.25,0.5,0.75,0.9 --mask random,block,grid,center --out docs/images/sweep.png",
+     "Loss against mask ratio and mask strategy (the PNG is shown in the sizes-and-masks section).", False),
     ("mae download mae_pretrain_vit_base --dir /tmp --timeout 5", "An official checkpoint, resumable and md5-checked "
      "(this machine is offline: nothing on stdout, one line on stderr, exit 2).", False),
     ("mae memory --variant large --batch 64 --budget 80GiB", ("Memory of a ViT-L/16 training step per stage, in "

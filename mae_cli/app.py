@@ -32,6 +32,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("attention", "attention"),
     ("numerics", "numerics"),
     ("memory", "memory"),
+    ("sweep", "sweep"),
     ("checkpoint", "checkpoint"),
     ("download", "download"),
 )

@@ -16,6 +16,7 @@ before it reaches Rich, so ``[red]`` or ``[/]`` in a file name is shown as typed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import math
@@ -119,6 +120,18 @@ NormPixOpt = Annotated[Optional[bool], typer.Option(
          "trained so) or raw pixels. Default: what the checkpoint says (a transformers config.json), else raw.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda (cuda[:N]).")]
 DtypeOpt = Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16.")]
+ImgSizeOpt = Annotated[str | None, typer.Option(
+    "--img-size", help="Image size in pixels: 448, or HxW such as 224x320 (multiples of the patch size). Weights "
+                       "saved at 224 px load with the fixed position tables regenerated for the new grid. Default: "
+                       "the variant's 224.", show_default=False)]
+InChansOpt = Annotated[int, typer.Option(
+    "--in-chans", help="Image channels: 3 (RGB) or 1 (grayscale images; the ImageNet mean/std averaged).")]
+MaskOpt = Annotated[str, typer.Option(
+    "--mask", help="Which patches to hide: random (the paper's uniform sampling), block (BEiT-style blocks), grid "
+                   "(keep one patch in each 2x2, ratio 0.75 only), center (a central square).")]
+MaskFileOpt = Annotated[Path | None, typer.Option(
+    "--mask-file", help="A binary PNG of the model's image size, white = hidden: a patch is hidden when most of "
+                        "its pixels are; the mask ratio follows from the file.", show_default=False)]
 ResizeOpt = Annotated[str, typer.Option(
     "--resize", help="How image files are fitted to the model's size: stretch (the official demo: "
                      "img.resize((224, 224)), bicubic; the same input tensor, bit for bit) or center-crop (short "
@@ -571,3 +584,94 @@ def _given(args: list[str], opts: list[str]) -> str | None:
             if arg.startswith(opt + "=") and opt.startswith("--"):
                 return repr(arg[len(opt) + 1:])
     return None
+
+
+# --- image size, channels and masks ----------------------------------------------------------------
+
+def parse_img_size(text: str | None) -> int | tuple[int, int] | None:
+    """``"448"`` -> 448, ``"224x320"`` -> (224, 320), ``None`` -> None; BadInput otherwise."""
+    if text is None:
+        return None
+    parts = text.strip().lower().replace("*", "x").split("x")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values) < 1:
+        raise BadInput(f"--img-size {text!r} is not a size; give pixels as 448 or HxW such as 224x320")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def size_overrides(variant: str, img_size: str | None, in_chans: int = 3, *,
+                   pictures: bool = False) -> dict[str, Any]:
+    """The config fields ``--img-size`` / ``--in-chans`` change on ``variant`` (empty at the defaults, so a
+    default run builds exactly the registry's model), checked: BadInput naming the option and the fix.
+    ``pictures``: the command reads image files, so only 1 or 3 channels."""
+    from mae_core.errors import ConfigError
+    from mae_core.models import get_variant
+
+    if in_chans < 1:
+        raise BadInput(f"--in-chans must be at least 1, got {in_chans}; use 3 (RGB) or 1 (grayscale)")
+    if pictures and in_chans not in (1, 3):
+        raise BadInput(f"--in-chans {in_chans}: image files are read as RGB (3) or grayscale (1)")
+    size = parse_img_size(img_size)
+    base = get_variant(variant).config
+    overrides: dict[str, Any] = {}
+    if size is not None:
+        overrides["img_size"] = size
+    if in_chans != base.in_chans:
+        overrides["in_chans"] = in_chans
+    try:
+        cfg = base.replace(**overrides)
+    except ConfigError as exc:
+        raise BadInput(f"--img-size {img_size}: {str(exc).removeprefix('invalid MAEConfig: ')}") from None
+    return {k: getattr(cfg, k) for k in overrides if getattr(cfg, k) != getattr(base, k)}
+
+
+def size_text(cfg) -> str:
+    """``224 px`` or ``224x320 px``."""
+    H, W = cfg.image_hw
+    return f"{H} px" if H == W else f"{H}x{W} px"
+
+
+@dataclasses.dataclass
+class MaskingPlan:
+    """The masking noise a command feeds the model, and how it was chosen."""
+
+    noise: Any  # (B, L) float32 tensor
+    mask_ratio: float  # the ratio given, or the one a mask file implies
+    strategy: str  # random, block, grid, center, or file
+    mask_file: str | None
+    notes: list[str]
+
+
+def masking_plan(strategy: str, mask_file: Path | None, cfg, batch: int, mask_ratio: float, seed: int) -> MaskingPlan:
+    """``--mask`` / ``--mask-file`` -> the noise (B, L) for the model (see :mod:`mae_core.mask_strategies`).
+
+    ``random`` is ``torch.rand(B, L)`` from a generator seeded with ``seed``: the noise of every command
+    before strategies existed, bit for bit. Other strategies and files raise BadInput / MaskError (exit 2)
+    when they cannot give the count the ratio asks for.
+    """
+    import torch
+
+    from mae_core import mask_strategies as ms
+
+    generator = torch.Generator().manual_seed(seed)
+    strategy = strategy.strip().lower()
+    if mask_file is not None:
+        if strategy != "random":
+            raise BadInput(f"--mask {strategy} and --mask-file both choose the mask; give one of them")
+        from mae_core.io.images import load_mask
+
+        removed = ms.removed_from_pixels(load_mask(mask_file, cfg.image_hw), cfg.patch_size)
+        hidden = int(removed.sum())
+        sample, ratio = ms.from_removed(removed.expand(batch, -1), generator)
+        note = (f"mask from {mask_file}: {hidden} of {cfg.num_patches} patches hidden (by majority of their pixels), "
+                f"so the mask ratio is {ratio:.4g}")
+        return MaskingPlan(sample.noise, ratio, "file", str(mask_file), [note])
+    if strategy not in ms.STRATEGIES:
+        raise BadInput(f"--mask {strategy!r} is not a strategy; use one of {', '.join(ms.STRATEGIES)} "
+                       "(or --mask-file FILE.png)")
+    check_mask_ratio(mask_ratio, cfg.num_patches)
+    sample = ms.sample(strategy, batch, cfg.grid_size, mask_ratio, generator)
+    return MaskingPlan(sample.noise, mask_ratio, strategy, None, [])

@@ -12,6 +12,7 @@ Read it in the paper's order:
     patch_embed.py  ViT Eq. 1: patches -> tokens; patchify / unpatchify
     pos_embed.py    fixed 2-D sin-cos positions
     masking.py      Sec. 3 "Masking": random masking by argsort of noise
+    mask_strategies.py  Fig. 6 / Table 1f: block, grid, center and file masks, as noise for that argsort
     attention.py    ViT Eq. 2: multi-head self-attention, fused qkv
     mlp.py          ViT Eq. 3: Linear -> GELU -> Linear
     block.py        ViT Eq. 2-3: the pre-norm Transformer block
@@ -62,6 +63,8 @@ and beside the paper, the machinery:
     views/baseline.py         Table 1c / 2: mask tokens in the encoder
     views/reconstruct.py      Fig. 2: masked image and reconstruction
     views/picture.py          those panels as one PNG
+    views/sweep.py            Fig. 5: loss against mask ratio and mask strategy
+    views/plot.py             a line chart drawn with Pillow (the sweep's PNG)
 """
 
 from importlib import metadata as _metadata

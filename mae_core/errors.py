@@ -41,6 +41,14 @@ class SettingError(MAEError):
         self.problem = problem
 
 
+class ConfigError(MAEError):
+    """Sizes that do not make an MAE (an image size that is not a multiple of the patch, ...)."""
+
+
+class MaskError(MAEError):
+    """A mask that cannot be built or used (a ratio a strategy cannot reach, a bad mask file)."""
+
+
 class UnknownModelError(MAEError):
     """A model name that is not in the registry; the message lists the valid names."""
 

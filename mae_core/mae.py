@@ -15,6 +15,7 @@ runs against this class unchanged; each one is a thin call into the module that 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, ClassVar, NamedTuple
 
@@ -29,6 +30,11 @@ from .init import materialize
 from .loss import masked_mse_loss
 from .masking import Masking, random_masking
 from .patch_embed import patchify, unpatchify
+from .pos_embed import adapt_pos_embeds
+
+
+class PosEmbedResized(UserWarning):
+    """A loaded state dict's position table did not fit the model's patch grid and was replaced."""
 
 
 class MAEOutput(NamedTuple):
@@ -58,6 +64,7 @@ class MaskedAutoencoderViT(nn.Module):
         super().__init__()
         cfg = (config or self.default_config).replace(**overrides)
         self.config = cfg
+        self.pos_embed_notes: list[str] = []  # what the last load_state_dict did to the position tables
         with torch.device("meta"):
             self.encoder = MAEEncoder(cfg)
             self.decoder = MAEDecoder(cfg)
@@ -76,7 +83,7 @@ class MaskedAutoencoderViT(nn.Module):
 
     def unpatchify(self, x: Tensor) -> Tensor:
         """(B, L, p*p*C) -> (B, C, H, W)."""
-        return unpatchify(x, self.config.patch_size, self.config.in_chans)
+        return unpatchify(x, self.config.patch_size, self.config.in_chans, self.config.grid_size)
 
     def random_masking(self, x: Tensor, mask_ratio: float, noise: Tensor | None = None) -> Masking:
         """(B, L, D) -> visible (B, L_keep, D), mask (B, L), ids_restore (B, L), ids_keep."""
@@ -109,13 +116,25 @@ class MaskedAutoencoderViT(nn.Module):
 
     # --- checkpoints -----------------------------------------------------------------------------
 
-    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False,
+                        pos_embed: str = "sincos"):
         """Like ``nn.Module.load_state_dict``, and also accepts the official flat layout as it is.
 
         So the official demo's ``model.load_state_dict(ckpt['model'])`` works unchanged. With
         ``strict=True`` (the default) key sets and shapes must match exactly, and an error names the
         keys that do not.
+
+        Weights saved at another image size (official 224-px files in a 448-px or 224x320 model) load
+        with every other tensor unchanged: the fixed position tables that do not fit this model's patch
+        grid are replaced, by ``pos_embed``: ``"sincos"`` (default) regenerates the sin-cos table for the
+        grid, as the official class does when built at that size; ``"bicubic"`` (official fine-tuning
+        ``interpolate_pos_embed``) or ``"hf"`` (transformers' ``interpolate_pos_encoding``) resize the
+        stored one. Each replaced table is announced with a :class:`PosEmbedResized` warning and listed
+        in ``self.pos_embed_notes``.
         """
+        state_dict, self.pos_embed_notes = adapt_pos_embeds(state_dict, self.config.grid_size, pos_embed)
+        for note in self.pos_embed_notes:
+            warnings.warn(note, PosEmbedResized, stacklevel=2)
         if checkpoint.is_official_layout(state_dict):
             state_dict = checkpoint.official_to_ours(state_dict)
         if strict:

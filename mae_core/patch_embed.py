@@ -18,25 +18,29 @@ class PatchEmbed(nn.Module):
     """ViT Eq. 1: a p x p convolution with stride p is a linear map applied to every patch.
 
     Args:
-        img_size: H = W in pixels.
+        img_size: H = W in pixels, or (H, W); both multiples of ``patch_size``.
         patch_size: p.
         in_chans: C.
         embed_dim: D.
     """
 
-    def __init__(self, *, img_size: int = 224, patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768):
+    def __init__(self, *, img_size: int | tuple[int, int] = 224, patch_size: int = 16, in_chans: int = 3,
+                 embed_dim: int = 768):
         super().__init__()
-        self.img_size = img_size
+        H, W = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        if H % patch_size or W % patch_size:
+            raise ValueError(f"image size {H}x{W} is not a multiple of the patch size {patch_size}")
+        self.img_size = (H, W)
         self.patch_size = patch_size
-        self.grid_size = img_size // patch_size
-        self.num_patches = self.grid_size**2
+        self.grid_size = (H // patch_size, W // patch_size)  # (h, w)
+        self.num_patches = self.grid_size[0] * self.grid_size[1]
         self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)  # official key name
 
     def forward(self, imgs: Tensor) -> Tensor:
         B, C, H, W = imgs.shape
-        if (H, W) != (self.img_size, self.img_size):
+        if (H, W) != self.img_size:
             raise ValueError(
-                f"image is {H}x{W} px but the model was built for {self.img_size}x{self.img_size}; "
+                f"image is {H}x{W} px but the model was built for {self.img_size[0]}x{self.img_size[1]}; "
                 "resize the input or build the model with img_size set to its size"
             )
         x = self.proj(imgs)  # (B, D, h, w)

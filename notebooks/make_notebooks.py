@@ -224,7 +224,7 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         `i * w + j`.
         """),
         code("""
-        grid = mask.reshape(cfg.grid_size, cfg.grid_size)
+        grid = mask.reshape(cfg.grid_size)  # (h, w)
         print("\\n".join(" ".join("." if m else "#" for m in row.tolist()) for row in grid))
         """),
         md("""

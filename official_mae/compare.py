@@ -295,7 +295,8 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
                      official_src: str | None = None, seed: int = 0, mask_ratio: float = 0.75,
                      atol: float = SAME_MACHINE.atol, rtol: float = SAME_MACHINE.rtol, grad: bool = False,
                      norm_pix_loss: bool | None = None,
-                     perturb: str | None = None, device: torch.device | str = "cpu") -> dict:
+                     perturb: str | None = None, device: torch.device | str = "cpu", overrides: dict | None = None,
+                     noise: Tensor | None = None) -> dict:
     """Our ``variant`` against a reference, on identical weights, images and noise (the service behind
     ``mae compare-official``).
 
@@ -311,6 +312,9 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
         perturb: an official parameter name whose first entry is offset by :data:`PERTURBATION` on the
             reference side only.
         device: where both models run.
+        overrides: config fields changed on the variant for both models (``img_size=448``, ``in_chans=1``);
+            the reference is built at that size by its own code; 224-px weights get regenerated tables.
+        noise: (B, L) masking noise for both (a mask strategy's); ``None``: :func:`make_noise` of ``seed``.
 
     Returns:
         :func:`compare_models`'s dict plus what was compared (variant, reference, weights, notes, ...).
@@ -321,20 +325,22 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
     from . import build_reference
 
     v = get_variant(variant)
+    overrides = dict(overrides or {})
     if norm_pix_loss is None:
         norm_pix_loss = bool(weights.hints.get("norm_pix_loss")) if weights is not None else False
-    config = v.config.replace(norm_pix_loss=norm_pix_loss)
+    config = v.config.replace(norm_pix_loss=norm_pix_loss, **overrides)
     notes = list(weights.notes) if weights is not None else []
     if weights is not None and not weights.has_decoder:
         notes.append(f"the reference gets the same decoder weights (initialised from seed {seed})")
 
-    model = build_model(v.name, weights, device=device, seed=seed, norm_pix_loss=norm_pix_loss).eval()
+    model = build_model(v.name, weights, device=device, seed=seed, norm_pix_loss=norm_pix_loss, **overrides).eval()
+    notes.extend(model.pos_embed_notes)
     ref = build_reference(reference, config, official_src=official_src, device=device)
     ref.load_official_state_dict(perturbed(model.official_state_dict(), perturb))
     if perturb:
         notes.append(f"first entry of {perturb} offset by {PERTURBATION:g} on the reference side only (--perturb)")
 
-    noise = make_noise(imgs.shape[0], config.num_patches, seed, device)
+    noise = make_noise(imgs.shape[0], config.num_patches, seed, device) if noise is None else noise.to(device)
     result = compare_models(model, ref, imgs.to(device), noise, mask_ratio, atol=atol, rtol=rtol, grad=grad)
     return {
         "variant": v.name,
@@ -346,6 +352,8 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
         "batch": int(imgs.shape[0]),
         "seed": seed,
         "mask_ratio": mask_ratio,
+        "img_size": config.to_dict()["img_size"],
+        "in_chans": config.in_chans,
         "atol": atol,
         "rtol": rtol,
         "grad": grad,

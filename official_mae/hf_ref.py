@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from mae_core.io import hf_layout
 from mae_core.config import MAEConfig
 
-from .imports import require_transformers
+from .imports import ReferenceUnavailable, require_transformers
 from .reference import Reference, ReferenceOutput, standard_stage_modules
 
 
@@ -49,6 +49,10 @@ class HFReference(Reference):
     kind = "hf"
 
     def __init__(self, config: MAEConfig, device: torch.device | str = "cpu"):
+        h, w = config.grid_size
+        if h != w:  # its initialize_weights builds the decoder table for int(sqrt(L)) patches a side
+            raise ReferenceUnavailable(f"transformers' ViTMAE builds its position tables for a square patch grid "
+                                       f"only, not {h}x{w}; compare a non-square size with --reference timm")
         lib = require_transformers()
         with torch.device("meta"):  # shapes only: the weights come from load_official_state_dict
             model = lib.ViTMAEForPreTraining(vitmae_config(config, lib))

@@ -136,6 +136,10 @@ class OfficialReference(OfficialNamedReference):
     kind = "official"
 
     def __init__(self, config: MAEConfig, src: str | os.PathLike, device: torch.device | str = "cpu"):
+        h, w = config.grid_size
+        if h != w:  # its initialize_weights lays the table over int(sqrt(L)) x int(sqrt(L)) patches
+            raise ReferenceUnavailable(f"the official models_mae.py builds its position table for a square patch "
+                                       f"grid only, not {h}x{w}; compare a non-square size with --reference timm")
         self.module, self.shims = import_official(src)
         self.src = Path(src)
         with torch.device("meta"):  # the official __init__ initialises; on meta that costs nothing

@@ -17,10 +17,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, ImageOpt, JsonOpt, MaskRatioOpt, NormPixOpt,
-                      OfficialSrcOpt, ResizeOpt, SeedOpt, VariantOpt, VerificationFailed, WeightsOpt, check_images,
-                      check_mask_ratio, check_tolerance, cut, esc, note, out, progress, resolve_device,
-                      resolve_weights, run)
+from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt,
+                      MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ResizeOpt, SeedOpt, VariantOpt,
+                      VerificationFailed, WeightsOpt, check_images, check_mask_ratio, check_tolerance, cut, esc,
+                      masking_plan, note, out, progress, resolve_device, resolve_weights, run, size_overrides,
+                      size_text)
 
 ReferenceOpt = Annotated[str, typer.Option(
     "--reference", "-r", help="What to compare against: official (your clone, needs --official-src), timm (the "
@@ -53,6 +54,10 @@ def command(
     grad: GradOpt = False,
     norm_pix_loss: NormPixOpt = None,
     perturb: PerturbOpt = None,
+    img_size: ImgSizeOpt = None,
+    in_chans: InChansOpt = 3,
+    mask: MaskOpt = "random",
+    mask_file: MaskFileOpt = None,
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
     json_out: JsonOpt = False,
@@ -63,9 +68,15 @@ def command(
     our seeded initialisation is exported to the official layout. With --mask-ratio 0 nothing is masked:
     the loss is undefined on both sides (null) and every other stage is compared.
 
+    With --img-size the reference is built at that size by its own code (the official constructor, timm's
+    PatchEmbed, ViTMAEConfig(image_size=...)); 224-px weights load into both with the fixed position
+    tables regenerated for the new grid. The official code builds square grids only: compare a
+    non-square size with --reference timm.
+
     JSON (--json), one document with the keys:
       variant, title, reference, reference_detail, weights, seed, mask_ratio,
       norm_pix_loss, atol, rtol, notes (list of str), images (list of str),
+      size, mask_strategy,
       stages (list of {stage, shape, max_abs, max_rel, passed, detail,
       tolerance}), passed, first_failure (stage or null),
       loss {ours, reference} (null with nothing masked),
@@ -73,7 +84,8 @@ def command(
     """
     run(lambda: compute(variant=variant, weights=weights, reference=reference, official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
-                        grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, resize=resize),
+                        grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size,
+                        in_chans=in_chans, mask=mask, mask_file=mask_file, resize=resize),
         render, json_out=json_out, debug=debug)
 
 
@@ -82,7 +94,8 @@ def command(
 def compute(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None, batch: int,
             images: list[Path], seed: int, mask_ratio: float, atol: float, rtol: float, grad: bool,
             norm_pix_loss: bool | None,
-            perturb: str | None, device: str, resize: str = "stretch") -> dict[str, Any]:
+            perturb: str | None, device: str, img_size: str | None = None, in_chans: int = 3, mask: str = "random",
+            mask_file: Path | None = None, resize: str = "stretch") -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
     from mae_core.models import get_variant
     from mae_core.io.weights import official_shapes
@@ -102,24 +115,30 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
         raise BadInput(str(exc)) from None
     source = _official_source(official_src) if kind == "official" else None  # refused here if not a clone
     name, loaded = resolve_weights(variant, weights)
-    cfg = get_variant(name).config
+    overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
+    cfg = get_variant(name).config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
     if perturb is not None and perturb not in official_shapes(name):
         near = [k for k in official_shapes(name) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
         raise BadInput(f"--perturb {perturb!r} is not a parameter of {name}; use an official name such as "
                        + ", ".join(near))
-    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, resize=resize)
+    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, cfg.in_chans, resize=resize)
+    plan = masking_plan(mask, mask_file, cfg, imgs.shape[0], mask_ratio, seed)
 
     if source is not None:
         note(source)
     try:
         with progress(f"comparing {get_variant(name).title} with the {kind} reference"):
             data = compare_official(name, imgs, weights=loaded, reference=kind, official_src=official_src,
-                                    seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
-                                    grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=dev)
+                                    seed=seed, mask_ratio=plan.mask_ratio, atol=atol, rtol=rtol,
+                                    grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=dev,
+                                    overrides=overrides, noise=plan.noise)
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
     data["images"] = described
+    data["size"] = size_text(cfg)
+    data["mask_strategy"] = plan.strategy
+    data["notes"] = data["notes"] + plan.notes
     if not data["passed"]:
         raise VerificationFailed(data, f"{data['title']} differs from the {kind} reference from stage "
                                        f"{data['first_failure']} on")
@@ -156,9 +175,11 @@ def render(data: dict[str, Any]) -> None:
     out.print(f"[bold]{esc(data['title'])}[/] ({esc(data['variant'])}) vs [bold]{esc(data['reference'])}[/]: "
               f"{esc(data['reference_detail'])}",
               highlight=False)
-    out.print(f"weights: {esc(data['weights'])}; input: {len(data['images'])} image(s) ({esc(data['images'][0], 100)}"
+    strategy = "" if data.get("mask_strategy", "random") == "random" else f" ({esc(data['mask_strategy'])} mask)"
+    out.print(f"weights: {esc(data['weights'])}; input: {len(data['images'])} image(s) of "
+              f"{esc(data.get('size', '224 px'))} ({esc(data['images'][0], 100)}"
               f"{', ...' if len(data['images']) > 1 else ''}); masking noise seed {data['seed']}, mask ratio "
-              f"{data['mask_ratio']}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
+              f"{data['mask_ratio']:g}{strategy}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
               highlight=False)
     table = Table(title=f"stage by stage (pass: max abs diff <= {data['atol']:g} + {data['rtol']:g} x max |reference|;"
                         " masks identical)")

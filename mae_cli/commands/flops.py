@@ -13,13 +13,16 @@ from typing import Any
 
 from rich.table import Table
 
-from ..common import (DebugOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed, check_mask_ratio, esc,
-                      fmt_int, out, progress, resolve_variant, run)
+from ..common import (DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
+                      check_mask_ratio, esc, fmt_int, out, progress, resolve_variant, run, size_overrides,
+                      size_text)
 
 
 def command(
     variant: VariantOpt = None,
     mask_ratio: MaskRatioOpt = 0.75,
+    img_size: ImgSizeOpt = None,
+    in_chans: InChansOpt = 3,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -28,26 +31,31 @@ def command(
     and by a closed form from the config; exit 1 if they disagree. 1 MAC = 2 FLOPs.
 
     JSON (--json), one document with the keys:
-      variant, title, mask_ratio, num_patches, num_visible, units,
+      variant, title, img_size (H, or [H, W]), grid ([h, w]), in_chans, size,
+      mask_ratio, num_patches, num_visible, units,
       stages [{stage, description, tokens, macs, flops_counted,
       flops_closed_form, gflops, agree}], encoder_block_macs {product: MACs},
       encoder_saving, total_saving_vs_mask_tokens_in_encoder,
       train_over_forward, agree.
     """
-    run(lambda: compute(variant, mask_ratio), render, json_out=json_out, debug=debug)
+    run(lambda: compute(variant, mask_ratio, img_size, in_chans), render, json_out=json_out, debug=debug)
 
 
-def compute(variant: str | None, mask_ratio: float) -> dict[str, Any]:
+def compute(variant: str | None, mask_ratio: float, img_size: str | None = None, in_chans: int = 3) -> dict[str, Any]:
     from mae_core.models import create_model, get_variant
     from mae_core.views.flops import flop_report
 
     name = resolve_variant(variant or "base")
     spec = get_variant(name)
-    check_mask_ratio(mask_ratio, spec.config.num_patches)
+    overrides = size_overrides(name, img_size, in_chans)
+    cfg = spec.config.replace(**overrides)
+    check_mask_ratio(mask_ratio, cfg.num_patches)
     with progress(f"counting the FLOPs of {spec.title} on the meta device"):
-        report = flop_report(create_model(name, device="meta"), mask_ratio, name)
+        report = flop_report(create_model(name, device="meta", **overrides), mask_ratio, name)
     data = report.to_dict()
     data["title"] = spec.title
+    data["img_size"], data["grid"], data["in_chans"] = cfg.to_dict()["img_size"], list(cfg.grid_size), cfg.in_chans
+    data["size"] = size_text(cfg)
     if not report.agree:
         bad = [s["stage"] for s in data["stages"] if not s["agree"]]
         raise VerificationFailed(data, f"flop_counter and the closed form disagree on {', '.join(bad)}")
@@ -56,7 +64,8 @@ def compute(variant: str | None, mask_ratio: float) -> dict[str, Any]:
 
 def render(data: dict[str, Any]) -> None:
     L, keep = data["num_patches"], data["num_visible"]
-    table = Table(title=f"{esc(data['title'])} GFLOPs per image, mask ratio {data['mask_ratio']:g} "
+    size = f"{data['size']}, " if data.get("size", "224 px") != "224 px" or data.get("in_chans", 3) != 3 else ""
+    table = Table(title=f"{esc(data['title'])} GFLOPs per image, {size}mask ratio {data['mask_ratio']:g} "
                         f"({keep} of {L} patches visible)")
     table.add_column("stage")
     table.add_column("tokens", justify="right", no_wrap=True)

@@ -15,10 +15,11 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImageOpt, JsonOpt,
-                            MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt, VerificationFailed, WarmupOpt,
-                            WeightsOpt, check_images, check_mask_ratio, esc, note, out, progress, resolve_device,
-                            resolve_dtype, resolve_variant, resolve_weights, run)
+from mae_cli.common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImageOpt, ImgSizeOpt,
+                            InChansOpt, JsonOpt, MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt,
+                            VerificationFailed, WarmupOpt, WeightsOpt, check_images, check_mask_ratio, esc, note, out,
+                            progress, resolve_device, resolve_dtype, resolve_variant, resolve_weights, run,
+                            size_overrides, size_text)
 
 RepeatOpt = Annotated[int, typer.Option(
     "--repeat", min=1, max=MAX_REPEAT, help="Timed forward passes; the median latency is reported.")]
@@ -27,8 +28,8 @@ RepeatOpt = Annotated[int, typer.Option(
 def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt = None,
             weights: WeightsOpt = None, seed: SeedOpt = 0, mask_ratio: MaskRatioOpt = 0.75,
             norm_pix_loss: NormPixOpt = None, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
-            repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, resize: ResizeOpt = "stretch", json_out: JsonOpt = False,
-            debug: DebugOpt = False) -> None:
+            repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
+            resize: ResizeOpt = "stretch", json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
     predicted value is not finite. With --mask-ratio 0 nothing is masked: the loss is undefined
@@ -40,7 +41,7 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
     JSON (--json), one document with the keys:
       variant, title, weights (path or null),
       initialisation ("seeded" or "weights"), notes (list of str),
-      device, dtype, precision, batch, img_size, mask_ratio, norm_pix_loss,
+      device, dtype, precision, batch, img_size (H, or [H, W]), in_chans, size, mask_ratio, norm_pix_loss,
       seed, inputs (list of str), build_s, loss, loss_finite, loss_note,
       pred_shape, mask_shape, num_visible, masked_fraction (per sample),
       pred {finite, min, max, mean}, repeat, warmup, latency_s, latencies_s,
@@ -50,12 +51,13 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
     """
 
     run(lambda: compute(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype,
-                        repeat, warmup, resize), render, json_out=json_out, debug=debug)
+                        repeat, warmup, img_size, in_chans, resize), render, json_out=json_out, debug=debug)
 
 
 def compute(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
             mask_ratio: float, norm_pix_loss: bool | None, device: str, dtype: str, repeat: int,
-            warmup: int = 1, resize: str = "stretch") -> dict[str, Any]:
+            warmup: int = 1, img_size: str | None = None, in_chans: int = 3,
+            resize: str = "stretch") -> dict[str, Any]:
     from mae_core.models import get_variant
 
     # Cheap checks first, so a typo never waits for a checkpoint to load.
@@ -67,13 +69,15 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
     dt = resolve_dtype(dtype)
     check_images(images)
     if name is not None:
-        check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
+        check_mask_ratio(mask_ratio, get_variant(name).config.replace(
+            **size_overrides(name, img_size, in_chans, pictures=bool(images))).num_patches)
 
     start = time.perf_counter()
     name, loaded = resolve_weights(name, weights)
     notes: list[str] = list(loaded.notes) if loaded else []
     info = get_variant(name)
-    cfg = info.config
+    overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
+    cfg = info.config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
 
     from mae_core.views.memory import check_fits
@@ -83,7 +87,8 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
                dtype=dt, amp=True, device=dev, weights_resident=loaded is not None)
     from mae_core.io.images import load_batch
 
-    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, resize=resize)
+    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, cfg.in_chans,
+                              resize=resize)
     if loaded is None:
         notes.append(f"no --weights: the seeded random initialisation (seed {seed}) is untrained")
     if norm_pix_loss is None:  # as the checkpoint says (a transformers config.json), else raw pixels
@@ -91,7 +96,8 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
     from mae_core.io.weights import build_model
 
     with progress(f"building {info.title} on {dev}"):
-        model = build_model(name, loaded, device=dev, seed=seed, norm_pix_loss=norm_pix_loss)
+        model = build_model(name, loaded, device=dev, seed=seed, norm_pix_loss=norm_pix_loss, **overrides)
+    notes = list(model.pos_embed_notes) + notes
     build_s = time.perf_counter() - start
     from mae_core.views.bench import dtype_support
 
@@ -110,7 +116,8 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
         "weights": str(weights) if weights is not None else None,
         "initialisation": "weights" if loaded is not None else "seeded",
         "notes": notes, "device": str(dev), "dtype": dtype_name(dt),
-        "batch": int(imgs.shape[0]), "img_size": cfg.img_size, "mask_ratio": mask_ratio,
+        "batch": int(imgs.shape[0]), "img_size": cfg.to_dict()["img_size"], "in_chans": cfg.in_chans,
+        "size": size_text(cfg), "mask_ratio": mask_ratio,
         "norm_pix_loss": norm_pix_loss, "seed": seed, "inputs": inputs, "build_s": build_s,
         **result.to_dict(),
     }
@@ -137,7 +144,8 @@ def render(r: dict[str, Any]) -> None:
     pred = r["pred"]
     rows = [
         ("weights", weights),
-        ("input", f"{r['batch']} x {r['img_size']} px: " + "; ".join(esc(i, 100) for i in r["inputs"][:3])
+        ("input", f"{r['batch']} x {r['size']}" + (" grayscale" if r["in_chans"] == 1 else "") + ": "
+         + "; ".join(esc(i, 100) for i in r["inputs"][:3])
          + (" ..." if len(r["inputs"]) > 3 else "")),
         ("device / precision", f"{r['device']} / {r['precision']}"),
         ("mask ratio", f"{r['mask_ratio']:g} ({r['num_visible']} of {r['mask_shape'][1]} patches visible)"),

@@ -16,9 +16,10 @@ from typing import Annotated, Any
 
 import typer
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, FollowSymlinkOpt, ImageOpt, JsonOpt, MaskRatioOpt, NormPixOpt,
-                      OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_images, check_mask_ratio, cut, esc,
-                      note, out, progress, resolve_device, resolve_weights, run)
+from ..common import (BadInput, DebugOpt, DeviceOpt, FollowSymlinkOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt,
+                      MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt,
+                      WeightsOpt, check_images, check_mask_ratio, cut, esc, masking_plan, note, out, progress,
+                      resolve_device, resolve_weights, run, size_overrides)
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
 VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
@@ -38,6 +39,10 @@ def command(
     out_path: OutOpt = Path("mask_demo.png"),
     follow_symlink: FollowSymlinkOpt = False,
     norm_pix_loss: NormPixOpt = None,
+    img_size: ImgSizeOpt = None,
+    in_chans: InChansOpt = 3,
+    mask: MaskOpt = "random",
+    mask_file: MaskFileOpt = None,
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
     json_out: JsonOpt = False,
@@ -52,14 +57,16 @@ def command(
 
     JSON (--json), one document with the keys:
       variant, title, weights, trained_decoder, norm_pix_loss, norm_pix_loss_from,
-      loss_space, mask_ratio, seed, patch_size, grid [h, w], num_patches,
+      loss_space, mask_ratio, mask_strategy, mask_file, img_size, in_chans,
+      seed, patch_size, grid [h, w], num_patches,
       mask_convention, output, picture_size [w, h], panels (list of str),
       notes (list of str), images (list of {index, image, mask (h x w of 0/1),
       visible, masked, loss, output}).
     """
     run(lambda: compute([*(images or []), *(image or [])], variant=variant, weights=weights, mask_ratio=mask_ratio,
                         seed=seed, out_path=out_path, follow_symlink=follow_symlink, norm_pix_loss=norm_pix_loss,
-                        device=device, resize=resize),
+                        device=device, img_size=img_size, in_chans=in_chans, mask=mask, mask_file=mask_file,
+                        resize=resize),
         render, json_out=json_out, debug=debug)
 
 
@@ -67,6 +74,7 @@ def command(
 
 def compute(image_paths: list[Path], *, variant: str | None, weights: Path | None, mask_ratio: float, seed: int,
             out_path: Path, norm_pix_loss: bool | None, device: str, follow_symlink: bool = False,
+            img_size: str | None = None, in_chans: int = 3, mask: str = "random", mask_file: Path | None = None,
             resize: str = "stretch") -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
     from mae_core.io.images import builtin_image, load_image, normalize
@@ -74,41 +82,45 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
     from mae_core.models import get_variant
     from mae_core.patch_embed import patchify
     from mae_core.views.picture import save_png
-    from mae_core.views.reconstruct import masking_noise, reconstruct, reconstruction_target, target_fit, target_hint
+    from mae_core.views.reconstruct import reconstruct, reconstruction_target, target_fit, target_hint
 
     _check_out(out_path, follow_symlink)
     check_images(image_paths)
     dev = resolve_device(device)
     name, loaded = resolve_weights(variant, weights)
     spec = get_variant(name)
-    cfg = spec.config
-    check_mask_ratio(mask_ratio, cfg.num_patches)
+    overrides = size_overrides(name, img_size, in_chans, pictures=True)
+    cfg = spec.config.replace(**overrides)
     norm_pix, norm_pix_source = reconstruction_target(norm_pix_loss, weights.name if weights else None,
                                                       getattr(loaded, "hints", {}))
 
     if image_paths:
-        arrays = [load_image(p, cfg.img_size, resize=resize) for p in image_paths]
+        arrays = [load_image(p, cfg.img_size, cfg.in_chans, resize=resize) for p in image_paths]
         names = [str(p) for p in image_paths]
     else:
-        arrays, names = [builtin_image(cfg.img_size)], ["built-in test image"]
+        arrays, names = [builtin_image(cfg.img_size, channels=cfg.in_chans)], ["built-in test image"]
+    plan = masking_plan(mask, mask_file, cfg, len(arrays), mask_ratio, seed)
+    mask_ratio = plan.mask_ratio
+    check_mask_ratio(mask_ratio, cfg.num_patches)
 
     with progress(f"building {spec.title}"):
-        model = build_model(name, loaded, device=dev, seed=seed).eval()
+        model = build_model(name, loaded, device=dev, seed=seed, **overrides).eval()
     x = normalize(arrays).to(dev)
     with progress(f"masking and reconstructing {len(arrays)} image(s)"):
-        rec = reconstruct(model, x, mask_ratio=mask_ratio, noise=masking_noise(len(arrays), cfg.num_patches, seed),
-                          norm_pix_loss=norm_pix)
+        rec = reconstruct(model, x, mask_ratio=mask_ratio, noise=plan.noise, norm_pix_loss=norm_pix)
     trained = loaded is not None and loaded.has_decoder
-    notes = _notes(loaded, weights, seed, norm_pix, norm_pix_source, spec.short)
+    notes = (list(model.pos_embed_notes) + _notes(loaded, weights, seed, norm_pix, norm_pix_source, spec.short)
+             + plan.notes)
     if trained:
         hint = target_hint(target_fit(rec.pred, patchify(x, cfg.patch_size)), norm_pix)
         if hint:
             notes.append(f"hint: {hint.message}; try {'--norm-pix-loss' if hint.norm_pix_loss else '--raw-pix'}")
 
-    header = _header(spec.title, loaded, weights, seed, mask_ratio, norm_pix)
+    header = _header(spec.title, loaded, weights, seed, mask_ratio, norm_pix, plan.strategy)
     picture = _draw(x, rec, names, header, trained, cfg.num_patches)
     save_png(picture, out_path, follow_symlink=follow_symlink)
 
+    h, w = cfg.grid_size
     rows = []
     for i, image_name in enumerate(names):
         masked = int(rec.mask[i].sum())
@@ -119,7 +131,9 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
         "variant": name, "title": spec.title, "weights": str(weights) if weights else None,
         "trained_decoder": trained, "norm_pix_loss": norm_pix, "norm_pix_loss_from": norm_pix_source,
         "loss_space": "per-patch normalised pixels" if norm_pix else "ImageNet-normalised pixels",
-        "mask_ratio": mask_ratio, "seed": seed, "patch_size": cfg.patch_size, "grid": [cfg.grid_size, cfg.grid_size],
+        "mask_ratio": mask_ratio, "mask_strategy": plan.strategy, "mask_file": plan.mask_file,
+        "img_size": cfg.to_dict()["img_size"], "in_chans": cfg.in_chans,
+        "seed": seed, "patch_size": cfg.patch_size, "grid": [h, w],
         "num_patches": cfg.num_patches, "mask_convention": "1 = masked (hidden), 0 = visible",
         "output": str(out_path), "picture_size": list(picture.size), "panels": _titles(rec.norm_pix_loss, trained),
         "notes": notes, "images": rows,
@@ -174,7 +188,8 @@ def _titles(norm_pix: bool, trained: bool) -> list[str]:
     return ["original", "masked", f"reconstruction{untrained}", "reconstruction + visible"]
 
 
-def _header(title: str, loaded, weights: Path | None, seed: int, mask_ratio: float, norm_pix: bool) -> str:
+def _header(title: str, loaded, weights: Path | None, seed: int, mask_ratio: float, norm_pix: bool,
+            strategy: str = "random") -> str:
     if loaded is None:
         source = f"random init, seed {seed} (untrained)"
     elif not loaded.has_decoder:
@@ -182,7 +197,8 @@ def _header(title: str, loaded, weights: Path | None, seed: int, mask_ratio: flo
     else:
         source = weights.name
     target = " | norm_pix_loss" if norm_pix else ""
-    return f"MAE {title} | {source} | mask ratio {mask_ratio:g} | noise seed {seed}{target}"
+    how = "" if strategy == "random" else f" ({strategy})"
+    return f"MAE {title} | {source} | mask ratio {mask_ratio:g}{how} | noise seed {seed}{target}"
 
 
 def normalised_to_display(x):
@@ -233,9 +249,10 @@ def render(report: dict[str, Any]) -> None:
     from rich.text import Text
 
     h, w = report["grid"]
+    strategy = report.get("mask_strategy", "random")
     out.print(f"[bold]MAE {report['title']}[/] ({report['variant']}): {h}x{w} patches of "
-              f"{report['patch_size']}x{report['patch_size']} px, mask ratio {report['mask_ratio']:g}, "
-              f"noise seed {report['seed']}")
+              f"{report['patch_size']}x{report['patch_size']} px, mask ratio {report['mask_ratio']:g}"
+              f"{'' if strategy == 'random' else f' ({esc(strategy)} mask)'}, noise seed {report['seed']}")
     grids = []
     for row in report["images"]:
         counts = Text(f"{row['visible']} visible, {row['masked']} masked of {report['num_patches']}")

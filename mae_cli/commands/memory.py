@@ -21,7 +21,8 @@ from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt
 ModeOpt = Annotated[str, typer.Option("--mode", help="inference (a forward pass without autograd) or train "
                                                      "(forward + backward + optimizer step).")]
 AmpOpt = Annotated[bool, typer.Option("--amp", help="Low precision by torch.autocast over float32 weights (how MAE "
-                                                    "is trained), instead of weights cast to --dtype. No effect with float32.")]
+                                                    "is trained), instead of weights cast to --dtype. No effect "
+                                                    "with float32.")]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimizer state in train mode: none, sgd (with "
                                                                "momentum) or adamw (the paper's).")]
 BudgetOpt = Annotated[str | None, typer.Option(
@@ -59,8 +60,8 @@ def command(
       rows [{key, description, bytes}], saved [{key, description, bytes, count,
       per_block}], inference [{key, description, bytes}], transient_stage,
       total_bytes, budget {bytes, largest_batch, largest_batch_mask_tokens_in_encoder,
-      batch_ratio, mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device, method, measured_bytes, predicted_bytes,
-      difference_bytes, exact, agree, stages} or null.
+      batch_ratio, mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device, method,
+      measured_bytes, predicted_bytes, difference_bytes, exact, agree, stages} or null.
     """
     run(lambda: memory(variant, batch, mask_ratio, mode, dtype, amp, optimizer, budget, check, device), render,
         json_out=json_out, debug=debug)
@@ -135,8 +136,9 @@ def _report(name: str, title: str, cfg, est) -> dict[str, Any]:
         rows.append({"key": "saved", "description": "activations saved for backward", "bytes": est.saved_total})
     inference = [s for s in est.inference if s.key != "autocast_cache"]
     largest = max(inference, key=lambda s: s.bytes)
-    rows.append({"key": "transient", "description": ("transient peak of the largest stage" if est.mode == "train" else
-                                                     f"transient peak ({largest.description})"), "bytes": est.transient})
+    transient = ("transient peak of the largest stage" if est.mode == "train" else
+                 f"transient peak ({largest.description})")
+    rows.append({"key": "transient", "description": transient, "bytes": est.transient})
     rows.append({"key": "total", "description": "total", "bytes": est.total})
     return {
         "variant": name, "title": title, "mode": est.mode, "batch": est.batch, "mask_ratio": est.mask_ratio,

@@ -10,46 +10,54 @@ from typing import Annotated
 
 import typer
 
-from mae_cli.common import (BatchOpt, DebugOpt, JsonOpt, MaskRatioOpt, VariantOpt, check_mask_ratio, esc, out,
-                            progress, resolve_variant, run)
+from mae_cli.common import (BatchOpt, DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt,
+                            check_mask_ratio, esc, out, progress, resolve_variant, run, size_overrides)
 
 AllBlocksOpt = Annotated[bool, typer.Option(
     "--all-blocks", help="One row per Transformer block (default: identical blocks collapsed into one row).")]
 
 
 def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRatioOpt = 0.75,
-            all_blocks: AllBlocksOpt = False, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            all_blocks: AllBlocksOpt = False, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
+            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """The tensor shape after each stage of the MAE forward pass (image, patches, tokens, masking,
     encoder blocks, latent, decoder, pred, mask, loss), traced with hooks on the real modules of a
     meta-device model: never a hand-written list.
 
     JSON (--json), one document with the keys:
-      variant, title, device, batch, mask_ratio, img_size, patch_size,
-      num_patches, num_visible,
+      variant, title, device, batch, mask_ratio, img_size (H or [H, W]),
+      patch_size, grid ([h, w] patches), in_chans, num_patches, num_visible,
       stages (list of {stage, shape, traced_at, part, group, repeat}).
     part is input, encoder, decoder or loss; repeat > 1 on a row that
     stands for that many identical blocks (never with --all-blocks).
     """
-    run(lambda: compute(variant, batch, mask_ratio, all_blocks), render, json_out=json_out, debug=debug,
-        to_json=lambda t: t.to_dict())
+    run(lambda: compute(variant, batch, mask_ratio, all_blocks, img_size, in_chans), render, json_out=json_out,
+        debug=debug, to_json=lambda t: t.to_dict())
 
 
-def compute(variant: str | None, batch: int, mask_ratio: float, all_blocks: bool):
+def compute(variant: str | None, batch: int, mask_ratio: float, all_blocks: bool, img_size: str | None = None,
+            in_chans: int = 3):
     from mae_core.models import get_variant
     from mae_core.views.shapes import shape_trace
 
     name = resolve_variant(variant or "base")
     spec = get_variant(name)
-    check_mask_ratio(mask_ratio, spec.config.num_patches)
+    overrides = size_overrides(name, img_size, in_chans)
+    check_mask_ratio(mask_ratio, spec.config.replace(**overrides).num_patches)
     with progress(f"tracing the forward pass of {spec.title} on the meta device"):
-        return shape_trace(name, batch, mask_ratio, all_blocks=all_blocks)
+        return shape_trace(name, batch, mask_ratio, all_blocks=all_blocks, **overrides)
 
 
 def render(trace) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{esc(trace.title)} forward pass: B={trace.batch}, mask ratio {trace.mask_ratio:g} "
-                        f"({trace.num_patches} patches, {trace.num_visible} visible)",
+    h, w = trace.grid
+    size = trace.img_size if isinstance(trace.img_size, int) else "x".join(map(str, trace.img_size))
+    # The registry's own size reads as before; another size or channel count is named, with the grid.
+    other = "" if (size, trace.in_chans) == (224, 3) else f"{size} px, C={trace.in_chans}, "
+    grid = "" if not other else f"{h}x{w} = "
+    table = Table(title=f"{esc(trace.title)} forward pass: B={trace.batch}, {other}mask ratio {trace.mask_ratio:g} "
+                        f"({grid}{trace.num_patches} patches, {trace.num_visible} visible)",
                   caption=f"traced with hooks on the {trace.device} device; sections: input, encoder, decoder, loss")
     table.add_column("stage", no_wrap=True)
     table.add_column("shape", justify="right", no_wrap=True)

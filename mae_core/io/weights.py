@@ -35,6 +35,7 @@ from torch import Tensor
 
 from ..errors import CheckpointError, MAEError
 from ..mae import MaskedAutoencoderViT
+from ..pos_embed import adapt_pos_embeds
 from . import checkpoint, hf_layout, pickle_scan
 from .files import read_bounded, regular_file, show_path
 from .safetensors_file import DTYPES, SafetensorsError, read_header, read_safetensors
@@ -539,11 +540,14 @@ def _shorts() -> list[str]:
 
 
 def build_model(variant: str, weights: LoadedWeights | None = None, *, device: torch.device | str = "cpu",
-                seed: int = 0, **overrides: Any) -> MaskedAutoencoderViT:
+                seed: int = 0, pos_embed: str = "sincos", **overrides: Any) -> MaskedAutoencoderViT:
     """Build ``variant`` with the file's weights, or with the seeded official initialisation.
 
     With weights the model is created on ``meta`` and the tensors are assigned (no random init is
     computed and thrown away). An encoder-only file gets a decoder initialised from ``seed``.
+    ``overrides`` may change the size (``img_size=448``): the file's position tables are then replaced
+    as ``pos_embed`` says (see :func:`mae_core.pos_embed.adapt_pos_embeds`), and ``model.pos_embed_notes``
+    says so.
     """
     from ..models import create_model
 
@@ -551,13 +555,17 @@ def build_model(variant: str, weights: LoadedWeights | None = None, *, device: t
         torch.manual_seed(seed)
         return create_model(variant, device=device, **overrides)
     model = create_model(variant, device="meta", **overrides)
+    # Weights saved for another image size: the position tables are regenerated for this model's grid
+    # (model.pos_embed_notes says which), every other tensor is used as it is.
+    state_dict, notes = adapt_pos_embeds(weights.state_dict, model.config.grid_size, pos_embed)
     if weights.has_decoder:
-        model.load_state_dict(weights.state_dict, assign=True)
+        model.load_state_dict(state_dict, assign=True)
     else:
-        encoder_sd = {k: v for k, v in weights.state_dict.items() if not k.startswith(_DECODER_KEYS)}
+        encoder_sd = {k: v for k, v in state_dict.items() if not k.startswith(_DECODER_KEYS)}
         model.encoder.load_state_dict(encoder_sd, assign=True)
         model.decoder.to_empty(device="cpu")
         torch.manual_seed(seed)
         with torch.no_grad():
             model.decoder.init_weights()
+    model.pos_embed_notes = notes
     return model.to(device)

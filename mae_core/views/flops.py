@@ -113,7 +113,7 @@ def counted_flops(model: MaskedAutoencoderViT, mask_ratio: float) -> dict[str, i
     """
     cfg = model.config
     device = next(model.parameters()).device
-    imgs = torch.zeros(1, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
+    imgs = torch.zeros(1, cfg.in_chans, *cfg.image_hw, device=device)
     noise = torch.zeros(1, cfg.num_patches, device=device)
     baseline = MaskTokensInEncoder(model)
 

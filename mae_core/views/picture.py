@@ -2,7 +2,7 @@
 
 Paper: MAE Fig. 2 / Fig. 3 (each row: masked input, reconstruction, original).
 
-Shapes: panels are uint8 arrays (S, S, 3), all the same size; the picture is one row per image and
+Shapes: panels are uint8 arrays (H, W, 3), all the same size; the picture is one row per image and
 one column per panel, a title strip above every panel and an optional header line on top.
 Text uses Pillow's default font, so the picture needs no font files. Pillow (a dependency of the
 package) is imported only when a picture is drawn.
@@ -29,18 +29,23 @@ class Layout:
 
     rows: int
     cols: int
-    panel: int  # S: side of one square panel
+    panel: int  # W: width of one panel (its side when square)
     header: bool = True
     margin: int = 8  # around the whole picture
     gap: int = 8  # between panels, horizontally and between rows
     title_height: int = 18  # the strip above each panel
     header_height: int = 20  # the line above the first row
+    panel_height: int | None = None  # H of one panel; None: square panels (H = W)
+
+    @property
+    def _panel_h(self) -> int:
+        return self.panel if self.panel_height is None else self.panel_height
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the whole picture."""
         width = 2 * self.margin + self.cols * self.panel + (self.cols - 1) * self.gap
-        height = (2 * self.margin + self._header() + self.rows * (self.title_height + self.panel)
+        height = (2 * self.margin + self._header() + self.rows * (self.title_height + self._panel_h)
                   + (self.rows - 1) * self.gap)
         return width, height
 
@@ -49,16 +54,18 @@ class Layout:
 
     def title_box(self, row: int, col: int) -> tuple[int, int, int, int]:
         left = self.margin + col * (self.panel + self.gap)
-        top = self.margin + self._header() + row * (self.title_height + self.panel + self.gap)
+        top = self.margin + self._header() + row * (self.title_height + self._panel_h + self.gap)
         return left, top, left + self.panel, top + self.title_height
 
     def panel_box(self, row: int, col: int) -> tuple[int, int, int, int]:
         left, _, right, bottom = self.title_box(row, col)
-        return left, bottom, right, bottom + self.panel
+        return left, bottom, right, bottom + self._panel_h
 
 
 def to_uint8(image: Tensor) -> np.ndarray:
-    """(3, H, W) floats in [0, 1] -> uint8 (H, W, 3), rounded to the nearest level."""
+    """(3, H, W) or grayscale (1, H, W) floats in [0, 1] -> uint8 (H, W, 3), rounded to the nearest level."""
+    if image.shape[0] == 1:
+        image = image.expand(3, -1, -1)
     return (image.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
 
 
@@ -76,7 +83,7 @@ def render(panels: list[list[np.ndarray]], titles: list[list[str]], header: str 
     """Compose the picture.
 
     Args:
-        panels: ``panels[row][col]``, uint8 (S, S, 3), every row with the same number of panels.
+        panels: ``panels[row][col]``, uint8 (H, W, 3), all the same size, every row with the same number of panels.
         titles: ``titles[row][col]``, drawn centred above each panel (shortened with "..." to fit).
         header: one line above the first row, or ``None``.
 
@@ -86,8 +93,8 @@ def render(panels: list[list[np.ndarray]], titles: list[list[str]], header: str 
     from PIL import Image, ImageDraw
 
     rows, cols = len(panels), len(panels[0])
-    side = panels[0][0].shape[0]
-    layout = Layout(rows, cols, side, header=header is not None)
+    height, width = panels[0][0].shape[:2]
+    layout = Layout(rows, cols, width, header=header is not None, panel_height=None if height == width else height)
     picture = Image.new("RGB", layout.size, BACKGROUND)
     draw = ImageDraw.Draw(picture)
     font = default_font()

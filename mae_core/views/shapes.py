@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -59,11 +59,13 @@ class ShapeTrace:
     device: str
     batch: int
     mask_ratio: float
-    img_size: int
+    img_size: int | list[int]  # H = W, or [H, W]
     patch_size: int
     num_patches: int  # L
     num_visible: int  # L_keep
     stages: list[Stage]
+    grid: list[int] = field(default_factory=list)  # [h, w] patches
+    in_chans: int = 3  # C
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,7 +184,7 @@ def trace_stages(model: nn.Module, batch: int, mask_ratio: float) -> list[Stage]
     """
     cfg = model.config
     device = next(model.parameters()).device
-    imgs = torch.zeros(batch, cfg.in_chans, cfg.img_size, cfg.img_size, device=device)
+    imgs = torch.zeros(batch, cfg.in_chans, *cfg.image_hw, device=device)
     record = _SeenShapes()
     tables = {"encoder": (model.encoder.pos_embed, "encoder.pos_embed"),
               "decoder": (model.decoder.pos_embed, "decoder.pos_embed")}
@@ -219,7 +221,8 @@ def collapse_repeats(stages: list[Stage]) -> list[Stage]:
     return merged
 
 
-def shape_trace(variant: str, batch: int = 2, mask_ratio: float = 0.75, *, all_blocks: bool = False) -> ShapeTrace:
+def shape_trace(variant: str, batch: int = 2, mask_ratio: float = 0.75, *, all_blocks: bool = False,
+                **overrides: Any) -> ShapeTrace:
     """Trace a registered variant on the ``meta`` device (no weights, no arithmetic).
 
     Args:
@@ -227,16 +230,19 @@ def shape_trace(variant: str, batch: int = 2, mask_ratio: float = 0.75, *, all_b
         batch: B.
         mask_ratio: fraction of patches removed, in [0, 1).
         all_blocks: one row per block instead of one row per run of identical blocks.
+        **overrides: config fields changed on the variant (``img_size=(224, 320)``, ``in_chans=1``).
     """
     from ..models import create_model, get_variant
 
     info = get_variant(variant)
-    model = create_model(info.name, device="meta")
+    model = create_model(info.name, device="meta", **overrides)
     cfg = model.config
     stages = trace_stages(model, batch, mask_ratio)
     return ShapeTrace(
         variant=info.name, title=info.title, device="meta", batch=batch, mask_ratio=mask_ratio,
-        img_size=cfg.img_size, patch_size=cfg.patch_size, num_patches=cfg.num_patches,
+        img_size=list(cfg.img_size) if isinstance(cfg.img_size, tuple) else cfg.img_size,
+        patch_size=cfg.patch_size, num_patches=cfg.num_patches,
         num_visible=cfg.num_visible(mask_ratio),
         stages=stages if all_blocks else collapse_repeats(stages),
+        grid=list(cfg.grid_size), in_chans=cfg.in_chans,
     )

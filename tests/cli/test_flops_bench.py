@@ -22,7 +22,7 @@ def test_flops_json(cli_json, variant, gflops):
     stages = {s["stage"]: s for s in doc["stages"]}
     assert set(doc) == {"variant", "title", "mask_ratio", "num_patches", "num_visible", "units", "stages",
                         "encoder_block_macs", "encoder_saving", "total_saving_vs_mask_tokens_in_encoder",
-                        "train_over_forward", "agree"}  # the keys `mae flops --help` lists
+                        "train_over_forward", "agree", "img_size", "size", "grid", "in_chans"}  # `mae flops --help`
     assert doc["agree"] and all(s["agree"] for s in doc["stages"])
     assert doc["num_patches"] == cfg.num_patches and doc["num_visible"] == cfg.num_patches // 4
     assert stages["total"]["gflops"] == pytest.approx(gflops, abs=0.006)

@@ -325,7 +325,8 @@ def _usage_cases() -> list:
     for name in group.list_commands(None):
         command = group.commands[name]
         cases.append(pytest.param([name, "--no-such-option"], id=f"{name} --no-such-option"))
-        cases.append(pytest.param([name, "extra", "arguments", "--json"] if name != "mask-demo"
+        takes_args = any(p.param_type_name == "argument" for p in command.params)  # mask-demo, sweep: images
+        cases.append(pytest.param([name, "extra", "arguments", "--json"] if not takes_args
                                   else [name, "--json", "--bogus"], id=f"{name} stray argument"))
         for param in command.params:
             opts = [o for o in getattr(param, "opts", []) if o.startswith("--")]

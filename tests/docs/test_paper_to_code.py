@@ -125,8 +125,8 @@ def trace(name: str) -> Trace:
         dec.blocks[0].mlp.fc1.register_forward_hook(keep("decoder mlp.fc1(x)")),
         dec.pred.register_forward_hook(keep("decoder.pred(x)")),
     ]
-    cfg_img = enc.patch_embed.img_size
-    imgs = torch.empty(BATCH, enc.patch_embed.proj.in_channels, cfg_img, cfg_img, device="meta")
+    H, W = enc.patch_embed.img_size  # (H, W), as timm's PatchEmbed keeps it
+    imgs = torch.empty(BATCH, enc.patch_embed.proj.in_channels, H, W, device="meta")
     # The recorder reads the masking (record point encoder.visible, its input is x + pos_embed) and
     # every block's attention probabilities (the explicit path, only while recording): no name is replaced.
     with record(model, attention=True) as rec:
@@ -158,7 +158,7 @@ def trace(name: str) -> Trace:
 
     L, L_keep = s["patch_embed(imgs)"][1], s["visible"][1]
     t.sizes = {
-        "H = W": enc.patch_embed.img_size,
+        "H = W": H if H == W else (H, W),
         "C": enc.patch_embed.proj.in_channels,
         "p": enc.patch_embed.proj.kernel_size[0],
         "h = w": s["patch_embed.proj(imgs)"][-1],
