@@ -126,6 +126,10 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
     plan = masking_plan(mask, mask_file, cfg, imgs.shape[0], mask_ratio, seed)
 
     if source is not None:
+        h, w = cfg.grid_size
+        if h != w:  # refused before the note: nothing of the official source is imported then
+            raise BadInput(f"the official models_mae.py builds its position table for a square patch grid "
+                           f"only, not {h}x{w}; compare a non-square size with --reference timm")
         note(source)
     try:
         with progress(f"comparing {get_variant(name).title} with the {kind} reference"):
