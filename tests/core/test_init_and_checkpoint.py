@@ -126,7 +126,8 @@ def test_a_file_with_one_extra_key_is_refused(tmp_path):
     from mae_core.errors import MAEError
     from mae_core.io.weights import CheckpointError, load_weights
 
-    state = {k: torch.zeros(()).expand(v.shape) for k, v in create_model("base", device="meta").official_state_dict().items()}
+    official = create_model("base", device="meta").official_state_dict()
+    state = {k: torch.zeros(()).expand(v.shape) for k, v in official.items()}
     state["head.weight"] = torch.zeros(()).expand(1000, 768)  # a classifier head left in the file
     path = tmp_path / "mae_with_head.pth"
     torch.save({"model": state}, path)

@@ -46,7 +46,8 @@ def test_official_counts_are_the_paper_models(name, official_reference):
     model = create_model(name, device="meta")
     total, trainable = PAPER_COUNTS[name]
     assert (count(model.parameters()), count(model.parameters(), trainable=True)) == (total, trainable)
-    assert (official_reference[name]["total_params"], official_reference[name]["trainable_params"]) == (total, trainable)
+    listed = official_reference[name]
+    assert (listed["total_params"], listed["trainable_params"]) == (total, trainable)
 
 
 @pytest.mark.parametrize("name", list_models())
