@@ -315,9 +315,6 @@ def memory(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, A
         return {"skipped": "mae_core.views.memory is not in this tree"}
     if dev.type != "cuda":
         return {"skipped": "predicted peak vs torch.cuda.max_memory_allocated needs CUDA"}
-    estimate = getattr(memory_view, "training_peak_bytes", None)
-    if estimate is None:
-        return {"skipped": "mae_core.views.memory has no training_peak_bytes(config, batch, mask_ratio, dtype)"}
     rows = []
     for variant in variants:
         if not run.has_time(f"memory {variant}"):
@@ -333,7 +330,9 @@ def memory(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, A
         loss.backward()
         sync(dev)
         measured = torch.cuda.max_memory_allocated(dev)
-        predicted = estimate(cfg, batch=batch, mask_ratio=0.75, dtype=torch.float32)
+        # A training step without an optimizer: weights, gradients, the images, everything saved for
+        # backward and the largest stage's working set (mae_core.views.memory.estimate's total).
+        predicted = memory_view.estimate(cfg, batch, 0.75, mode="train", optimizer="none").total
         rows.append({"variant": variant, "batch": batch, "mode": "train", "dtype": "float32",
                      "predicted_bytes": predicted, "measured_bytes": measured,
                      "difference": (predicted - measured) / measured})

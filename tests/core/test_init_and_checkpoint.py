@@ -38,9 +38,23 @@ def test_layernorms_unit(base):
         assert torch.all(m.weight == 1) and torch.all(m.bias == 0) and m.eps == 1e-6
 
 
+def test_every_layernorm_normalises_with_eps_1e6(base):
+    """Numerically, not by the attribute: a token of variance 2.5e-7 (comparable to eps) normalises to
+    +-5e-4 / sqrt(2.5e-7 + 1e-6) = +-0.447 with the official eps (PyTorch's default 1e-5 would give +-0.156)."""
+    norms = [m for m in base.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms
+    for m in norms:
+        width = m.normalized_shape[0]
+        x = torch.tensor([0.0, 1e-3]).repeat(width // 2)  # mean 5e-4, biased variance 2.5e-7
+        expected = torch.tensor([-1.0, 1.0]).repeat(width // 2) * 5e-4 / math.sqrt(2.5e-7 + 1e-6)
+        with torch.no_grad():
+            torch.testing.assert_close(m(x), expected, rtol=1e-3, atol=1e-4)
+
+
 def test_tokens_normal_002_and_patch_projection_like_linear(base):
     assert base.encoder.cls_token.std().item() == pytest.approx(0.02, rel=0.25)  # 768 draws
-    assert base.decoder.mask_token.std().item() == pytest.approx(0.02, rel=0.25)
+    assert base.decoder.mask_token.std().item() == pytest.approx(0.02, rel=0.25)  # 512 draws
+    assert abs(base.decoder.mask_token.mean().item()) < 4 * 0.02 / math.sqrt(512)
     w = base.encoder.patch_embed.proj.weight.reshape(768, -1)
     bound = math.sqrt(6 / (768 + 768))
     assert w.abs().max() <= bound and w.var().item() == pytest.approx(bound**2 / 3, rel=0.05)
@@ -96,6 +110,33 @@ def test_strict_loading_names_the_keys():
     message = str(info.value)
     for key in ("decoder.pred.bias", "encoder.extra.weight", "encoder.blocks.0.attn.qkv.weight"):
         assert key in message
+
+
+def test_one_unexpected_key_alone_is_refused():
+    """Every key right plus one extra: still a mismatch (a file of another model, or a typo), named."""
+    sd = tiny().official_state_dict()
+    sd["decoder_pred.extra"] = torch.zeros(1)
+    with pytest.raises(CheckpointMismatchError, match="unexpected 1 key"):
+        tiny().load_state_dict(sd)
+
+
+def test_a_file_with_one_extra_key_is_refused(tmp_path):
+    """The same through the file loader every ``--weights`` uses: the official ViT-B/16 keys and shapes
+    (stride-0 tensors, a few KB) plus one extra key fit no variant, and do not fit ViT-B/16."""
+    from mae_core.errors import MAEError
+    from mae_core.io.weights import CheckpointError, load_weights
+
+    official = create_model("base", device="meta").official_state_dict()
+    state = {k: torch.zeros(()).expand(v.shape) for k, v in official.items()}
+    state["head.weight"] = torch.zeros(()).expand(1000, 768)  # a classifier head left in the file
+    path = tmp_path / "mae_with_head.pth"
+    torch.save({"model": state}, path)
+    for variant in (None, "base"):
+        with pytest.raises(CheckpointError) as info:
+            load_weights(path, variant)
+        assert isinstance(info.value, MAEError)
+    with pytest.raises(CheckpointError, match="head.weight"):
+        load_weights(path, "base")
 
 
 def test_meta_model_loads_with_assign():

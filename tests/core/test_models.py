@@ -32,10 +32,22 @@ def test_parameter_counts_equal_official(name, official_reference):
     assert count(model.decoder.parameters()) == ref["decoder_params"]
 
 
-def test_official_counts_are_the_paper_models(official_reference):
-    totals = {n: official_reference[n]["total_params"] for n in list_models()}
-    assert totals == {"mae_vit_base_patch16": 111_907_840, "mae_vit_large_patch16": 329_541_888,
-                      "mae_vit_huge_patch14": 657_074_508}
+# (all, trainable): the official models' counts, written down from the official code (DESIGN.md), not
+# read from the shipped listing, so a model and a listing that drift together still fail here.
+PAPER_COUNTS = {
+    "mae_vit_base_patch16": (111_907_840, 111_655_680),
+    "mae_vit_large_patch16": (329_541_888, 329_239_296),
+    "mae_vit_huge_patch14": (657_074_508, 656_613_964),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_COUNTS))
+def test_official_counts_are_the_paper_models(name, official_reference):
+    model = create_model(name, device="meta")
+    total, trainable = PAPER_COUNTS[name]
+    assert (count(model.parameters()), count(model.parameters(), trainable=True)) == (total, trainable)
+    listed = official_reference[name]
+    assert (listed["total_params"], listed["trainable_params"]) == (total, trainable)
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -36,6 +36,24 @@ def test_perturbed_weight_exits_1_naming_the_stage_where_divergence_starts():
     assert not rows["latent"]["passed"] and not rows["pred"]["passed"]
 
 
+def test_a_wrong_loss_on_our_side_exits_1_in_the_table_too(monkeypatch):
+    """Independent of --perturb: the bug is in our model (its loss, 1 % too high), the reference is the
+    official backend, and the output is the table for people. Every stage up to pred agrees; exit 1."""
+    import mae_core.mae
+
+    real = mae_core.mae.masked_mse_loss
+    monkeypatch.setattr(mae_core.mae, "masked_mse_loss", lambda *args, **kw: real(*args, **kw) * 1.01)
+
+    result = invoke("--variant", "base", "--reference", "official", "--official-src", str(FIXTURE_SRC),
+                    "--batch", "1")
+
+    assert result.exit_code == 1, result.output
+    rows = {cells[1].strip(): cells[-2] for line in result.stdout.splitlines()
+            if len(cells := line.split("│")) > 3}  # table row: stage -> result cell
+    assert rows["pred"].strip() == "pass" and "FAIL" in rows["loss"]
+    assert "first diverging stage: loss" in " ".join(result.stdout.split())
+
+
 def test_human_table_passes_on_the_official_backend_with_an_encoder_only_file(tmp_path):
     torch.manual_seed(1)
     encoder = {k: v for k, v in create_model("base").official_state_dict().items()
