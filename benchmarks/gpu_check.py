@@ -152,7 +152,7 @@ def machine(dev: torch.device, quick: bool) -> dict[str, Any]:
 def seeded_images(variant: str, batch: int, seed: int = 0) -> torch.Tensor:
     cfg = get_variant(variant).config
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=g)
+    return torch.randn(batch, cfg.in_chans, *cfg.image_hw, generator=g)
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -247,7 +247,7 @@ def largest_training_batch(variant: str, dev: torch.device, limit: int = 1024) -
     fits, batch = None, 64
     while batch <= limit:
         try:
-            imgs = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, device=dev)
+            imgs = torch.randn(batch, cfg.in_chans, *cfg.image_hw, device=dev)
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 loss = model(imgs, 0.75)[0]
             loss.backward()
@@ -323,7 +323,7 @@ def memory(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, A
         model = create_model(variant, device=dev).train()
         cfg = model.config
         batch = 64
-        imgs = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, device=dev)
+        imgs = torch.randn(batch, cfg.in_chans, *cfg.image_hw, device=dev)
         sync(dev)
         torch.cuda.reset_peak_memory_stats(dev)
         loss = model(imgs, 0.75)[0]

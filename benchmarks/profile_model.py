@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     dtype = getattr(torch, args.dtype)
     model = use_fast_path(model.to(dtype), args.path == "fast")
     cfg = model.config
-    imgs = torch.randn(args.batch, cfg.in_chans, cfg.img_size, cfg.img_size).to(dtype)
+    imgs = torch.randn(args.batch, cfg.in_chans, *cfg.image_hw).to(dtype)
     noise = torch.rand(args.batch, cfg.num_patches)
 
     def step() -> None:

@@ -362,7 +362,7 @@ def make_setup(variant: str, batch: int, mode: Mode, mask_ratio: float, device: 
         model = create_model(spec.name, device=device)
         model.train(mode == "train")
         gen = torch.Generator().manual_seed(seed)
-        imgs = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=gen).to(device)
+        imgs = torch.randn(batch, cfg.in_chans, *cfg.image_hw, generator=gen).to(device)
         noise = torch.rand(batch, cfg.num_patches, generator=gen).to(device)
         with torch.inference_mode():
             loss, pred, _ = model(imgs, mask_ratio, noise)

@@ -79,7 +79,7 @@ def precision(dtype: torch.dtype = torch.float32, amp: bool = False) -> Precisio
 
 def patch_embed_saved(cfg: MAEConfig, B: int, pr: Precision) -> int:
     """The patch convolution saves its input for the weight gradient: the images (autocast: their copy)."""
-    images = B * cfg.in_chans * cfg.img_size**2 * pr.matmul
+    images = B * cfg.in_chans * cfg.image_hw[0] * cfg.image_hw[1] * pr.matmul
     weight_copy = cfg.embed_dim * cfg.patch_dim * pr.matmul if pr.weight_copies else 0
     return images + weight_copy
 
@@ -262,7 +262,7 @@ def inference_stages(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, pr: P
     cache = _autocast_cache(cfg, pr)
     conv = B * L * D * pr.matmul  # the patch convolution's output
     tokens = B * L * D * pr.residual  # (B, L, D) after the positions are added
-    images_cast = B * cfg.in_chans * cfg.img_size**2 * pr.matmul if pr.weight_copies else 0
+    images_cast = B * cfg.in_chans * cfg.image_hw[0] * cfg.image_hw[1] * pr.matmul if pr.weight_copies else 0
     mask, ids = B * L * FLOAT32, B * L * INDEX
     pred_full = B * T_all * P * pr.matmul  # the predictor's output, cls row included (pred is a view of it)
     # The loss: patchify's copy of the images (the target), pred - target and its square; normalising
@@ -408,7 +408,7 @@ def estimate(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, mode: str 
     pr = precision(dtype, amp)
     total_params, trainable, tensors = parameter_counts(cfg)
     weights = total_params * pr.weights
-    images = batch * cfg.in_chans * cfg.img_size**2 * pr.images
+    images = batch * cfg.in_chans * cfg.image_hw[0] * cfg.image_hw[1] * pr.images
     kw = {"mask_tokens_in_encoder": mask_tokens_in_encoder}
     inference = inference_stages(cfg, batch, mask_ratio, pr, **kw)
     if mode == "inference":

@@ -179,7 +179,7 @@ def check_estimate(name: str, batch: int, mask_ratio: float = 0.75, *, mode: str
         model = model.to(dtype)
     model.train(mode == "train")
     gen = torch.Generator().manual_seed(seed)
-    imgs = torch.randn(batch, cfg.in_chans, cfg.img_size, cfg.img_size, generator=gen)
+    imgs = torch.randn(batch, cfg.in_chans, *cfg.image_hw, generator=gen)
     imgs = imgs.to(device=device, dtype=dtype if native else torch.float32)
     noise = torch.rand(batch, cfg.num_patches, generator=gen).to(device)
     autocast_dtype = dtype if amp and dtype != torch.float32 else None

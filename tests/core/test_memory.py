@@ -238,3 +238,13 @@ def test_check_fits_refuses_with_the_estimate_and_the_largest_batch(monkeypatch)
     fits = mem.largest_batch(lambda b: mem.estimate(cfg, b).total <= 2 * 2**30)
     with pytest.raises(MemoryBudgetError, match=f"largest batch that fits is {fits}$"):
         mem.check_fits(cfg, fits + 1, what="ViT-B/16 forward")
+
+
+def test_a_non_square_image_is_counted_as_h_times_w_pixels():
+    """The input batch of a (H, W) model is B x C x H x W values (issue 17's sizes reach the estimate)."""
+    from mae_core.config import MAEConfig
+    from mae_core.views.memory import estimate
+
+    cfg = MAEConfig(img_size=(32, 48), patch_size=8, embed_dim=32, depth=1, num_heads=2,
+                    decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2)
+    assert estimate(cfg, 3).images == 3 * 3 * 32 * 48 * 4
