@@ -142,7 +142,13 @@ def extract_features(model: nn.Module, imgs: Tensor, *, layers: str | list[int] 
 def save_tensors(tensors: dict[str, Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> int:
     """Write named tensors as .safetensors or .npz, atomically; returns the bytes written."""
     p = check_output(path)
-    contiguous = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    contiguous, storages = {}, set()
+    for k, v in tensors.items():
+        t = v.detach().cpu().contiguous()
+        if t.untyped_storage().data_ptr() in storages:  # a view of another tensor (pooled = latent[:, 0] at
+            t = t.clone()                                # batch 1): safetensors refuses shared memory
+        storages.add(t.untyped_storage().data_ptr())
+        contiguous[k] = t
     if p.suffix.lower() == ".safetensors":
         from safetensors.torch import save
 
@@ -158,12 +164,16 @@ def save_tensors(tensors: dict[str, Tensor], path: str | Path, metadata: dict[st
 
 def features_report(variant: str | None, weights: str | Path | None, images: list[str | Path] | None,
                     batch: int | None, seed: int, *, layers: str = "all", pool: str = "cls",
-                    out: str | Path | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
+                    out: str | Path | None = None, device: torch.device | str = "cpu",
+                    overrides: Any = None, resize: str = "stretch") -> dict[str, Any]:
     """Everything `mae features` shows: load, extract, optionally write the file; plain data.
 
     Cheap checks (pool, output extension, layer indices when the variant is known) run before any
     weights are read. ``seed`` only seeds the random initialisation (without weights) and the random
     images (without image files): the features themselves involve no randomness.
+
+    ``overrides`` (config fields, or a function of the variant's name returning them) and ``resize``:
+    as :func:`mae_core.views.prepare.prepare` (another image size or channel count).
     """
     from ..models import get_variant
     from .prepare import prepare, variant_name
@@ -173,13 +183,15 @@ def features_report(variant: str | None, weights: str | Path | None, images: lis
     name = variant_name(variant, weights)
     if name is not None:
         parse_layers(layers, get_variant(name).config.depth)
-    prep = prepare(variant, weights, images, batch, seed, device=device)
+    prep = prepare(variant, weights, images, batch, seed, device=device,
+                   overrides=overrides, resize=resize)
     feats = extract_features(prep.model, prep.imgs, layers=layers, pool=pool)
     written = None
     if out_path is not None:
         written = save_tensors(feats.tensors, out_path, metadata={"variant": prep.variant, "pool": pool})
     cfg = prep.model.config
     return {"variant": prep.variant, "title": prep.title, "weights": prep.weights, "notes": prep.notes,
-            "inputs": prep.inputs, "batch": int(prep.imgs.shape[0]), "num_patches": cfg.num_patches,
+            "inputs": prep.inputs, "batch": int(prep.imgs.shape[0]), "img_size": list(cfg.image_hw),
+            "in_chans": cfg.in_chans, "grid": list(cfg.grid_size), "num_patches": cfg.num_patches,
             "layers": feats.layers, "pool": pool, "tensors": feats.rows,
             "out": str(out_path) if out_path is not None else None, "bytes_written": written}

@@ -44,6 +44,20 @@ def test_features_file_holds_what_the_api_computes(cli_json, seeded_base, tmp_pa
     assert report["out"] == str(out) and report["bytes_written"] == out.stat().st_size
 
 
+@pytest.mark.parametrize("suffix", [".safetensors", ".npz"])
+def test_features_default_pool_at_batch_1_writes_the_file(cli_json, tmp_path, suffix):
+    """The defaults (one image, --pool cls): pooled is latent[:, 0], a view of the latent's memory, which
+    safetensors refuses to write (this exited 3 with an internal error)."""
+    out = tmp_path / f"f{suffix}"
+    report = cli_json("features", "--layers", "-1", "--out", out)
+    if suffix == ".safetensors":
+        tensors = load_file(out)
+    else:
+        tensors = {k: torch.from_numpy(v) for k, v in np.load(out).items()}
+    assert report["pool"] == "cls" and report["bytes_written"] == out.stat().st_size
+    assert torch.equal(tensors["pooled"], tensors["latent"][:, 0])
+
+
 def test_features_do_not_depend_on_the_seed(cli, make_checkpoint, image_files, tmp_path):
     weights = make_checkpoint(tmp_path / "w.pth", "base", 0.01)
     files = []
