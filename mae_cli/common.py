@@ -88,6 +88,15 @@ def _mask_ratio(value: float) -> float:
     return value
 
 
+def _resize(value: str) -> str:
+    from mae_core.io.images import RESIZE_PRESETS
+
+    preset = value.strip().lower()
+    if preset not in RESIZE_PRESETS:
+        raise typer.BadParameter(f"{value!r} is not a preset; use {' or '.join(RESIZE_PRESETS)}")
+    return preset
+
+
 def check_tolerance(value: float) -> float:
     if not 0 <= value < math.inf:
         raise typer.BadParameter(f"{value} is not a finite number >= 0, e.g. 1e-5")
@@ -133,7 +142,7 @@ MaskFileOpt = Annotated[Path | None, typer.Option(
     "--mask-file", help="A binary PNG of the model's image size, white = hidden: a patch is hidden when most of "
                         "its pixels are; the mask ratio follows from the file.", show_default=False)]
 ResizeOpt = Annotated[str, typer.Option(
-    "--resize", help="How image files are fitted to the model's size: stretch (the official demo: "
+    "--resize", callback=_resize, help="How image files are fitted to the model's size: stretch (the official demo: "
                      "img.resize((224, 224)), bicubic; the same input tensor, bit for bit) or center-crop (short "
                      "side resized, then the centre square).")]
 WarmupOpt = Annotated[int, typer.Option(
@@ -626,6 +635,12 @@ def size_overrides(variant: str, img_size: str | None, in_chans: int = 3, *,
     except ConfigError as exc:
         raise BadInput(f"--img-size {img_size}: {str(exc).removeprefix('invalid MAEConfig: ')}") from None
     return {k: getattr(cfg, k) for k in overrides if getattr(cfg, k) != getattr(base, k)}
+
+
+def sizes_for(img_size: str | None, in_chans: int = 3, *, pictures: bool = False):
+    """:func:`size_overrides` for a variant known only once the weights are read: a function of the
+    variant's name, as :func:`mae_core.views.prepare.prepare` takes it."""
+    return lambda variant: size_overrides(variant, img_size, in_chans, pictures=pictures)
 
 
 def size_text(cfg) -> str:

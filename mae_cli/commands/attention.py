@@ -16,6 +16,9 @@ import typer
 from mae_cli.common import (
     BatchOpt,
     ImageOpt,
+    ImgSizeOpt,
+    InChansOpt,
+    ResizeOpt,
     VariantOpt,
     WeightsOpt,
     DebugOpt,
@@ -26,6 +29,7 @@ from mae_cli.common import (
     out,
     progress,
     run,
+    sizes_for,
 )
 
 BlocksOpt = Annotated[str, typer.Option("--blocks", help="Encoder blocks written and drawn: all, -1 (the last) or "
@@ -43,8 +47,9 @@ PngOpt = Annotated[Path | None, typer.Option("--png", help="Write a picture of t
 
 def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, blocks: BlocksOpt = "all",
-            heads: HeadsOpt = None, out_file: OutOpt = None, png: PngOpt = None, json_out: JsonOpt = False,
-            debug: DebugOpt = False) -> None:
+            heads: HeadsOpt = None, out_file: OutOpt = None, png: PngOpt = None,
+            img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3, resize: ResizeOpt = "stretch",
+            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Attention probabilities of every block, recorded in one forward pass. The encoder's are over
     cls + the visible tokens in the model's (shuffled) order; ids_keep maps them to patches, and the
     picture puts them back on the grid. --mask-ratio 0 gives the classic ViT attention maps. Without
@@ -56,7 +61,8 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
     within float rounding.
 
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, mask_ratio, seed,
+      variant, title, weights, notes, inputs, batch, img_size ([H, W]), in_chans,
+      mask_ratio, seed,
       num_visible, grid, blocks, heads, encoder (list of {block, shape,
       cls_self, cls_max_patch, entropy}), decoder (list of {block, visible,
       mask_tokens, cls, mask_token_share_of_patches}), tensors ({name:
@@ -69,7 +75,9 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
         head_list = _heads(heads)
         with progress("recording attention"):
             report = attention_report(variant, weights, image, batch, seed, mask_ratio=mask_ratio, blocks=blocks,
-                                      heads=head_list, out=out_file, png=png)
+                                      heads=head_list, out=out_file, png=png,
+                                      overrides=sizes_for(img_size, in_chans, pictures=True),
+                                      resize=resize)
         for note in report["notes"]:
             error(f"note: {note}")
         return report

@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (BatchOpt, DebugOpt, ImageOpt, JsonOpt, SeedOpt, VariantOpt, WeightsOpt, error, out,
-                            progress, run)
+from mae_cli.common import (BatchOpt, DebugOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt, ResizeOpt, SeedOpt,
+                            VariantOpt, WeightsOpt, error, out, progress, run, sizes_for)
 
 LayersOpt = Annotated[str, typer.Option("--layers", help="Encoder blocks whose output is kept: all, -1 (the last) "
                                         "or a list like 0,5,11.")]
@@ -26,14 +26,16 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the tens
 
 def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, layers: LayersOpt = "all", pool: PoolOpt = "cls", out_file: OutOpt = None,
-            seed: SeedOpt = 0, json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            seed: SeedOpt = 0, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
+            resize: ResizeOpt = "stretch", json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """Features of every patch: mask ratio 0, the original patch order (no shuffle), the hidden state
     after each chosen encoder block, the final normed latent and the pooled vector. Token 0 is cls,
     token 1 + j is patch j in raster order. Nothing is random: --seed only seeds the initialisation
     (without --weights) and the random images (without --image).
 
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, num_patches, layers,
+      variant, title, weights, notes, inputs, batch, img_size ([H, W]), in_chans,
+      grid ([h, w]), num_patches, layers,
       pool, tensors (list of {name, shape, mean_token_norm, max_abs, finite}),
       out, bytes_written.
     """
@@ -42,7 +44,9 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
         from mae_core.views.features import features_report
 
         with progress("extracting features"):
-            report = features_report(variant, weights, image, batch, seed, layers=layers, pool=pool, out=out_file)
+            report = features_report(variant, weights, image, batch, seed, layers=layers, pool=pool, out=out_file,
+                                     overrides=sizes_for(img_size, in_chans, pictures=bool(image)),
+                                     resize=resize)
         for note in report["notes"]:
             error(f"note: {note}")
         return report

@@ -13,10 +13,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt, VariantOpt,
-                      VerificationFailed,
+from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, JsonOpt,
+                      MaskRatioOpt, VariantOpt, VerificationFailed,
                       check_batch, check_mask_ratio, fmt_int, out, progress, resolve_device, resolve_dtype,
-                      resolve_variant, run)
+                      resolve_variant, run, size_overrides)
 
 ModeOpt = Annotated[str, typer.Option("--mode", help="inference (a forward pass without autograd) or train "
                                                      "(forward + backward + optimizer step).")]
@@ -46,6 +46,8 @@ def command(
     budget: BudgetOpt = None,
     check: CheckOpt = False,
     device: DeviceOpt = "cpu",
+    img_size: ImgSizeOpt = None,
+    in_chans: InChansOpt = 3,
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -55,7 +57,8 @@ def command(
     IEC units. With --budget, the largest batch that fits, for the MAE and with mask tokens in the encoder.
 
     JSON (--json), one document with the keys:
-      variant, title, mode, batch, mask_ratio, num_patches, num_visible,
+      variant, title, mode, batch, mask_ratio, img_size ([H, W]), in_chans, grid ([h, w]),
+      num_patches, num_visible,
       precision {name, weights, residual, matmul, stats, weight_copies}, optimizer,
       rows [{key, description, bytes}], saved [{key, description, bytes, count,
       per_block}], inference [{key, description, bytes}], transient_stage,
@@ -63,7 +66,8 @@ def command(
       batch_ratio, mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device, method,
       measured_bytes, predicted_bytes, difference_bytes, exact, agree, stages} or null.
     """
-    run(lambda: memory(variant, batch, mask_ratio, mode, dtype, amp, optimizer, budget, check, device), render,
+    run(lambda: memory(variant, batch, mask_ratio, mode, dtype, amp, optimizer, budget, check, device, img_size,
+                       in_chans), render,
         json_out=json_out, debug=debug)
 
 
@@ -85,14 +89,16 @@ def _options(mode: str, optimizer: str, budget: str | None) -> tuple[str, str, i
 
 
 def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, amp: bool, optimizer: str,
-           budget: str | None, check: bool = False, device: str = "cpu") -> dict[str, Any]:
+           budget: str | None, check: bool = False, device: str = "cpu", img_size: str | None = None,
+           in_chans: int = 3) -> dict[str, Any]:
     from mae_core.models import get_variant
     from mae_core.views import memory as mem
 
     mode, optimizer, budget_bytes = _options(mode, optimizer, budget)
     name = resolve_variant(variant)
     spec = get_variant(name)
-    cfg = spec.config
+    overrides = size_overrides(name, img_size, in_chans)
+    cfg = spec.config.replace(**overrides)
     check_batch(batch)
     check_mask_ratio(mask_ratio, cfg.num_patches)
     dt = resolve_dtype(dtype)
@@ -115,7 +121,7 @@ def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, a
 
         with progress(f"running one {mode} step of {spec.title} at batch {batch} on {dev}"):
             data["check"] = check_estimate(name, batch, mask_ratio, mode=mode, dtype=dt, amp=amp,
-                                           optimizer=optimizer, device=dev)
+                                           optimizer=optimizer, device=dev, **overrides)
         if data["check"]["agree"] is False:
             raise VerificationFailed(data, "the measured bytes differ from the closed form")
     return data
@@ -142,6 +148,7 @@ def _report(name: str, title: str, cfg, est) -> dict[str, Any]:
     rows.append({"key": "total", "description": "total", "bytes": est.total})
     return {
         "variant": name, "title": title, "mode": est.mode, "batch": est.batch, "mask_ratio": est.mask_ratio,
+        "img_size": list(cfg.image_hw), "in_chans": cfg.in_chans, "grid": list(cfg.grid_size),
         "num_patches": cfg.num_patches, "num_visible": cfg.num_visible(est.mask_ratio),
         "precision": asdict(pr), "optimizer": est.optimizer, "rows": rows,
         "saved": [{"key": s.key, "description": s.description, "bytes": s.bytes, "count": s.count,
@@ -155,7 +162,10 @@ def render(data: dict[str, Any]) -> None:
     from mae_core.views.memory import iec
 
     total = data["total_bytes"]
-    table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, mask {data['mask_ratio']:g} "
+    H, W = data["img_size"]
+    size = "" if (H, W, data["in_chans"]) == (224, 224, 3) else \
+        f"{H if H == W else f'{H}x{W}'} px, C={data['in_chans']}, {data['grid'][0]}x{data['grid'][1]} grid, "
+    table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, {size}mask {data['mask_ratio']:g} "
                         f"({data['num_visible']}/{data['num_patches']} visible), {data['precision']['name']}")
     table.add_column("")
     table.add_column("bytes", justify="right")

@@ -13,6 +13,9 @@ import typer
 from mae_cli.common import (
     BatchOpt,
     ImageOpt,
+    ImgSizeOpt,
+    InChansOpt,
+    ResizeOpt,
     VariantOpt,
     WeightsOpt,
     DebugOpt,
@@ -24,6 +27,7 @@ from mae_cli.common import (
     out,
     progress,
     run,
+    sizes_for,
 )
 
 LowDtypeOpt = Annotated[str, typer.Option("--dtype", help="The low precision compared with float32: float16 or "
@@ -33,7 +37,8 @@ GradOpt = Annotated[bool, typer.Option("--grad", help="Also compare every parame
 
 def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, dtype: LowDtypeOpt = "float16", grad: GradOpt = False,
-            mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, json_out: JsonOpt = False,
+            mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
+            resize: ResizeOpt = "stretch", json_out: JsonOpt = False,
             debug: DebugOpt = False) -> None:
     """Stage by stage (patch tokens, every encoder block, latent, decoder blocks, norm, predictor): the
     largest |activation| in float32 and in the low precision, its share of float16's 65504, the first
@@ -42,7 +47,8 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
     appears; the message names the stage.
 
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, mask_ratio, seed, grad,
+      variant, title, weights, notes, inputs, batch, img_size ([H, W]), in_chans,
+      mask_ratio, seed, grad,
       float16_max, dtype, precision, stages (list of {name, shape,
       max_abs_float32, max_abs, float16_share, finite, max_abs_error,
       rel_error}), first_nonfinite, float32_finite, loss_float32, loss,
@@ -54,7 +60,9 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
 
         with progress(f"float32 and {dtype} forward passes"):
             report = numerics_report(variant, weights, image, batch, seed, dtype=dtype, mask_ratio=mask_ratio,
-                                     grad=grad)
+                                     grad=grad,
+                                     overrides=sizes_for(img_size, in_chans, pictures=bool(image)),
+                                     resize=resize)
         for note in report["notes"]:
             error(f"note: {note}")
         if not report["ok"]:

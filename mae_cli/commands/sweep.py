@@ -18,6 +18,7 @@ from ..common import (
     ImgSizeOpt,
     InChansOpt,
     JsonOpt,
+    ResizeOpt,
     NormPixOpt,
     SeedOpt,
     VariantOpt,
@@ -38,7 +39,7 @@ DEFAULT_RATIOS = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.75,0.8,0.9"
 
 def command(
     images: Annotated[list[Path] | None, typer.Argument(
-        help="Image files (anything Pillow reads), resized and centre-cropped like the official demo. None: the "
+        help="Image files (anything Pillow reads), fitted to the model's size by --resize. None: the "
              "built-in test picture.", show_default=False, metavar="IMAGE")] = None,
     variant: VariantOpt = None,
     weights: WeightsOpt = None,
@@ -52,6 +53,7 @@ def command(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PNG plot.")] = Path("sweep.png"),
     img_size: ImgSizeOpt = None,
     in_chans: InChansOpt = 3,
+    resize: ResizeOpt = "stretch",
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
@@ -61,13 +63,13 @@ def command(
 
     JSON (--json), one document with the keys:
       variant, title, weights, trained_decoder, norm_pix_loss, img_size, size, in_chans,
-      seed, images, num_patches, strategies, ratios, output, picture_size, notes,
+      resize, seed, images, num_patches, strategies, ratios, output, picture_size, notes,
       cells [{strategy, mask_ratio, num_masked, loss, losses, reason}].
     A cell's loss is null (with a reason) where a strategy cannot reach that ratio.
     """
     run(lambda: compute(images or [], variant=variant, weights=weights, ratios=ratios, masks=masks, seed=seed,
                         norm_pix_loss=norm_pix_loss, out_path=out_path, img_size=img_size, in_chans=in_chans,
-                        device=device),
+                        device=device, resize=resize),
         render, json_out=json_out, debug=debug)
 
 
@@ -83,7 +85,7 @@ def parse_ratios(text: str) -> list[float]:
 
 def compute(image_paths: list[Path], *, variant: str | None, weights: Path | None, ratios: str, masks: str, seed: int,
             norm_pix_loss: bool | None, out_path: Path, img_size: str | None, in_chans: int,
-            device: str) -> dict[str, Any]:
+            device: str, resize: str = "stretch") -> dict[str, Any]:
     from mae_core import mask_strategies
     from mae_core.io.images import builtin_image, load_image, normalize
     from mae_core.io.weights import build_model
@@ -113,7 +115,8 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
         norm_pix_loss = bool(getattr(loaded, "hints", {}).get("norm_pix_loss")) or (
             weights is not None and "_full" in weights.name)
     if image_paths:
-        arrays, names = [load_image(p, cfg.img_size, cfg.in_chans) for p in image_paths], [str(p) for p in image_paths]
+        arrays = [load_image(p, cfg.img_size, cfg.in_chans, resize=resize) for p in image_paths]
+        names = [str(p) for p in image_paths]
     else:
         arrays, names = [builtin_image(cfg.img_size, channels=cfg.in_chans)], ["built-in test image"]
 
@@ -146,7 +149,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
     return {
         "variant": name, "title": spec.title, "weights": str(weights) if weights else None,
         "trained_decoder": trained, "norm_pix_loss": norm_pix_loss, "img_size": cfg.to_dict()["img_size"],
-        "size": size_text(cfg), "in_chans": cfg.in_chans, "seed": seed, "images": names,
+        "size": size_text(cfg), "in_chans": cfg.in_chans, "resize": resize, "seed": seed, "images": names,
         "num_patches": result.num_patches, "strategies": strategies, "ratios": values, "output": str(out_path),
         "picture_size": list(picture.size), "notes": notes, "cells": [c.__dict__ for c in result.cells],
     }

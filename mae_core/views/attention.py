@@ -153,7 +153,8 @@ def attention_maps(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75, 
 def attention_report(variant: str | None, weights: str | Path | None, images: list[str | Path] | None,
                      batch: int | None, seed: int, *, mask_ratio: float = 0.75, blocks: str = "all",
                      heads: list[int] | None = None, out: str | Path | None = None,
-                     png: str | Path | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
+                     png: str | Path | None = None, device: torch.device | str = "cpu",
+                     overrides: Any = None, resize: str = "stretch") -> dict[str, Any]:
     """Everything `mae attention` shows: load, record every block, write the tensors; plain data.
 
     ``blocks`` (``all`` or encoder indices like ``0,5,-1``) and ``heads`` choose what is written and
@@ -162,6 +163,9 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     ``seed`` (its own generator); with ``mask_ratio`` 0 there is no noise: raster order.
 
     ``png``: also write the picture (:func:`write_png`).
+
+    ``overrides`` (config fields, or a function of the variant's name returning them) and ``resize``:
+    as :func:`mae_core.views.prepare.prepare` (another image size or channel count).
     """
     from ..models import get_variant
     from .features import check_output, parse_layers
@@ -177,7 +181,8 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
         parse_layers(blocks, cfg.depth, "blocks")
         check_heads(heads, cfg.num_heads)
         check_mask_ratio(mask_ratio, cfg.num_patches)
-    prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True)
+    prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True,
+                   overrides=overrides, resize=resize)
     cfg = prep.model.config
     check_mask_ratio(mask_ratio, cfg.num_patches)
     chosen = parse_layers(blocks, cfg.depth, "blocks")
@@ -200,7 +205,8 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
                      "cls_self": probs[:, :, 0, 0].mean().item(), "cls_max_patch": cls_row.max().item(),
                      "entropy": -(probs.clamp_min(1e-30).log() * probs).sum(-1).mean().item()})
     report = {"variant": prep.variant, "title": prep.title, "weights": prep.weights, "notes": prep.notes,
-              "inputs": prep.inputs, "batch": int(prep.imgs.shape[0]), "mask_ratio": mask_ratio, "seed": seed,
+              "inputs": prep.inputs, "batch": int(prep.imgs.shape[0]), "img_size": list(cfg.image_hw),
+              "in_chans": cfg.in_chans, "mask_ratio": mask_ratio, "seed": seed,
               "num_visible": int(maps.ids_keep.shape[1]), "grid": list(maps.grid), "blocks": chosen,
               "heads": heads if heads is not None else list(range(cfg.num_heads)), "encoder": rows,
               "decoder": maps.decoder_mix(0) if mask_ratio > 0 else [],

@@ -153,8 +153,11 @@ def train_step_saved(model: nn.Module, imgs: Tensor, mask_ratio: float, noise: T
 
 def check_estimate(name: str, batch: int, mask_ratio: float = 0.75, *, mode: str = "train",
                    dtype: torch.dtype = torch.float32, amp: bool = False, optimizer: str = "adamw",
-                   device: torch.device | str = "cpu", seed: int = 0) -> dict[str, Any]:
+                   device: torch.device | str = "cpu", seed: int = 0, **overrides: Any) -> dict[str, Any]:
     """Run one real step of a registered variant and compare it with :mod:`mae_core.views.memory`.
+
+    ``overrides`` are config fields (``img_size=(224, 320)``, ``in_chans=1``): the model is built with
+    them and the closed form reads the same config.
 
     CPU, train: the bytes autograd saves (:func:`saved_bytes`) against :func:`~mae_core.views.memory.saved_stages`,
     stage by stage; they must be equal. CPU, inference: the live tensors' peak (:func:`live_peak`) against
@@ -171,10 +174,10 @@ def check_estimate(name: str, batch: int, mask_ratio: float = 0.75, *, mode: str
     from . import memory as mem
 
     device = torch.device(device)
-    cfg = get_variant(name).config
+    cfg = get_variant(name).config.replace(**overrides)
     native = dtype != torch.float32 and not amp
     torch.manual_seed(seed)
-    model = create_model(name, device=device)
+    model = create_model(name, device=device, **overrides)
     if native:
         model = model.to(dtype)
     model.train(mode == "train")

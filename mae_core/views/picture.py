@@ -144,7 +144,8 @@ def attention_picture(image: np.ndarray, maps: list[tuple[str, np.ndarray]], dec
 
     from mae_core.views.attention import BLANK, colorbar, colormap, heat_panel
 
-    panels = [("input (grey: masked)", _square(image, side))]
+    grid = maps[0][1].shape if maps else None
+    panels = [("input (grey: masked)", _square(image, side, grid))]
     for title, grid in maps:
         panel, (lo, hi) = heat_panel(grid, side)
         panels.append((f"{title} ({lo:.3f}-{hi:.3f})", panel))
@@ -205,8 +206,17 @@ def _decoder_bars(draw, font, mix: list[dict], left: int, top: int, width: int, 
         x += 24 + draw.textlength(label, font=font)
 
 
-def _square(image: np.ndarray, side: int) -> np.ndarray:
-    """uint8 (S, S, 3) resized to (side, side, 3) by nearest neighbour."""
+def _square(image: np.ndarray, side: int, grid: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 (H, W, 3) -> (side, side, 3) by nearest neighbour. With the patch ``grid`` (h, w), the picture
+    takes the box a heat map of that grid takes (:func:`~mae_core.views.attention.heat_panel`: ``side //
+    max(h, w)`` pixels a patch, top left, white around), so a non-square input lines up with its maps."""
     from PIL import Image
 
-    return np.asarray(Image.fromarray(image, "RGB").resize((side, side), Image.NEAREST))
+    if grid is None:
+        return np.asarray(Image.fromarray(image, "RGB").resize((side, side), Image.NEAREST))
+    h, w = grid
+    cell = max(1, side // max(h, w))
+    fitted = np.asarray(Image.fromarray(image, "RGB").resize((w * cell, h * cell), Image.NEAREST))
+    panel = np.full((side, side, 3), 255, np.uint8)
+    panel[: fitted.shape[0], : fitted.shape[1]] = fitted[:side, :side]
+    return panel

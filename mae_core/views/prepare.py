@@ -8,8 +8,10 @@ data (ImageNet mean / std), or B seeded random-normal images.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -40,7 +42,9 @@ def variant_name(variant: str | None, weights: str | Path | None, default: str =
 
 
 def prepare(variant: str | None, weights: str | Path | None, images: list[str | Path] | None, batch: int | None,
-            seed: int, *, device: torch.device | str = "cpu", builtin: bool = False) -> Prepared:
+            seed: int, *, device: torch.device | str = "cpu", builtin: bool = False,
+            overrides: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None,
+            resize: str = "stretch") -> Prepared:
     """Load (or seed) the model and the images.
 
     Args:
@@ -52,6 +56,10 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
         device: where the model and the images go.
         builtin: without image files, use the built-in picture (``batch`` copies of it) instead of
             random-normal images, for pictures a person looks at.
+        overrides: config fields to change (``{"img_size": (224, 320), "in_chans": 1}``), or a function of
+            the variant's name that returns (and checks) them: called once before the weights are read
+            when the variant is known, and again for the variant the file turned out to be.
+        resize: how image files are fitted to the size (:data:`mae_core.io.images.RESIZE_PRESETS`).
     """
     from ..io.images import load_batch
     from ..io.weights import build_model, load_weights
@@ -62,20 +70,27 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
     if images and batch is not None and batch != len(images):
         raise SettingError("batch", f"{batch} but {len(images)} image(s) given; drop the batch size or pass "
                            f"{batch} images")
+    sized = overrides if callable(overrides) else (lambda _name: dict(overrides or {}))
     name = variant_name(variant, weights)
+    if name is not None:
+        sized(name)  # a bad size is refused before any weights are read
     loaded = load_weights(weights, name) if weights is not None else None
     name = loaded.variant if loaded is not None else name
     info = get_variant(name)
+    changes = sized(name)
+    cfg = info.config.replace(**changes)
     notes = list(loaded.notes) if loaded is not None else [
         f"no weights: the model has the seeded random initialisation (seed {seed}), not a trained one"]
     if builtin and not images:
         from ..io.images import builtin_image, normalize
 
-        imgs = normalize([builtin_image(info.config.img_size)] * (batch or 1))
+        imgs = normalize([builtin_image(cfg.img_size, channels=cfg.in_chans)] * (batch or 1))
         inputs = ["built-in picture"] * (batch or 1)
     else:
-        imgs, inputs = load_batch([str(p) for p in images or []], info.config.img_size, batch or 1, seed)
-    model = build_model(name, loaded, device=device, seed=seed).eval()
+        imgs, inputs = load_batch([str(p) for p in images or []], cfg.img_size, batch or 1, seed, cfg.in_chans,
+                                  resize=resize)
+    model = build_model(name, loaded, device=device, seed=seed, **changes).eval()
+    notes = list(model.pos_embed_notes) + notes
     return Prepared(name, info.title, model, imgs.to(device), inputs, str(weights) if weights else None, notes)
 
 

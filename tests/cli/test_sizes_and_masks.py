@@ -31,6 +31,52 @@ def test_flops_and_shapes_agree_at_other_sizes(cli_json, variant, size, grid):
     assert flops["num_visible"] == shapes["num_visible"]
 
 
+@pytest.mark.parametrize("variant, size, grid, mode", [("base", "224x320", [14, 20], "train"),
+                                                       ("huge", "224x322", [16, 23], "inference")])
+def test_non_square_runs_end_to_end_with_shapes_flops_and_memory_consistent(cli_json, variant, size, grid, mode):
+    """Patch 16 at 224x320 and patch 14 at 224x322 (320 is no multiple of 14): the three views that need no
+    weights agree on the grid and the tokens, memory's closed form reads the same (H, W), and one real step
+    at that size measures exactly the bytes the closed form predicts."""
+    from mae_core.models import get_variant
+    from mae_core.views import memory as mem
+
+    H, W = map(int, size.split("x"))
+    shapes = cli_json("shapes", "-m", variant, "--img-size", size, "--batch", "1")
+    flops = cli_json("flops", "-m", variant, "--img-size", size)
+    memory = cli_json("memory", "-m", variant, "--img-size", size, "--mode", mode, "--check")
+    assert shapes["grid"] == flops["grid"] == memory["grid"] == grid and memory["img_size"] == [H, W]
+    assert shapes["num_patches"] == flops["num_patches"] == memory["num_patches"] == grid[0] * grid[1]
+    assert shapes["num_visible"] == flops["num_visible"] == memory["num_visible"]
+    stages = {s["stage"]: s["shape"] for s in shapes["stages"]}
+    assert stages["image"] == [1, 3, H, W] and stages["pred"][1] == grid[0] * grid[1]
+    rows = {r["key"]: r["bytes"] for r in memory["rows"]}
+    assert rows["images"] == 3 * H * W * 4
+    cfg = get_variant(variant).config.replace(img_size=(H, W))
+    tokens = 1 + memory["num_visible"]  # cls + visible: the encoder's sequence, as shapes traced it
+    assert stages["latent"] == [1, tokens, cfg.embed_dim]
+    if mode == "train":
+        block = next(s for s in memory["saved"] if s["key"] == "encoder_blocks")
+        hidden = int(cfg.embed_dim * cfg.mlp_ratio)
+        assert block["per_block"] == mem.block_saved(1, tokens, cfg.embed_dim, cfg.num_heads, hidden, mem.precision())
+    check = memory["check"]
+    assert check["agree"] and check["exact"] and check["measured_bytes"] == check["predicted_bytes"] > 0
+    square = cli_json("memory", "-m", variant, "--mode", mode)
+    assert square["grid"] == [224 // cfg.patch_size] * 2 and square["total_bytes"] < memory["total_bytes"]
+
+
+def test_features_attention_and_numerics_take_other_sizes(cli_json, tmp_path):
+    """The recorder's three views build the model at --img-size / --in-chans like forward does."""
+    feats = cli_json("features", "--img-size", "224x320", "--layers", "-1", "-o", tmp_path / "f.safetensors")
+    assert feats["img_size"] == [224, 320] and feats["grid"] == [14, 20] and feats["num_patches"] == 280
+    assert {t["name"]: t["shape"] for t in feats["tensors"]}["latent"] == [1, 281, 768]
+    att = cli_json("attention", "--img-size", "224x320", "--blocks", "-1", "--png", tmp_path / "a.png")
+    assert att["grid"] == [14, 20] and att["num_visible"] == 70 and att["img_size"] == [224, 320]
+    assert att["tensors"]["encoder.blocks.11.attn"][-2:] == [71, 71] and Image.open(tmp_path / "a.png").size[0] > 0
+    num = cli_json("numerics", "--img-size", "112x160", "--in-chans", "1", "--dtype", "bfloat16")
+    assert num["img_size"] == [112, 160] and num["in_chans"] == 1 and num["ok"]
+    assert num["stages"][0]["shape"] == [1, 70, 768]
+
+
 def test_default_size_changes_nothing(cli_json):
     assert cli_json("flops") == cli_json("flops", "--img-size", "224")
     plain = cli_json("shapes")
@@ -95,6 +141,22 @@ def test_sweep_random_at_075_is_the_mask_demo_loss(cli_json, tmp_path):
     assert Image.open(tmp_path / "s.png").size == tuple(sweep["picture_size"])
 
 
+def test_sweep_resize_preset_is_the_one_mask_demo_uses(cli_json, tmp_path):
+    """A 320x200 picture: --resize decides what the model sees, and sweep and mask-demo agree for each preset."""
+    from mae_core.io.images import builtin_image
+
+    wide = tmp_path / "wide.png"
+    Image.fromarray(builtin_image((200, 320))).save(wide)
+    losses = {}
+    for preset in ("stretch", "center-crop"):
+        sweep = cli_json("sweep", wide, "--ratios", "0.75", "--resize", preset, "-o", tmp_path / "s.png")
+        demo = cli_json("mask-demo", wide, "--resize", preset, "-o", tmp_path / "d.png")
+        assert sweep["resize"] == preset
+        losses[preset] = sweep["cells"][0]["loss"]
+        assert losses[preset] == pytest.approx(demo["images"][0]["loss"], rel=1e-6)
+    assert losses["stretch"] != losses["center-crop"]
+
+
 def _mask_png(tmp_path, size, levels=(0, 255)):
     pixels = np.full(size, levels[0], dtype=np.uint8)
     pixels[: size[0] // 2] = levels[1]
@@ -115,6 +177,10 @@ def _mask_png(tmp_path, size, levels=(0, 255)):
     (["mask-demo", "--mask-file", "GRAY"], ["not binary", "128"]),
     (["compare-official", "--img-size", "224x320", "-r", "official", "--official-src", "OFFICIAL"], ["square", "timm"]),
     (["sweep", "--ratios", "0.5,x"], ["--ratios"]),
+    (["sweep", "--resize", "crop"], ["--resize", "'crop'", "center-crop"]),
+    (["memory", "-m", "huge", "--img-size", "224x320"], ["224x320", "multiple", "14", "224x322"]),
+    (["features", "-m", "huge", "--img-size", "224x320"], ["224x320", "multiple", "14"]),
+    (["attention", "--in-chans", "2"], ["--in-chans 2", "grayscale"]),
 ])
 def test_bad_sizes_and_masks_exit_2_with_one_line(cli, tmp_path, image_files, args, words):
     from tests.official.helpers import FIXTURE_SRC
