@@ -16,10 +16,10 @@ from typing import Annotated, Any
 import typer
 
 from mae_cli.common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImageOpt, ImgSizeOpt,
-                            InChansOpt, JsonOpt, MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt,
-                            VerificationFailed, WarmupOpt, WeightsOpt, check_images, check_mask_ratio, esc, note, out,
-                            progress, resolve_device, resolve_dtype, resolve_variant, resolve_weights, run,
-                            size_overrides, size_text)
+                            InChansOpt, JsonOpt, MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt,
+                            VariantOpt, VerificationFailed, WarmupOpt, WeightsOpt, check_images, check_mask_ratio, esc,
+                            masking_plan, note, out, progress, resolve_device, resolve_dtype, resolve_variant,
+                            resolve_weights, run, size_overrides, size_text)
 
 RepeatOpt = Annotated[int, typer.Option(
     "--repeat", min=1, max=MAX_REPEAT, help="Timed forward passes; the median latency is reported.")]
@@ -29,19 +29,22 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
             weights: WeightsOpt = None, seed: SeedOpt = 0, mask_ratio: MaskRatioOpt = 0.75,
             norm_pix_loss: NormPixOpt = None, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
             repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
-            resize: ResizeOpt = "stretch", json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            resize: ResizeOpt = "stretch", mask: MaskOpt = "random", mask_file: MaskFileOpt = None,
+            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
     """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
     predicted value is not finite. With --mask-ratio 0 nothing is masked: the loss is undefined
     (null, loss_note says why), not a failure. --batch defaults to the number of --image files, else 1.
 
     bfloat16 / float16 run under torch.autocast (weights stay float32).
-    The masking noise is drawn right after torch.manual_seed(--seed), as in the official demo.
+    The masking noise is drawn right after torch.manual_seed(--seed), as in the official demo; --mask
+    block|grid|center or --mask-file M.png choose the patches instead (the noise of that strategy).
 
     JSON (--json), one document with the keys:
       variant, title, weights (path or null),
       initialisation ("seeded" or "weights"), notes (list of str),
-      device, dtype, precision, batch, img_size (H, or [H, W]), in_chans, size, mask_ratio, norm_pix_loss,
+      device, dtype, precision, batch, img_size (H, or [H, W]), in_chans, size, mask_ratio, mask_strategy,
+      mask_file, norm_pix_loss,
       seed, inputs (list of str), build_s, loss, loss_finite, loss_note,
       pred_shape, mask_shape, num_visible, masked_fraction (per sample),
       pred {finite, min, max, mean}, repeat, warmup, latency_s, latencies_s,
@@ -51,13 +54,14 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
     """
 
     run(lambda: compute(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype,
-                        repeat, warmup, img_size, in_chans, resize), render, json_out=json_out, debug=debug)
+                        repeat, warmup, img_size, in_chans, resize, mask, mask_file), render, json_out=json_out,
+        debug=debug)
 
 
 def compute(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,
             mask_ratio: float, norm_pix_loss: bool | None, device: str, dtype: str, repeat: int,
             warmup: int = 1, img_size: str | None = None, in_chans: int = 3,
-            resize: str = "stretch") -> dict[str, Any]:
+            resize: str = "stretch", mask: str = "random", mask_file: Path | None = None) -> dict[str, Any]:
     from mae_core.models import get_variant
 
     # Cheap checks first, so a typo never waits for a checkpoint to load.
@@ -79,6 +83,11 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
     overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
     cfg = info.config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
+    plan = None
+    if mask.strip().lower() != "random" or mask_file is not None:  # random: the official demo's global RNG
+        plan = masking_plan(mask, mask_file, cfg, batch or len(images) or 1, mask_ratio, seed)
+        mask_ratio = plan.mask_ratio
+        notes += plan.notes
 
     from mae_core.views.memory import check_fits
 
@@ -110,7 +119,7 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
 
     with progress(f"forward pass of {info.title}"):
         result = measure_forward(model, imgs.to(dev), mask_ratio=mask_ratio, seed=seed, dtype=dt, repeat=repeat,
-                                 warmup=warmup)
+                                 warmup=warmup, noise=plan.noise if plan is not None else None)
     report = {
         "variant": name, "title": info.title,
         "weights": str(weights) if weights is not None else None,
@@ -118,6 +127,8 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
         "notes": notes, "device": str(dev), "dtype": dtype_name(dt),
         "batch": int(imgs.shape[0]), "img_size": cfg.to_dict()["img_size"], "in_chans": cfg.in_chans,
         "size": size_text(cfg), "mask_ratio": mask_ratio,
+        "mask_strategy": plan.strategy if plan is not None else "random",
+        "mask_file": plan.mask_file if plan is not None else None,
         "norm_pix_loss": norm_pix_loss, "seed": seed, "inputs": inputs, "build_s": build_s,
         **result.to_dict(),
     }
@@ -148,7 +159,8 @@ def render(r: dict[str, Any]) -> None:
          + "; ".join(esc(i, 100) for i in r["inputs"][:3])
          + (" ..." if len(r["inputs"]) > 3 else "")),
         ("device / precision", f"{r['device']} / {r['precision']}"),
-        ("mask ratio", f"{r['mask_ratio']:g} ({r['num_visible']} of {r['mask_shape'][1]} patches visible)"),
+        ("mask ratio", f"{r['mask_ratio']:g} ({r['num_visible']} of {r['mask_shape'][1]} patches visible)"
+         + ("" if r["mask_strategy"] == "random" else f", {esc(r['mask_strategy'])} mask")),
         ("loss", (_number(r["loss"]) if r.get("loss_note") is None else "undefined: no masked patches")
          + (" (norm_pix_loss)" if r["norm_pix_loss"] else "")),
         ("pred shape", str(tuple(r["pred_shape"]))),

@@ -150,7 +150,8 @@ def _sync(device: torch.device) -> None:
 
 
 def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75, seed: int = 0,
-                    dtype: torch.dtype = torch.float32, repeat: int = 1, warmup: int = 1) -> ForwardResult:
+                    dtype: torch.dtype = torch.float32, repeat: int = 1, warmup: int = 1,
+                    noise: Tensor | None = None) -> ForwardResult:
     """Run ``model(imgs, mask_ratio)`` ``repeat`` times and measure it.
 
     The masking noise is drawn from the global generator seeded with ``seed`` right before each run,
@@ -165,6 +166,8 @@ def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75,
         dtype: float32, or bfloat16 / float16 for autocast.
         repeat: timed runs (the median is reported).
         warmup: untimed runs first (the first call pays one-off costs: memory pools, kernel selection).
+        noise: (B, L) masking noise to use instead (a strategy of :mod:`mae_core.mask_strategies`, or a
+            mask file); the model's argsort of it decides the mask, as with the drawn noise.
     """
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
@@ -173,6 +176,8 @@ def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75,
     memory = PeakMemory(device)
     latencies = []
     model.eval()
+    if noise is not None:
+        noise = noise.to(device)
     with torch.no_grad():
         memory.start()
         for run in range(warmup + repeat):
@@ -180,7 +185,7 @@ def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75,
             _sync(device)
             start = time.perf_counter()
             with autocast():
-                loss, pred, mask = model(imgs, mask_ratio)
+                loss, pred, mask = model(imgs, mask_ratio) if noise is None else model(imgs, mask_ratio, noise)
             _sync(device)
             if run >= warmup:
                 latencies.append(time.perf_counter() - start)

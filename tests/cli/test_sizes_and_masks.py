@@ -116,6 +116,21 @@ def test_mask_demo_non_square_grayscale(cli_json, tmp_path):
     assert picture.size == tuple(data["picture_size"]) and picture.size[0] > 4 * 320
 
 
+@pytest.mark.parametrize("strategy, ratio", [("grid", 0.75), ("block", 0.6), ("center", 0.5)])
+def test_forward_takes_a_mask_strategy_and_gets_mask_demos_loss(cli_json, image_files, tmp_path, strategy, ratio):
+    """forward --mask uses the strategy's noise (mask-demo's, from the same seed); the default stays the
+    official demo's global-RNG draw."""
+    args = ["--mask", strategy, "--mask-ratio", str(ratio)]
+    fwd = cli_json("forward", "-i", image_files[0], *args)
+    demo = cli_json("mask-demo", image_files[0], *args, "-o", tmp_path / "d.png")
+    assert fwd["mask_strategy"] == strategy and fwd["ok"]
+    hidden = np.array(demo["images"][0]["mask"]).sum()
+    assert fwd["num_visible"] == 196 - hidden and fwd["masked_fraction"] == [pytest.approx(hidden / 196)]
+    assert fwd["loss"] == pytest.approx(demo["images"][0]["loss"], rel=1e-6)
+    plain = cli_json("forward", "-i", image_files[0], "--mask-ratio", str(ratio))
+    assert plain["mask_strategy"] == "random" and plain["loss"] != fwd["loss"]
+
+
 def test_mask_file_decides_patches_by_majority(cli_json, tmp_path):
     pixels = np.zeros((224, 224), dtype=np.uint8)
     pixels[:112, :] = 255  # the top 7 patch rows hidden
@@ -172,6 +187,7 @@ def _mask_png(tmp_path, size, levels=(0, 255)):
     (["shapes", "--in-chans", "0"], ["--in-chans", "0"]),
     (["forward", "--in-chans", "2", "-i", "IMAGE"], ["--in-chans 2", "grayscale"]),
     (["mask-demo", "--mask", "diagonal"], ["diagonal", "block"]),
+    (["forward", "--mask", "grid", "--mask-ratio", "0.5"], ["grid", "0.75"]),
     (["mask-demo", "--mask", "grid", "--mask-ratio", "0.5"], ["grid", "0.75"]),
     (["mask-demo", "--mask-file", "SMALL"], ["112x224", "224x224"]),
     (["mask-demo", "--mask-file", "GRAY"], ["not binary", "128"]),
