@@ -2,12 +2,13 @@
 
 Paper: MAE Sec. 3 (the encoder sees only the visible patches, the decoder every token, so the mask ratio
 moves the answer) and Table 1c (mask tokens in the encoder: the budget comparison).
-Services: :mod:`mae_core.views.memory` (the closed form) and, with ``--check``,
+Services: :func:`mae_core.views.memory.memory_report` (the closed form, the budget search) and, with ``--check``,
 :mod:`mae_core.views.memory_measured` (a real step, measured).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import typer
@@ -104,18 +105,9 @@ def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, a
     dt = resolve_dtype(dtype)
     dev = resolve_device(device) if check else None
     options = {"mode": mode, "dtype": dt, "amp": amp, "optimizer": optimizer}
-    est = mem.estimate(cfg, batch, mask_ratio, **options)
-    data = _report(name, spec.title, cfg, est)
-    if budget_bytes is not None:
-        with progress("searching the largest batch that fits"):
-            ours = mem.largest_batch_for(cfg, budget_bytes, mask_ratio, **options)
-            baseline = mem.largest_batch_for(cfg, budget_bytes, mask_ratio, mask_tokens_in_encoder=True, **options)
-        baseline_need = (mem.estimate(cfg, ours, mask_ratio, mask_tokens_in_encoder=True, **options).total
-                         if ours else None)
-        data["budget"] = {"bytes": budget_bytes, "largest_batch": ours,
-                          "largest_batch_mask_tokens_in_encoder": baseline,
-                          "batch_ratio": ours / baseline if baseline else None,
-                          "mask_tokens_in_encoder_bytes_at_largest_batch": baseline_need}
+    with progress("searching the largest batch that fits") if budget_bytes is not None else nullcontext():
+        data = mem.memory_report(cfg, batch, mask_ratio, variant=name, title=spec.title, budget=budget_bytes,
+                                 **options)
     if check:
         from mae_core.views.memory_measured import check_estimate
 
@@ -125,37 +117,6 @@ def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, a
         if data["check"]["agree"] is False:
             raise VerificationFailed(data, "the measured bytes differ from the closed form")
     return data
-
-
-def _report(name: str, title: str, cfg, est) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    pr = est.precision
-    rows = [{"key": "weights", "description": f"weights ({pr.name if not pr.weight_copies else 'float32'})",
-             "bytes": est.weights}]
-    if est.mode == "train":
-        rows += [{"key": "gradients", "description": "gradients (trainable weights only)", "bytes": est.gradients},
-                 {"key": "optimizer", "description": f"optimizer state ({est.optimizer})",
-                  "bytes": est.optimizer_state}]
-    rows.append({"key": "images", "description": "input images", "bytes": est.images})
-    if est.mode == "train":
-        rows.append({"key": "saved", "description": "activations saved for backward", "bytes": est.saved_total})
-    inference = [s for s in est.inference if s.key != "autocast_cache"]
-    largest = max(inference, key=lambda s: s.bytes)
-    transient = ("transient peak of the largest stage" if est.mode == "train" else
-                 f"transient peak ({largest.description})")
-    rows.append({"key": "transient", "description": transient, "bytes": est.transient})
-    rows.append({"key": "total", "description": "total", "bytes": est.total})
-    return {
-        "variant": name, "title": title, "mode": est.mode, "batch": est.batch, "mask_ratio": est.mask_ratio,
-        "img_size": list(cfg.image_hw), "in_chans": cfg.in_chans, "grid": list(cfg.grid_size),
-        "num_patches": cfg.num_patches, "num_visible": cfg.num_visible(est.mask_ratio),
-        "precision": asdict(pr), "optimizer": est.optimizer, "rows": rows,
-        "saved": [{"key": s.key, "description": s.description, "bytes": s.bytes, "count": s.count,
-                   "per_block": s.per_block} for s in est.saved],
-        "inference": [{"key": s.key, "description": s.description, "bytes": s.bytes} for s in est.inference],
-        "transient_stage": largest.key, "total_bytes": est.total, "budget": None, "check": None,
-    }
 
 
 def render(data: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -455,6 +456,52 @@ def largest_batch_for(cfg: MAEConfig, budget: int, mask_ratio: float = 0.75, **o
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_report(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, variant: str, title: str,
+                  budget: int | None = None, **options) -> dict[str, Any]:
+    """Everything `mae memory` shows, as plain data: the rows of :func:`estimate` (weights, gradients,
+    optimizer, images, saved activations per stage, transient, total) and, with a ``budget`` in bytes,
+    the largest batch that fits, for the MAE and with mask tokens in the encoder (Table 1c's baseline).
+    ``options``: ``mode``, ``dtype``, ``amp``, ``optimizer`` as :func:`estimate` takes them."""
+    from dataclasses import asdict
+
+    est = estimate(cfg, batch, mask_ratio, **options)
+    pr = est.precision
+    rows = [{"key": "weights", "description": f"weights ({pr.name if not pr.weight_copies else 'float32'})",
+             "bytes": est.weights}]
+    if est.mode == "train":
+        rows += [{"key": "gradients", "description": "gradients (trainable weights only)", "bytes": est.gradients},
+                 {"key": "optimizer", "description": f"optimizer state ({est.optimizer})",
+                  "bytes": est.optimizer_state}]
+    rows.append({"key": "images", "description": "input images", "bytes": est.images})
+    if est.mode == "train":
+        rows.append({"key": "saved", "description": "activations saved for backward", "bytes": est.saved_total})
+    inference = [s for s in est.inference if s.key != "autocast_cache"]
+    largest = max(inference, key=lambda s: s.bytes)
+    transient = ("transient peak of the largest stage" if est.mode == "train" else
+                 f"transient peak ({largest.description})")
+    rows.append({"key": "transient", "description": transient, "bytes": est.transient})
+    rows.append({"key": "total", "description": "total", "bytes": est.total})
+    report = {
+        "variant": variant, "title": title, "mode": est.mode, "batch": est.batch, "mask_ratio": est.mask_ratio,
+        "img_size": list(cfg.image_hw), "in_chans": cfg.in_chans, "grid": list(cfg.grid_size),
+        "num_patches": cfg.num_patches, "num_visible": cfg.num_visible(est.mask_ratio),
+        "precision": asdict(pr), "optimizer": est.optimizer, "rows": rows,
+        "saved": [{"key": s.key, "description": s.description, "bytes": s.bytes, "count": s.count,
+                   "per_block": s.per_block} for s in est.saved],
+        "inference": [{"key": s.key, "description": s.description, "bytes": s.bytes} for s in est.inference],
+        "transient_stage": largest.key, "total_bytes": est.total, "budget": None, "check": None,
+    }
+    if budget is not None:
+        ours = largest_batch_for(cfg, budget, mask_ratio, **options)
+        baseline = largest_batch_for(cfg, budget, mask_ratio, mask_tokens_in_encoder=True, **options)
+        baseline_need = (estimate(cfg, ours, mask_ratio, mask_tokens_in_encoder=True, **options).total
+                         if ours else None)
+        report["budget"] = {"bytes": budget, "largest_batch": ours, "largest_batch_mask_tokens_in_encoder": baseline,
+                            "batch_ratio": ours / baseline if baseline else None,
+                            "mask_tokens_in_encoder_bytes_at_largest_batch": baseline_need}
+    return report
 
 
 def parse_bytes(text: str) -> int:
