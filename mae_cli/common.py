@@ -624,6 +624,13 @@ def size_overrides(variant: str, img_size: str | None, in_chans: int = 3, *,
     if pictures and in_chans not in (1, 3):
         raise BadInput(f"--in-chans {in_chans}: image files are read as RGB (3) or grayscale (1)")
     size = parse_img_size(img_size)
+    if size is not None:
+        from mae_core.io.images import MAX_PIXELS
+
+        H, W = (size, size) if isinstance(size, int) else size
+        if H * W > MAX_PIXELS:
+            raise BadInput(f"--img-size {esc(img_size, 40)} is {H * W:,} pixels, over the {MAX_PIXELS:,} "
+                           "(8000x8000) any image may have here; use a smaller size such as 448 or 224x320")
     base = get_variant(variant).config
     overrides: dict[str, Any] = {}
     if size is not None:
@@ -641,6 +648,15 @@ def sizes_for(img_size: str | None, in_chans: int = 3, *, pictures: bool = False
     """:func:`size_overrides` for a variant known only once the weights are read: a function of the
     variant's name, as :func:`mae_core.views.prepare.prepare` takes it."""
     return lambda variant: size_overrides(variant, img_size, in_chans, pictures=pictures)
+
+
+def check_fits_at_size(cfg, title: str, batch: int, device: Any, *, weights_resident: bool = False) -> None:
+    """Refuse (exit 2, the estimate in the message) a forward pass of ``cfg`` that cannot fit in the memory
+    ``device`` has, before the images or the model are allocated; mask ratio 0, the largest case."""
+    from mae_core.views.memory import check_fits
+
+    check_fits(cfg, batch, 0.0, what=f"a {title} forward pass at {size_text(cfg)}", mode="inference",
+               device=device, weights_resident=weights_resident)
 
 
 def size_text(cfg) -> str:

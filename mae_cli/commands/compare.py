@@ -19,9 +19,9 @@ from rich.table import Table
 
 from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt,
                       MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ResizeOpt, SeedOpt, VariantOpt,
-                      VerificationFailed, WeightsOpt, check_images, check_mask_ratio, check_tolerance, cut, esc,
-                      masking_plan, note, out, progress, resolve_device, resolve_weights, run, size_overrides,
-                      size_text)
+                      VerificationFailed, WeightsOpt, check_fits_at_size, check_images, check_mask_ratio,
+                      check_tolerance, cut, esc, masking_plan, note, out, progress, resolve_device, resolve_weights,
+                      run, size_overrides, size_text)
 
 ReferenceOpt = Annotated[str, typer.Option(
     "--reference", "-r", help="What to compare against: official (your clone, needs --official-src), timm (the "
@@ -122,6 +122,8 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
         near = [k for k in official_shapes(name) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
         raise BadInput(f"--perturb {perturb!r} is not a parameter of {name}; use an official name such as "
                        + ", ".join(near))
+    check_fits_at_size(cfg, get_variant(name).title, batch or len(images) or 1, dev,
+                       weights_resident=loaded is not None)
     imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, cfg.in_chans, resize=resize)
     plan = masking_plan(mask, mask_file, cfg, imgs.shape[0], mask_ratio, seed)
 

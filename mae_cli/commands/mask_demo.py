@@ -18,8 +18,8 @@ import typer
 
 from ..common import (BadInput, DebugOpt, DeviceOpt, FollowSymlinkOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt,
                       MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt,
-                      WeightsOpt, check_images, check_mask_ratio, cut, esc, masking_plan, note, out, progress,
-                      resolve_device, resolve_weights, run, size_overrides)
+                      WeightsOpt, check_fits_at_size, check_images, check_mask_ratio, cut, esc, masking_plan, note,
+                      out, progress, resolve_device, resolve_weights, run, size_overrides)
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
 VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
@@ -94,6 +94,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
     norm_pix, norm_pix_source = reconstruction_target(norm_pix_loss, weights.name if weights else None,
                                                       getattr(loaded, "hints", {}))
 
+    check_fits_at_size(cfg, spec.title, max(1, len(image_paths)), dev, weights_resident=loaded is not None)
     if image_paths:
         arrays = [load_image(p, cfg.img_size, cfg.in_chans, resize=resize) for p in image_paths]
         names = [str(p) for p in image_paths]

@@ -111,6 +111,8 @@ def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, a
     if check:
         from mae_core.views.memory_measured import check_estimate
 
+        mem.check_fits(cfg, batch, mask_ratio, what=f"the --check {mode} step of {spec.title}", device=dev,
+                       **options)
         with progress(f"running one {mode} step of {spec.title} at batch {batch} on {dev}"):
             data["check"] = check_estimate(name, batch, mask_ratio, mode=mode, dtype=dt, amp=amp,
                                            optimizer=optimizer, device=dev, **overrides)

@@ -13,6 +13,7 @@ import typer
 
 from ..common import (
     BadInput,
+    check_fits_at_size,
     DebugOpt,
     DeviceOpt,
     ImgSizeOpt,
@@ -114,6 +115,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
     if norm_pix_loss is None:
         norm_pix_loss = bool(getattr(loaded, "hints", {}).get("norm_pix_loss")) or (
             weights is not None and "_full" in weights.name)
+    check_fits_at_size(cfg, spec.title, max(1, len(image_paths)), dev, weights_resident=loaded is not None)
     if image_paths:
         arrays = [load_image(p, cfg.img_size, cfg.in_chans, resize=resize) for p in image_paths]
         names = [str(p) for p in image_paths]

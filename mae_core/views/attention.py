@@ -150,6 +150,26 @@ def attention_maps(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75, 
     return AttentionMaps(dict(rec.attention), m.ids_keep, m.ids_restore, m.mask, grid, len(model.encoder.blocks))
 
 
+def attention_bytes(cfg, batch: int, mask_ratio: float) -> int:
+    """Bytes of every block's recorded probabilities (float32): (B, heads, T, T) per encoder block over
+    T = 1 + visible tokens, and per decoder block over T = 1 + L."""
+    t_enc, t_dec = 1 + cfg.num_visible(mask_ratio), 1 + cfg.num_patches
+    return 4 * batch * (cfg.depth * cfg.num_heads * t_enc ** 2 + cfg.decoder_depth * cfg.decoder_num_heads * t_dec ** 2)
+
+
+def _check_attention_fits(cfg, batch: int, mask_ratio: float, device) -> None:
+    """Refuse a recording whose probabilities alone exceed the memory available (before computing them)."""
+    from ..errors import MemoryBudgetError
+    from .memory import available_memory, iec
+
+    available = available_memory(device)
+    need = attention_bytes(cfg, batch, mask_ratio)
+    if available.bytes is not None and need > available.bytes:
+        raise MemoryBudgetError(f"recording the attention of {batch} image(s) at {cfg.image_hw[0]}x{cfg.image_hw[1]} "
+                                f"px needs {iec(need)} for the probabilities alone, but {iec(available.bytes)} is "
+                                f"available ({available.method}); use a smaller image size or batch")
+
+
 def attention_report(variant: str | None, weights: str | Path | None, images: list[str | Path] | None,
                      batch: int | None, seed: int, *, mask_ratio: float = 0.75, blocks: str = "all",
                      heads: list[int] | None = None, out: str | Path | None = None,
@@ -187,6 +207,7 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     check_mask_ratio(mask_ratio, cfg.num_patches)
     chosen = parse_layers(blocks, cfg.depth, "blocks")
     heads = check_heads(heads, cfg.num_heads)
+    _check_attention_fits(cfg, int(prep.imgs.shape[0]), mask_ratio, prep.imgs.device)
     noise = None if mask_ratio == 0 else masking_noise(prep.imgs.shape[0], cfg.num_patches, seed).to(prep.imgs.device)
     maps = attention_maps(prep.model, prep.imgs, mask_ratio=mask_ratio, noise=noise)
     tensors = {k: v for k, v in maps.tensors(heads).items()

@@ -598,5 +598,7 @@ def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: st
     raise MemoryBudgetError(
         f"{what} at batch {batch} needs about {iec(needed)} (weights, images and the peak of the activations, "
         f"in closed form) but {iec(available.bytes)} is available on {torch.device(device)} ({available.method}); "
-        + (f"the largest batch that fits is {fits}" if fits else "not even batch 1 fits: free some memory")
+        + (f"the largest batch that fits is {fits}" if fits else
+           "not even batch 1 fits: free some memory" + (" or use a smaller image size" if cfg.image_hw != (224, 224)
+                                                         else ""))
     )

@@ -79,6 +79,10 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
     info = get_variant(name)
     changes = sized(name)
     cfg = info.config.replace(**changes)
+    from .memory import check_fits
+
+    check_fits(cfg, len(images) if images else batch or 1, 0.0, what=f"a {info.title} forward pass",
+               device=device, weights_resident=loaded is not None)  # before the images or the model exist
     notes = list(loaded.notes) if loaded is not None else [
         f"no weights: the model has the seeded random initialisation (seed {seed}), not a trained one"]
     if builtin and not images:

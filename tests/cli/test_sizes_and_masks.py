@@ -196,6 +196,10 @@ def _mask_png(tmp_path, size, levels=(0, 255)):
     (["sweep", "--resize", "crop"], ["--resize", "'crop'", "center-crop"]),
     (["memory", "-m", "huge", "--img-size", "224x320"], ["224x320", "multiple", "14", "224x322"]),
     (["features", "-m", "huge", "--img-size", "224x320"], ["224x320", "multiple", "14"]),
+    (["shapes", "--img-size", "16000"], ["16000", "64,000,000", "smaller size"]),
+    (["flops", "--img-size", "1600000x160"], ["1600000x160", "64,000,000"]),
+    (["memory", "--img-size", "7984", "--check"], ["--check train step", "smaller image size"]),
+    (["attention", "--img-size", "4000"], ["4000x4000", "probabilities alone"]),
     (["attention", "--in-chans", "2"], ["--in-chans 2", "grayscale"]),
 ])
 def test_bad_sizes_and_masks_exit_2_with_one_line(cli, tmp_path, image_files, args, words):
