@@ -201,6 +201,8 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
         parse_layers(blocks, cfg.depth, "blocks")
         check_heads(heads, cfg.num_heads)
         check_mask_ratio(mask_ratio, cfg.num_patches)
+        sized = overrides(name) if callable(overrides) else dict(overrides or {})
+        _check_attention_fits(cfg.replace(**sized), len(images) if images else batch or 1, mask_ratio, device)
     prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True,
                    overrides=overrides, resize=resize)
     cfg = prep.model.config
