@@ -77,7 +77,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
             img_size: str | None = None, in_chans: int = 3, mask: str = "random", mask_file: Path | None = None,
             resize: str = "stretch") -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
-    from mae_core.io.images import builtin_image, load_image, normalize
+    from mae_core.io.images import load_pictures, normalize
     from mae_core.io.weights import build_model
     from mae_core.models import get_variant
     from mae_core.patch_embed import patchify
@@ -95,11 +95,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
                                                       getattr(loaded, "hints", {}))
 
     check_fits_at_size(cfg, spec.title, max(1, len(image_paths)), dev, weights_resident=loaded is not None)
-    if image_paths:
-        arrays = [load_image(p, cfg.img_size, cfg.in_chans, resize=resize) for p in image_paths]
-        names = [str(p) for p in image_paths]
-    else:
-        arrays, names = [builtin_image(cfg.img_size, channels=cfg.in_chans)], ["built-in test image"]
+    arrays, names = load_pictures(image_paths, cfg.img_size, cfg.in_chans, resize=resize)
     plan = masking_plan(mask, mask_file, cfg, len(arrays), mask_ratio, seed)
     mask_ratio = plan.mask_ratio
     check_mask_ratio(mask_ratio, cfg.num_patches)

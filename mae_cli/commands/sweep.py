@@ -88,7 +88,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
             norm_pix_loss: bool | None, out_path: Path, img_size: str | None, in_chans: int,
             device: str, resize: str = "stretch") -> dict[str, Any]:
     from mae_core import mask_strategies
-    from mae_core.io.images import builtin_image, load_image, normalize
+    from mae_core.io.images import load_pictures, normalize
     from mae_core.io.weights import build_model
     from mae_core.models import get_variant
     from mae_core.views.sweep import loss_sweep
@@ -116,11 +116,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
         norm_pix_loss = bool(getattr(loaded, "hints", {}).get("norm_pix_loss")) or (
             weights is not None and "_full" in weights.name)
     check_fits_at_size(cfg, spec.title, max(1, len(image_paths)), dev, weights_resident=loaded is not None)
-    if image_paths:
-        arrays = [load_image(p, cfg.img_size, cfg.in_chans, resize=resize) for p in image_paths]
-        names = [str(p) for p in image_paths]
-    else:
-        arrays, names = [builtin_image(cfg.img_size, channels=cfg.in_chans)], ["built-in test image"]
+    arrays, names = load_pictures(image_paths, cfg.img_size, cfg.in_chans, resize=resize)
 
     with progress(f"building {spec.title}"):
         model = build_model(name, loaded, device=dev, seed=seed, **overrides).eval()

@@ -175,6 +175,15 @@ def denormalize(x: Tensor) -> Tensor:
     return (x * std + mean).clamp(0, 1)
 
 
+def load_pictures(paths: list, img_size: int | tuple[int, int] = 224, channels: int = 3, *,
+                  resize: str = "stretch") -> tuple[list[np.ndarray], list[str]]:
+    """The pictures a person looks at (mask-demo, sweep): the image files as uint8 arrays with their names,
+    or, without files, the built-in picture."""
+    if not paths:
+        return [builtin_image(img_size, channels=channels)], ["built-in test image"]
+    return [load_image(p, img_size, channels, resize=resize) for p in paths], [str(p) for p in paths]
+
+
 def load_batch(paths: list[str] | None, img_size: int | tuple[int, int], batch: int, seed: int,
                channels: int = 3, *, resize: str = "stretch") -> tuple[Tensor, list[str]]:
     """The input batch of a command: the given images (normalised, resized with the ``resize`` preset),
