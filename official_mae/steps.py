@@ -1,0 +1,264 @@
+"""Optimizer steps against the official training code: same init, batches and noise; loss, lr and weights.
+
+Paper: MAE Appendix A.1 (pre-training recipe), as ``main_pretrain.py`` + ``engine_pretrain.py`` run it.
+Our side is ``mae_core``'s model and :mod:`mae_core.recipe` (groups, AdamW, :func:`~mae_core.recipe.train_steps`).
+The official side is the user's clone, imported as it is: ``models_mae.py``, ``util/lr_sched.py`` and
+``engine_pretrain.py``'s ``train_one_epoch`` (with ``util/misc.py``'s ``MetricLogger`` and
+``NativeScalerWithGradNormCount``), and the parameter groups of ``main_pretrain.py``'s call, timm's
+``add_weight_decay`` (``param_groups_weight_decay`` on timm >= 0.6: the same rule for a non-zero decay).
+``main_pretrain.py`` itself is not imported (it asserts timm 0.3.2 and needs torchvision's datasets).
+
+The smallest shims, each inside one module's namespace and only while the steps run:
+
+* ``engine_pretrain``'s ``torch.cuda.amp.autocast()`` is a null context and ``torch.cuda.synchronize()``
+  does nothing (mixed precision is off: the claim is float32 on the CPU);
+* ``util/misc``'s ``NativeScalerWithGradNormCount`` is built with a disabled ``GradScaler`` (scale 1,
+  ``step`` = ``optimizer.step()``); its gradient-norm computation runs and changes nothing;
+* ``models_mae``'s ``torch.rand`` returns the masking noise of micro-batch i (as ``compare-official``);
+* the official ``optimizer.step`` is wrapped to record the step and to advance our loop by one step, so
+  the two run in lock-step and each step's weights are compared at once (no copies kept);
+* the engine's prints go to stderr.
+
+Shapes: imgs (micro-batches, B, C, H, W), noise (micro-batches, B, L) -> one row per optimizer step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+import types
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from mae_core.config import MAEConfig
+
+from .imports import ReferenceUnavailable, require_timm
+from .shims import _ProxyModule, compatibility_shims, isolated_import_path
+
+_IMPORTED: dict[Path, SimpleNamespace] = {}
+
+TRAINING_FILES = ("models_mae.py", "engine_pretrain.py", "util/lr_sched.py", "util/misc.py")
+
+
+def import_official_training(src: str | Path) -> SimpleNamespace:
+    """``models_mae``, ``util.lr_sched``, ``util.misc``, ``engine_pretrain`` (and ``util.lr_decay``,
+    ``util.lars``, ``engine_finetune`` where present) from the clone ``src``, imported together with the
+    compatibility shims (so the engine's ``lr_sched`` is the module returned). Once per folder."""
+    from .official import check_official_source
+
+    path = Path(src).expanduser()
+    check_official_source(path)
+    key = path.resolve()
+    missing = [f for f in TRAINING_FILES if not (key / f).is_file()]
+    if missing:
+        raise ReferenceUnavailable(f"official source {str(path)!r} has no {', '.join(missing)}; pass the root of a "
+                                   "full facebookresearch/mae clone with --official-src")
+    if key in _IMPORTED:
+        return _IMPORTED[key]
+    require_timm()
+    names = tuple(sorted({p.stem for p in key.iterdir() if p.suffix == ".py" or p.is_dir()}))
+    modules: dict[str, Any] = {}
+    try:
+        with isolated_import_path(key, names), compatibility_shims() as applied:
+            for name in ("models_mae", "util.lr_sched", "util.misc", "engine_pretrain"):
+                modules[name] = importlib.import_module(name)
+            for name, file in (("util.lr_decay", "util/lr_decay.py"), ("util.lars", "util/lars.py"),
+                               ("engine_finetune", "engine_finetune.py")):
+                if (key / file).is_file():
+                    modules[name] = importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - whatever the user's code raises, say where it came from
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise ReferenceUnavailable(f"importing the official training code from {str(key)!r} failed "
+                                   f"({type(exc).__name__}: {first}); is it the facebookresearch/mae source?") from None
+    _IMPORTED[key] = SimpleNamespace(
+        models_mae=modules["models_mae"], lr_sched=modules["util.lr_sched"], misc=modules["util.misc"],
+        engine_pretrain=modules["engine_pretrain"], lr_decay=modules.get("util.lr_decay"),
+        lars=modules.get("util.lars"), engine_finetune=modules.get("engine_finetune"), shims=list(applied),
+        src=key)
+    return _IMPORTED[key]
+
+
+def official_pretrain_groups(model: nn.Module, weight_decay: float) -> tuple[list[dict], str]:
+    """``main_pretrain.py``'s groups: timm's ``add_weight_decay(model, weight_decay)`` (timm 0.3.2), or on a
+    timm that no longer has it, ``param_groups_weight_decay`` (same rule and order for a decay > 0)."""
+    timm = require_timm().timm
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            import timm.optim.optim_factory as optim_factory
+        except ImportError:
+            optim_factory = None
+    if optim_factory is not None and hasattr(optim_factory, "add_weight_decay"):
+        return optim_factory.add_weight_decay(model, weight_decay), f"timm {timm.__version__} add_weight_decay"
+    from timm.optim import param_groups_weight_decay
+
+    if not weight_decay:
+        raise ReferenceUnavailable(f"timm {timm.__version__} has no add_weight_decay, and its "
+                                   "param_groups_weight_decay puts everything in one group for a weight decay of 0: "
+                                   "compare with a non-zero --weight-decay")
+    return (param_groups_weight_decay(model, weight_decay),
+            f"timm {timm.__version__} param_groups_weight_decay (0.3.2's add_weight_decay rule)")
+
+
+@contextlib.contextmanager
+def _cpu_engine(engine: types.ModuleType, misc: types.ModuleType):
+    """Inside ``engine`` only: autocast is a null context, ``torch.cuda.synchronize`` does nothing; inside
+    ``misc`` only: ``torch.cuda.amp.GradScaler()`` is a disabled scaler. Restored afterwards."""
+    amp = _ProxyModule(torch.cuda.amp, {"autocast": lambda *a, **k: contextlib.nullcontext(),
+                                        "GradScaler": lambda *a, **k: torch.amp.GradScaler("cuda", enabled=False)})
+    cuda = _ProxyModule(torch.cuda, {"synchronize": lambda *a, **k: None, "amp": amp})
+    shimmed = _ProxyModule(torch, {"cuda": cuda})
+    saved = {m: m.__dict__.get("torch") for m in (engine, misc)}
+    for m, original in saved.items():
+        if original is not torch:
+            raise ReferenceUnavailable(f"the official {m.__name__}.py does not `import torch` as `torch`; cannot "
+                                       "disable CUDA autocast and the gradient scaler there")
+    try:
+        engine.torch = shimmed
+        misc.torch = shimmed
+        yield
+    finally:
+        for m, original in saved.items():
+            m.torch = original
+
+
+@contextlib.contextmanager
+def _noise_sequence(module: types.ModuleType, noises: Tensor):
+    """Inside ``module`` only, the i-th ``torch.rand(N, L)`` returns ``noises[i]``; yields the call counter."""
+    calls: list[int] = []
+
+    def rand(*size, device=None, dtype=None, **_):
+        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
+        if len(calls) >= len(noises) or tuple(shape) != tuple(noises.shape[1:]):
+            raise RuntimeError(f"the official code drew torch.rand{tuple(shape)} (draw {len(calls) + 1}); the noise "
+                               f"prepared has {len(noises)} draws of shape {tuple(noises.shape[1:])}")
+        out = noises[len(calls)]
+        calls.append(1)
+        return out.to(device=device or out.device, dtype=dtype or out.dtype)
+
+    if module.__dict__.get("torch") is not torch:
+        raise ReferenceUnavailable("the official models_mae.py does not `import torch` as `torch`; cannot inject "
+                                   "the masking noise")
+    module.torch = _ProxyModule(torch, {"rand": rand})
+    try:
+        yield calls
+    finally:
+        module.torch = torch
+
+
+def _max_diff(ours: dict[str, Tensor], ref: dict[str, Tensor]) -> tuple[float, str | None]:
+    worst, where = 0.0, None
+    for name, t in ref.items():
+        d = (ours[name].detach().double() - t.detach().double()).abs().max().item() if t.numel() else 0.0
+        if d > worst or (d != d):  # NaN counts as a difference
+            worst, where = d, name
+    return worst, where
+
+
+def pretrain_steps(config: MAEConfig, official_src: str | Path, imgs: Tensor, noises: Tensor, *, lr: float,
+                   warmup_epochs: float, epochs: float, min_lr: float, weight_decay: float, accum_iter: int,
+                   mask_ratio: float = 0.75, seed: int = 0, epoch: int = 0,
+                   model: nn.Module | None = None) -> dict[str, Any]:
+    """Run ``len(imgs) // accum_iter`` optimizer steps of pre-training on both sides and compare each step.
+
+    Args:
+        config: the model's configuration (both sides are built from it; the official one by its own
+            factory or class).
+        official_src: the official clone.
+        imgs: (S, B, C, H, W), S = steps x accum_iter micro-batches; noises: (S, B, L).
+        lr: the absolute learning rate; warmup_epochs, epochs, min_lr: the schedule; the S micro-batches
+            are one epoch (the data loader's length), starting at ``epoch``.
+        model: our model (default: built from ``config`` with ``seed``); it is trained in place.
+
+    Returns:
+        ``steps``: [{step, loss: {ours, official}, lr: [{group, weight_decay, ours, official}],
+        max_param_diff, worst_param, passed}], ``groups`` (names per group, both sides), ``passed``,
+        ``first_failure``, ``notes``.
+    """
+    from mae_core import recipe
+    from mae_core.mae import MaskedAutoencoderViT
+
+    from .official import OfficialReference
+
+    off = import_official_training(official_src)
+    if model is None:
+        torch.manual_seed(seed)
+        model = MaskedAutoencoderViT(config)
+    ref = OfficialReference(config, official_src)
+    ref.load_official_state_dict({k: v.detach().clone() for k, v in model.official_state_dict().items()})
+    official = ref.model
+    official_model_module = ref.module
+
+    # the official groups and optimizer, as main_pretrain.py builds them
+    off_groups, rule = official_pretrain_groups(official, weight_decay)
+    off_opt = torch.optim.AdamW(off_groups, lr=lr, betas=(0.9, 0.95))
+    names_of = {id(p): n for n, p in official.named_parameters()}
+    # ours
+    named = recipe.official_named_parameters(model)
+    groups = recipe.pretrain_param_groups(named, weight_decay)
+    opt = recipe.make_optimizer("pretrain", groups, lr)
+    ours_by_name = dict(named)
+
+    group_rows = []
+    for i, (g_ours, g_off) in enumerate(zip(groups, off_opt.param_groups, strict=False)):
+        off_names = [names_of[id(p)] for p in g_off["params"]]
+        group_rows.append({"group": i, "weight_decay": g_ours["weight_decay"], "ours": g_ours["param_names"],
+                           "official": off_names, "same": g_ours["param_names"] == off_names
+                           and g_ours["weight_decay"] == g_off["weight_decay"]})
+    if len(groups) != len(off_opt.param_groups):
+        group_rows.append({"group": len(groups), "weight_decay": None, "ours": [], "official": [], "same": False})
+
+    def loss_fn(m: nn.Module, batch: Tensor, i: int) -> Tensor:
+        return m(batch, mask_ratio, noises[i]).loss
+
+    ours_iter = recipe.iter_train_steps(model, list(imgs), opt, loss_fn, lr=lr, warmup_epochs=warmup_epochs,
+                                        epochs=epochs, min_lr=min_lr, accum_iter=accum_iter, epoch=epoch)
+    off_losses: list[float] = []
+    rows: list[dict[str, Any]] = []
+    official.register_forward_hook(lambda _m, _i, out: off_losses.append(out[0].item()))
+    step = off_opt.step
+
+    def recorded_step(*a, **k):
+        result = step(*a, **k)
+        off_lrs = [g["lr"] for g in off_opt.param_groups]
+        record = next(ours_iter)
+        worst, where = _max_diff({n: p for n, p in ours_by_name.items()},
+                                 {names_of[id(p)]: p for g in off_opt.param_groups for p in g["params"]})
+        taken = off_losses[len(off_losses) - accum_iter:]
+        lrs = [{"group": j, "weight_decay": g["weight_decay"], "ours": record.lrs[j] if j < len(record.lrs) else None,
+                "official": v} for j, (g, v) in enumerate(zip(off_opt.param_groups, off_lrs, strict=True))]
+        same = (record.losses == taken and all(r["ours"] == r["official"] for r in lrs) and worst == 0.0)
+        rows.append({"step": record.step, "loss": {"ours": record.losses, "official": taken}, "lr": lrs,
+                     "max_param_diff": worst, "worst_param": where, "passed": bool(same)})
+        return result
+
+    off_opt.step = recorded_step
+    misc, engine = off.misc, off.engine_pretrain
+    args = SimpleNamespace(accum_iter=accum_iter, mask_ratio=mask_ratio, lr=lr, min_lr=min_lr,
+                           warmup_epochs=warmup_epochs, epochs=epochs)
+    loader = [(img, torch.zeros(img.shape[0], dtype=torch.long)) for img in imgs]
+    with _cpu_engine(engine, misc):
+        scaler = misc.NativeScalerWithGradNormCount()
+        with _noise_sequence(official_model_module, noises) as calls, contextlib.redirect_stdout(sys.stderr):
+            engine.train_one_epoch(official, loader, off_opt, torch.device("cpu"), epoch, scaler, log_writer=None,
+                                   args=args)
+    if len(calls) != len(imgs):
+        raise ReferenceUnavailable(f"the official forward drew its masking noise {len(calls)} times for {len(imgs)} "
+                                   "micro-batches, so the same noise cannot be injected")
+    passed = (all(r["same"] for r in group_rows) and all(r["passed"] for r in rows)
+              and len(rows) == len(imgs) // accum_iter)
+    first = next((f"groups ({r['group']})" for r in group_rows if not r["same"]),
+                 next((f"step {r['step']}" for r in rows if not r["passed"]), None))
+    return {
+        "stage": "pretrain", "official_rule": rule, "shims": off.shims, "groups": group_rows, "steps": rows,
+        "passed": passed, "first_failure": first if not passed else None,
+        "notes": ["mixed precision and the gradient scaler are off on both sides (float32 on the CPU); "
+                  "engine_pretrain.py's CUDA autocast and synchronize are shimmed to no-ops"],
+    }
