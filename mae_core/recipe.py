@@ -380,8 +380,9 @@ def _finetune(variant: str) -> Published:
         diffs.append("FINETUNE.md fine-tunes ViT-B with --blr 5e-4 --layer_decay 0.65; paper Table 9 lists base lr "
                      "1e-3 and layer decay 0.75: FINETUNE.md says its hyper-parameters are for the released "
                      "norm-pix, 1600-epoch checkpoints, so those are the default here")
-    diffs.append(f"FINETUNE.md uses --drop_path {drop_path}; paper Table 9 lists {paper_drop} for this size: "
-                 "the repository's value is the default here")
+    if f"{drop_path:g}" != paper_drop:
+        diffs.append(f"FINETUNE.md uses --drop_path {drop_path}; paper Table 9 lists {paper_drop} for this size: "
+                     "the repository's value is the default here")
     return Published(
         "finetune", variant, batch_size=batch, world_size=world, accum_iter=1, blr=blr, epochs=epochs,
         warmup_epochs=5, min_lr=1e-6, weight_decay=0.05, layer_decay=decay, drop_path=drop_path, optimizer="AdamW",
