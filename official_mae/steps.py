@@ -262,3 +262,51 @@ def pretrain_steps(config: MAEConfig, official_src: str | Path, imgs: Tensor, no
         "notes": ["mixed precision and the gradient scaler are off on both sides (float32 on the CPU); "
                   "engine_pretrain.py's CUDA autocast and synchronize are shimmed to no-ops"],
     }
+
+
+def compare_steps(variant: str, *, official_src: str | Path, steps: int, accum_iter: int = 1, batch: int = 2,
+                  images: list[str] | None = None, seed: int = 0, mask_ratio: float = 0.75,
+                  epoch: int | None = None, norm_pix_loss: bool | None = None, weights: Any = None,
+                  overrides: dict | None = None, resize: str = "stretch") -> dict[str, Any]:
+    """The service behind ``mae compare-official --steps N``: N pre-training optimizer steps of ``variant``
+    under its published recipe (:func:`mae_core.recipe.published`), ours against the official loop.
+
+    The absolute lr is the published one (blr x the published effective batch / 256); the N x accum_iter
+    micro-batches are one epoch of the data loader, run as epoch ``epoch`` (default: the last warm-up
+    epoch, so the rate is near its peak and still in the warm-up). Micro-batch i has the images of
+    ``images`` (each time) or seeded random normal images (seed + i), and its own masking noise (seed + i).
+    """
+    from mae_core import recipe
+    from mae_core.io.images import load_batch
+    from mae_core.io.weights import build_model
+    from mae_core.models import get_variant
+
+    from .compare import make_noise
+
+    spec = get_variant(variant)
+    pub = recipe.published("pretrain", spec.short)
+    overrides = dict(overrides or {})
+    if norm_pix_loss is None:
+        norm_pix_loss = bool(weights.hints.get("norm_pix_loss")) if weights is not None else False
+    model = build_model(spec.name, weights, seed=seed, norm_pix_loss=norm_pix_loss, **overrides)
+    config = model.config
+    micro = steps * accum_iter
+    imgs, described = [], []
+    for i in range(micro):
+        x, names = load_batch(images or None, config.img_size, batch, seed + i, config.in_chans, resize=resize)
+        imgs.append(x)
+        described = described or names
+    noises = torch.stack([make_noise(imgs[0].shape[0], config.num_patches, seed + i) for i in range(micro)])
+    lr = recipe.absolute_lr(pub.blr, pub.batch_size, pub.accum_iter, pub.world_size)
+    epoch = pub.warmup_epochs - 1 if epoch is None else epoch
+    result = pretrain_steps(config, official_src, torch.stack(imgs), noises, lr=lr, warmup_epochs=pub.warmup_epochs,
+                            epochs=pub.epochs, min_lr=pub.min_lr, weight_decay=pub.weight_decay,
+                            accum_iter=accum_iter, mask_ratio=mask_ratio, seed=seed, epoch=epoch, model=model)
+    result["notes"] = [*result["notes"], *model.pos_embed_notes,
+                       f"published pre-training recipe of {spec.title}: lr {lr:g} (blr {pub.blr:g} x "
+                       f"{pub.effective_batch} / 256), warm-up {pub.warmup_epochs}, {pub.epochs} epochs, weight decay "
+                       f"{pub.weight_decay:g}; the {micro} micro-batches are epoch {epoch}"]
+    return {"variant": spec.name, "title": spec.title, "steps_requested": steps, "accum_iter": accum_iter,
+            "batch": int(imgs[0].shape[0]), "images": described, "seed": seed, "mask_ratio": mask_ratio,
+            "norm_pix_loss": norm_pix_loss, "epoch": epoch, "lr": lr,
+            "weights": getattr(weights, "path", None) or f"seeded initialisation (seed {seed})", **result}
