@@ -67,6 +67,14 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
     return data
 
 
+def _pair(ours: list[Any], official: list[Any], fmt: str) -> str:
+    """The values once when both sides agree, else ``ours / official`` in red."""
+    def text(values: list[Any]) -> str:
+        return ", ".join("-" if v is None else format(v, fmt) for v in values)
+
+    return text(official) if ours == official else f"[bold red]{text(ours)} / {text(official)}[/]"
+
+
 def render(data: dict[str, Any]) -> None:
     for line in data["notes"]:
         note(line)
@@ -78,15 +86,12 @@ def render(data: dict[str, Any]) -> None:
         verdict = "[green]same tensors[/]" if g["same"] else "[bold red]differ[/]"
         out.print(f"group {g['group']} (weight decay {g['weight_decay']}): {len(g['ours'])} tensors ours, "
                   f"{len(g['official'])} official: {verdict}", highlight=False)
-    table = Table(title="after each optimizer step (pass: identical bits)")
-    for col in ("step", "loss ours", "loss official", "lr per group (ours = official?)", "max |param diff|",
-                "result"):
-        table.add_column(col, justify="right" if col != "result" else "left")
+    table = Table(title="after each optimizer step (pass: identical bits; a difference shows ours / official)")
+    for col in ("step", "loss per micro-batch", "lr per group", "max |param diff|", "result"):
+        table.add_column(col, justify="left" if col == "result" else "right")
     for row in data["steps"]:
-        lrs = ", ".join(f"{r['official']:.4g} {'=' if r['ours'] == r['official'] else '!= ' + format(r['ours'], '.4g')}"
-                        for r in row["lr"])
-        table.add_row(str(row["step"]), ", ".join(f"{v:.6f}" for v in row["loss"]["ours"]),
-                      ", ".join(f"{v:.6f}" for v in row["loss"]["official"]), lrs,
+        table.add_row(str(row["step"]), _pair(row["loss"]["ours"], row["loss"]["official"], ".6f"),
+                      _pair([r["ours"] for r in row["lr"]], [r["official"] for r in row["lr"]], ".4g"),
                       "0" if row["max_param_diff"] == 0 else f"{row['max_param_diff']:.2e} ({esc(row['worst_param'])})",
                       "[green]pass[/]" if row["passed"] else "[bold red]FAIL[/]")
     out.print(table)
