@@ -426,9 +426,12 @@ def _linprobe(variant: str) -> Published:
 
 def published(stage: str, variant: str) -> Published:
     """The published settings of ``stage`` for ``variant`` (``base``, ``large`` or ``huge``)."""
+    from .errors import SettingError
+
     makers = {"pretrain": _pretrain, "finetune": _finetune, "linprobe": _linprobe}
     if stage not in makers:
-        raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
+        raise SettingError("stage", f"{stage!r} is not a stage; use one of {', '.join(STAGES)}")
     if variant not in ("base", "large", "huge"):
-        raise ValueError(f"no published recipe for {variant!r}; use base, large or huge")
+        raise SettingError("variant", f"the paper publishes recipes for ViT-B/16, ViT-L/16 and ViT-H/14 only, "
+                                      f"not {variant!r}; use base, large or huge")
     return makers[stage](variant)

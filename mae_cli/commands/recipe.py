@@ -37,7 +37,8 @@ PlotOpt = Annotated[Optional[Path], typer.Option(
     "--plot", show_default=False, help="Write the learning rate over the epochs to this PNG (one line per layer "
                                        "scale when fine-tuning); written to a temporary file and renamed.")]
 
-_OPTION = {"batch_size": "--batch-size", "accum_iter": "--accum-iter", "world_size": "--world-size", "blr": "--blr",
+_OPTION = {"variant": "--variant", "stage": "--stage",
+           "batch_size": "--batch-size", "accum_iter": "--accum-iter", "world_size": "--world-size", "blr": "--blr",
            "epochs": "--epochs", "warmup_epochs": "--warmup-epochs", "min_lr": "--min-lr",
            "weight_decay": "--weight-decay", "layer_decay": "--layer-decay"}
 
