@@ -199,47 +199,18 @@ def pretrain_steps(config: MAEConfig, official_src: str | Path, imgs: Tensor, no
     # the official groups and optimizer, as main_pretrain.py builds them
     off_groups, rule = official_pretrain_groups(official, weight_decay)
     off_opt = torch.optim.AdamW(off_groups, lr=lr, betas=(0.9, 0.95))
-    names_of = {id(p): n for n, p in official.named_parameters()}
     # ours
     named = recipe.official_named_parameters(model)
     groups = recipe.pretrain_param_groups(named, weight_decay)
     opt = recipe.make_optimizer("pretrain", groups, lr)
-    ours_by_name = dict(named)
-
-    group_rows = []
-    for i, (g_ours, g_off) in enumerate(zip(groups, off_opt.param_groups, strict=False)):
-        off_names = [names_of[id(p)] for p in g_off["params"]]
-        group_rows.append({"group": i, "weight_decay": g_ours["weight_decay"], "ours": g_ours["param_names"],
-                           "official": off_names, "same": g_ours["param_names"] == off_names
-                           and g_ours["weight_decay"] == g_off["weight_decay"]})
-    if len(groups) != len(off_opt.param_groups):
-        group_rows.append({"group": len(groups), "weight_decay": None, "ours": [], "official": [], "same": False})
 
     def loss_fn(m: nn.Module, batch: Tensor, i: int) -> Tensor:
         return m(batch, mask_ratio, noises[i]).loss
 
     ours_iter = recipe.iter_train_steps(model, list(imgs), opt, loss_fn, lr=lr, warmup_epochs=warmup_epochs,
                                         epochs=epochs, min_lr=min_lr, accum_iter=accum_iter, epoch=epoch)
-    off_losses: list[float] = []
-    rows: list[dict[str, Any]] = []
-    official.register_forward_hook(lambda _m, _i, out: off_losses.append(out[0].item()))
-    step = off_opt.step
-
-    def recorded_step(*a, **k):
-        result = step(*a, **k)
-        off_lrs = [g["lr"] for g in off_opt.param_groups]
-        record = next(ours_iter)
-        worst, where = _max_diff({n: p for n, p in ours_by_name.items()},
-                                 {names_of[id(p)]: p for g in off_opt.param_groups for p in g["params"]})
-        taken = off_losses[len(off_losses) - accum_iter:]
-        lrs = [{"group": j, "weight_decay": g["weight_decay"], "ours": record.lrs[j] if j < len(record.lrs) else None,
-                "official": v} for j, (g, v) in enumerate(zip(off_opt.param_groups, off_lrs, strict=True))]
-        same = (record.losses == taken and all(r["ours"] == r["official"] for r in lrs) and worst == 0.0)
-        rows.append({"step": record.step, "loss": {"ours": record.losses, "official": taken}, "lr": lrs,
-                     "max_param_diff": worst, "worst_param": where, "passed": bool(same)})
-        return result
-
-    off_opt.step = recorded_step
+    lock = LockStep(official, off_opt, ours_iter, named, groups, accum_iter)
+    official.register_forward_hook(lambda _m, _i, out: lock.official_losses.append(out[0].item()))
     misc, engine = off.misc, off.engine_pretrain
     args = SimpleNamespace(accum_iter=accum_iter, mask_ratio=mask_ratio, lr=lr, min_lr=min_lr,
                            warmup_epochs=warmup_epochs, epochs=epochs)
@@ -252,16 +223,75 @@ def pretrain_steps(config: MAEConfig, official_src: str | Path, imgs: Tensor, no
     if len(calls) != len(imgs):
         raise ReferenceUnavailable(f"the official forward drew its masking noise {len(calls)} times for {len(imgs)} "
                                    "micro-batches, so the same noise cannot be injected")
-    passed = (all(r["same"] for r in group_rows) and all(r["passed"] for r in rows)
-              and len(rows) == len(imgs) // accum_iter)
-    first = next((f"groups ({r['group']})" for r in group_rows if not r["same"]),
-                 next((f"step {r['step']}" for r in rows if not r["passed"]), None))
     return {
-        "stage": "pretrain", "official_rule": rule, "shims": off.shims, "groups": group_rows, "steps": rows,
-        "passed": passed, "first_failure": first if not passed else None,
+        "stage": "pretrain", "official_rule": rule, "shims": off.shims, **lock.result(len(imgs)),
         "notes": ["mixed precision and the gradient scaler are off on both sides (float32 on the CPU); "
                   "engine_pretrain.py's CUDA autocast and synchronize are shimmed to no-ops"],
     }
+
+
+class LockStep:
+    """Runs our loop one optimizer step at a time from inside the official ``optimizer.step`` and compares
+    the step at once: each micro-batch's loss (the official ones appended to :attr:`official_losses` by
+    the caller's hook), every group's lr, and every parameter (by official name).
+
+    Groups are matched by their tensors (as sets: the order inside a group changes nothing in AdamW) and
+    must agree in weight decay and lr scale."""
+
+    def __init__(self, official: nn.Module, off_opt: torch.optim.Optimizer, ours_iter: Any,
+                 ours_named: list[tuple[str, Tensor]], ours_groups: list[dict], accum_iter: int):
+        self.names_of = {id(p): n for n, p in official.named_parameters()}
+        self.official_params = dict(official.named_parameters())
+        self.ours = dict(ours_named)
+        self.accum_iter = accum_iter
+        self.official_losses: list[float] = []
+        self.rows: list[dict[str, Any]] = []
+        self.groups, self.match = self._match(ours_groups, off_opt)
+        step = off_opt.step
+
+        def recorded_step(*a, **k):
+            result = step(*a, **k)
+            off_lrs = [g["lr"] for g in off_opt.param_groups]
+            record = next(ours_iter)
+            self._compare(record, off_opt, off_lrs)
+            return result
+
+        off_opt.step = recorded_step
+
+    def _match(self, ours_groups: list[dict], off_opt: torch.optim.Optimizer) -> tuple[list[dict], list[int | None]]:
+        rows, match, used = [], [], set()
+        for j, g in enumerate(off_opt.param_groups):
+            names = [self.names_of[id(p)] for p in g["params"]]
+            k = next((i for i, o in enumerate(ours_groups) if sorted(o["param_names"]) == sorted(names)), None)
+            o = ours_groups[k] if k is not None else None
+            used.add(k)
+            match.append(k)
+            rows.append({"group": j, "weight_decay": g["weight_decay"], "lr_scale": g.get("lr_scale"),
+                         "ours": o["param_names"] if o else [], "official": names,
+                         "same": o is not None and o["weight_decay"] == g["weight_decay"]
+                         and o.get("lr_scale") == g.get("lr_scale")})
+        for i, o in enumerate(ours_groups):
+            if i not in used:
+                rows.append({"group": len(rows), "weight_decay": o["weight_decay"], "lr_scale": o.get("lr_scale"),
+                             "ours": o["param_names"], "official": [], "same": False})
+        return rows, match
+
+    def _compare(self, record: Any, off_opt: torch.optim.Optimizer, off_lrs: list[float]) -> None:
+        worst, where = _max_diff(self.ours, self.official_params)
+        taken = self.official_losses[len(self.official_losses) - self.accum_iter:]
+        lrs = [{"group": j, "weight_decay": g["weight_decay"],
+                "ours": record.lrs[k] if k is not None else None, "official": v}
+               for j, (g, v, k) in enumerate(zip(off_opt.param_groups, off_lrs, self.match, strict=True))]
+        same = record.losses == taken and all(r["ours"] == r["official"] for r in lrs) and worst == 0.0
+        self.rows.append({"step": record.step, "loss": {"ours": record.losses, "official": taken}, "lr": lrs,
+                          "max_param_diff": worst, "worst_param": where, "passed": bool(same)})
+
+    def result(self, micro_batches: int) -> dict[str, Any]:
+        passed = (all(r["same"] for r in self.groups) and all(r["passed"] for r in self.rows)
+                  and len(self.rows) == micro_batches // self.accum_iter)
+        first = next((f"groups ({r['group']})" for r in self.groups if not r["same"]),
+                     next((f"step {r['step']}" for r in self.rows if not r["passed"]), None))
+        return {"groups": self.groups, "steps": self.rows, "passed": passed, "first_failure": None if passed else first}
 
 
 def compare_steps(variant: str, *, official_src: str | Path, steps: int, accum_iter: int = 1, batch: int = 2,
