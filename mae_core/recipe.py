@@ -208,6 +208,19 @@ def make_optimizer(stage: str, groups: list[dict], lr: float, weight_decay: floa
     raise ValueError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
 
 
+def label_smoothing_cross_entropy(logits: Tensor, target: Tensor, smoothing: float = 0.1) -> Tensor:
+    """Fine-tuning's loss without mixup (Table 9: label smoothing 0.1; ``main_finetune.py`` uses timm's
+    ``LabelSmoothingCrossEntropy`` when ``--smoothing > 0`` and mixup / cutmix are off): the mean over the
+    batch of ``(1 - smoothing) * nll + smoothing * mean_c(-log p_c)``, computed in that order.
+
+    Shapes: logits (B, K), target (B,) class indices -> a scalar.
+    """
+    logprobs = torch.log_softmax(logits, dim=-1)
+    nll = -logprobs.gather(dim=-1, index=target.unsqueeze(1)).squeeze(1)
+    smooth = -logprobs.mean(dim=-1)
+    return ((1. - smoothing) * nll + smoothing * smooth).mean()
+
+
 # --- the schedule --------------------------------------------------------------------------------
 
 def lr_at(epoch: float, lr: float, *, warmup_epochs: float, epochs: float, min_lr: float = 0.0) -> float:

@@ -230,6 +230,92 @@ def pretrain_steps(config: MAEConfig, official_src: str | Path, imgs: Tensor, no
     }
 
 
+def finetune_steps(model: nn.Module, official_src: str | Path, imgs: Tensor, targets: Tensor, *, lr: float,
+                   warmup_epochs: float, epochs: float, min_lr: float, weight_decay: float, layer_decay: float,
+                   accum_iter: int, smoothing: float = 0.1, seed: int = 0, epoch: int = 0) -> dict[str, Any]:
+    """Fine-tuning optimizer steps: our classifier (:class:`mae_core.classifier.VisionTransformer`, global
+    pool, its drop path) with :func:`mae_core.recipe.finetune_param_groups`, AdamW and
+    :func:`mae_core.recipe.label_smoothing_cross_entropy`, against the official ``models_vit.py`` (same
+    sizes and drop path rate), ``util/lr_decay.py``'s groups, timm's ``LabelSmoothingCrossEntropy`` and
+    ``engine_finetune.py``'s ``train_one_epoch`` (no mixup / cutmix, no gradient clipping: the published
+    commands' ``--clip_grad`` is unset). Drop path draws from the global RNG: both sides reseed it with
+    ``seed + i`` before micro-batch i, so they drop the same samples.
+
+    Shapes: imgs (S, B, C, H, W), targets (S, B) class indices; S = steps x accum_iter.
+    """
+    from functools import partial
+
+    from mae_core import recipe
+
+    from .classifier import import_official_vit
+
+    off = import_official_training(official_src)
+    if off.engine_finetune is None or off.lr_decay is None:
+        raise ReferenceUnavailable(f"official source {str(official_src)!r} has no engine_finetune.py or "
+                                   "util/lr_decay.py; pass a full facebookresearch/mae clone")
+    vit, shims = import_official_vit(official_src)
+    c = model.config
+    rate = max((getattr(b, "drop_path_rate", 0.0) for b in model.blocks), default=0.0)
+    with torch.device("meta"):
+        official = vit.VisionTransformer(
+            img_size=c.img_size, patch_size=c.patch_size, in_chans=c.in_chans, num_classes=model.num_classes,
+            embed_dim=c.embed_dim, depth=c.depth, num_heads=c.num_heads, mlp_ratio=c.mlp_ratio, qkv_bias=True,
+            norm_layer=partial(nn.LayerNorm, eps=c.ln_eps), global_pool=model.global_pool,
+            drop_path_rate=model.drop_path_rate)
+    official.load_state_dict({k: v.detach().clone() for k, v in model.official_state_dict().items()}, assign=True)
+    for p in official.parameters():
+        p.requires_grad_(True)
+
+    off_groups = off.lr_decay.param_groups_lrd(official, weight_decay, no_weight_decay_list=official.no_weight_decay(),
+                                               layer_decay=layer_decay)
+    off_opt = torch.optim.AdamW(off_groups, lr=lr)
+    named = list(model.named_parameters())
+    groups = recipe.finetune_param_groups(named, weight_decay, layer_decay)
+    opt = recipe.make_optimizer("finetune", groups, lr)
+
+    def loss_fn(m: nn.Module, batch: Tensor, i: int) -> Tensor:
+        torch.manual_seed(seed + i)
+        return recipe.label_smoothing_cross_entropy(m(batch), targets[i], smoothing)
+
+    ours_iter = recipe.iter_train_steps(model, list(imgs), opt, loss_fn, lr=lr, warmup_epochs=warmup_epochs,
+                                        epochs=epochs, min_lr=min_lr, accum_iter=accum_iter, epoch=epoch)
+    lock = LockStep(official, off_opt, ours_iter, named, groups, accum_iter)
+    forwards: list[int] = []
+
+    def reseed(_module, _inputs):
+        torch.manual_seed(seed + len(forwards))
+        forwards.append(1)
+
+    official.register_forward_pre_hook(reseed)
+    from timm.loss import LabelSmoothingCrossEntropy
+
+    smoothed = LabelSmoothingCrossEntropy(smoothing=smoothing)
+
+    def criterion(outputs: Tensor, target: Tensor) -> Tensor:
+        loss = smoothed(outputs, target)
+        lock.official_losses.append(loss.item())
+        return loss
+
+    misc, engine = off.misc, off.engine_finetune
+    args = SimpleNamespace(accum_iter=accum_iter, lr=lr, min_lr=min_lr, warmup_epochs=warmup_epochs, epochs=epochs)
+    loader = list(zip(imgs, targets, strict=True))
+    with _cpu_engine(engine, misc):
+        scaler = misc.NativeScalerWithGradNormCount()
+        with contextlib.redirect_stdout(sys.stderr):
+            engine.train_one_epoch(official, criterion, loader, off_opt, torch.device("cpu"), epoch, scaler, None,
+                                   None, log_writer=None, args=args)
+    return {
+        "stage": "finetune", "official_rule": "util/lr_decay.py param_groups_lrd", "shims": [*off.shims, *shims],
+        **lock.result(len(imgs)),
+        "notes": ["mixed precision and the gradient scaler are off on both sides (float32 on the CPU); "
+                  "engine_finetune.py's CUDA autocast and synchronize are shimmed to no-ops",
+                  "no mixup / cutmix (the published commands use --mixup 0.8 --cutmix 1.0: their random mixing "
+                  "is data-side and not part of this comparison); label smoothing "
+                  f"{smoothing:g} by timm's LabelSmoothingCrossEntropy on the official side; drop path "
+                  f"{rate:g} at the last block, both sides reseeded per micro-batch"],
+    }
+
+
 class LockStep:
     """Runs our loop one optimizer step at a time from inside the official ``optimizer.step`` and compares
     the step at once: each micro-batch's loss (the official ones appended to :attr:`official_losses` by
@@ -340,3 +426,46 @@ def compare_steps(variant: str, *, official_src: str | Path, steps: int, accum_i
             "batch": int(imgs[0].shape[0]), "images": described, "seed": seed, "mask_ratio": mask_ratio,
             "norm_pix_loss": norm_pix_loss, "epoch": epoch, "lr": lr,
             "weights": getattr(weights, "path", None) or f"seeded initialisation (seed {seed})", **result}
+
+
+def compare_finetune_steps(variant: str, *, official_src: str | Path, steps: int, accum_iter: int = 1,
+                           batch: int = 2, images: list[str] | None = None, seed: int = 0, epoch: int | None = None,
+                           num_classes: int = 1000, overrides: dict | None = None,
+                           resize: str = "stretch") -> dict[str, Any]:
+    """The service behind ``mae compare-official --steps N --stage finetune``: N fine-tuning optimizer steps
+    of ``variant``'s classifier (global pool, the published drop path) from our seeded initialisation,
+    under the published fine-tuning recipe (layer decay, blr, warm-up), against the official loop.
+    Micro-batch i: the images of ``images`` or seeded random normal images (seed + i), and seeded labels."""
+    from mae_core import recipe
+    from mae_core.classifier import VisionTransformer
+    from mae_core.io.images import load_batch
+    from mae_core.models import get_variant
+
+    spec = get_variant(variant)
+    pub = recipe.published("finetune", spec.short)
+    config = spec.config.replace(**dict(overrides or {}))
+    torch.manual_seed(seed)
+    model = VisionTransformer(config, num_classes=num_classes, global_pool=True, drop_path_rate=pub.drop_path)
+    micro = steps * accum_iter
+    imgs, described = [], []
+    for i in range(micro):
+        x, names = load_batch(images or None, config.img_size, batch, seed + i, config.in_chans, resize=resize)
+        imgs.append(x)
+        described = described or names
+    g = torch.Generator().manual_seed(seed)
+    targets = torch.randint(0, num_classes, (micro, imgs[0].shape[0]), generator=g)
+    lr = recipe.absolute_lr(pub.blr, pub.batch_size, pub.accum_iter, pub.world_size)
+    epoch = pub.warmup_epochs - 1 if epoch is None else epoch
+    result = finetune_steps(model, official_src, torch.stack(imgs), targets, lr=lr, warmup_epochs=pub.warmup_epochs,
+                            epochs=pub.epochs, min_lr=pub.min_lr, weight_decay=pub.weight_decay,
+                            layer_decay=pub.layer_decay, accum_iter=accum_iter, seed=seed, epoch=epoch)
+    result["notes"] = [*result["notes"],
+                       f"published fine-tuning recipe of {spec.title}: lr {lr:g} (blr {pub.blr:g} x "
+                       f"{pub.effective_batch} / 256), layer decay {pub.layer_decay}, drop path {pub.drop_path}, "
+                       f"warm-up {pub.warmup_epochs}, {pub.epochs} epochs; the {micro} micro-batches are epoch "
+                       f"{epoch}; seeded labels of {num_classes} classes"]
+    return {"variant": spec.name, "title": spec.title, "steps_requested": steps, "accum_iter": accum_iter,
+            "batch": int(imgs[0].shape[0]), "images": described, "seed": seed, "mask_ratio": None,
+            "norm_pix_loss": None, "epoch": epoch, "lr": lr,
+            "weights": f"seeded initialisation (seed {seed})", **result}
+

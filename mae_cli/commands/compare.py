@@ -41,6 +41,9 @@ StepsOpt = Annotated[Optional[int], typer.Option(
          "(--official-src); exit 1 unless loss, every group's lr and every weight agree bit for bit.")]
 AccumIterOpt = Annotated[int, typer.Option(
     "--accum-iter", min=1, max=64, help="With --steps: micro-batches per optimizer step (gradient accumulation).")]
+StepsStageOpt = Annotated[str, typer.Option(
+    "--stage", help="With --steps: pretrain (MAE, engine_pretrain.py) or finetune (the classifier, layer decay, "
+                    "drop path, label smoothing; engine_finetune.py, no mixup/cutmix).")]
 EpochOpt = Annotated[Optional[int], typer.Option(
     "--epoch", min=0, max=100000, show_default=False,
     help="With --steps: the epoch the steps run in. Default: the last warm-up epoch.")]
@@ -73,6 +76,7 @@ def command(
     steps: StepsOpt = None,
     accum_iter: AccumIterOpt = 1,
     epoch: EpochOpt = None,
+    stage: StepsStageOpt = "pretrain",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -95,7 +99,7 @@ def command(
       loss {ours, reference} (null with nothing masked),
       gradients (with --grad: list of {name, max_abs, max_rel, passed, detail}).
 
-    With --steps N (pre-training; fine-tuning steps come with the classifier; no mixup/cutmix), instead:
+    With --steps N [--stage pretrain|finetune] (fine-tuning: no mixup/cutmix), instead:
       variant, title, stage, steps_requested, accum_iter, batch, images, seed, mask_ratio,
       norm_pix_loss, epoch, lr, weights, official_rule, shims, notes,
       groups (list of {group, weight_decay, ours, official, same}),
@@ -103,7 +107,7 @@ def command(
       weight_decay, ours, official}), max_param_diff, worst_param, passed}),
       passed, first_failure.
     """
-    if steps is not None or accum_iter != 1 or epoch is not None:
+    if steps is not None or accum_iter != 1 or epoch is not None or stage != "pretrain":
         from .compare_steps import compute as compute_steps
         from .compare_steps import render as render_steps
 
@@ -111,7 +115,7 @@ def command(
                                   batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio,
                                   norm_pix_loss=norm_pix_loss, steps=steps, accum_iter=accum_iter, epoch=epoch,
                                   img_size=img_size, in_chans=in_chans, device=device, resize=resize, grad=grad,
-                                  perturb=perturb, mask=mask, mask_file=mask_file),
+                                  perturb=perturb, mask=mask, mask_file=mask_file, stage=stage),
             render_steps, json_out=json_out, debug=debug)
         return
     run(lambda: compute(variant=variant, weights=weights, reference=reference, official_src=official_src,

@@ -19,18 +19,19 @@ from ..common import (BadInput, VerificationFailed, check_fits_at_size, check_im
 def compute(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None,
             batch: int | None, images: list[Path], seed: int, mask_ratio: float, norm_pix_loss: bool | None,
             steps: int | None, accum_iter: int, epoch: int | None, img_size: str | None, in_chans: int,
+            stage: str = "pretrain",
             device: str, resize: str, grad: bool, perturb: str | None, mask: str,
             mask_file: Path | None) -> dict[str, Any]:
     from mae_core.models import get_variant
 
     from official_mae import ReferenceUnavailable
     from official_mae.official import official_source
-    from official_mae.steps import compare_steps
+    from official_mae.steps import compare_finetune_steps, compare_steps
 
     from .compare import _official_source
 
     if steps is None:
-        raise BadInput("--accum-iter and --epoch go with --steps N (N optimizer steps); add --steps 3")
+        raise BadInput("--accum-iter, --epoch and --stage go with --steps N (N optimizer steps); add --steps 3")
     unsupported = [flag for flag, used in (("--grad", grad), ("--perturb", perturb is not None),
                                            ("--mask", mask != "random"), ("--mask-file", mask_file is not None),
                                            ("--device", device != "cpu")) if used]
@@ -43,22 +44,39 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
     if official_source(official_src) is None:
         raise BadInput("--steps needs the official source: pass your facebookresearch/mae clone with "
                        "--official-src DIR or $MAE_OFFICIAL_SRC")
+    if stage not in ("pretrain", "finetune"):
+        raise BadInput(f"--stage {stage!r}: --steps compares pretrain or finetune (linear probing shares the "
+                       "fine-tuning loop and LARS is compared in the tests)")
+    if stage == "finetune":
+        if weights is not None:
+            raise BadInput("--stage finetune starts from our seeded classifier; drop --weights")
+        from importlib.util import find_spec
+
+        if find_spec("mae_core.classifier") is None:  # the classifier lands with issue 24
+            raise BadInput("--stage finetune needs the classifier (mae_core.classifier), which this build does "
+                           "not have; use --stage pretrain")
     check_images(images)
     note(_official_source(official_src))
     name, loaded = resolve_weights(variant, weights)
     overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
     cfg = get_variant(name).config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
-    if mask_ratio == 0:
+    if mask_ratio == 0 and stage == "pretrain":
         raise BadInput("--mask-ratio 0 leaves no masked patch, so the loss is undefined: use e.g. 0.75 with --steps")
     b = len(images) or batch or 2
     check_fits_at_size(cfg, get_variant(name).title, b, "cpu", weights_resident=loaded is not None)
     try:
-        with progress(f"{steps} optimizer step(s) x {accum_iter} micro-batch(es), ours and the official loop"):
-            data = compare_steps(name, official_src=str(official_source(official_src)), steps=steps,
-                                 accum_iter=accum_iter, batch=b, images=[str(p) for p in images], seed=seed,
-                                 mask_ratio=mask_ratio, epoch=epoch, norm_pix_loss=norm_pix_loss, weights=loaded,
-                                 overrides=overrides, resize=resize)
+        with progress(f"{steps} {stage} optimizer step(s) x {accum_iter} micro-batch(es), ours and the official "
+                      "loop"):
+            if stage == "finetune":
+                data = compare_finetune_steps(name, official_src=str(official_source(official_src)), steps=steps,
+                                              accum_iter=accum_iter, batch=b, images=[str(p) for p in images],
+                                              seed=seed, epoch=epoch, overrides=overrides, resize=resize)
+            else:
+                data = compare_steps(name, official_src=str(official_source(official_src)), steps=steps,
+                                     accum_iter=accum_iter, batch=b, images=[str(p) for p in images], seed=seed,
+                                     mask_ratio=mask_ratio, epoch=epoch, norm_pix_loss=norm_pix_loss,
+                                     weights=loaded, overrides=overrides, resize=resize)
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
     if not data["passed"]:
@@ -78,13 +96,16 @@ def _pair(ours: list[Any], official: list[Any], fmt: str) -> str:
 def render(data: dict[str, Any]) -> None:
     for line in data["notes"]:
         note(line)
-    out.print(f"[bold]{esc(data['title'])}[/] pre-training, {len(data['steps'])} optimizer step(s) x "
-              f"{data['accum_iter']} micro-batch(es) of {data['batch']} image(s), masking seed {data['seed']}: "
-              f"ours (mae_core.recipe) vs the official engine_pretrain.py loop; groups by {esc(data['official_rule'])}",
+    stage = data.get("stage", "pretrain")
+    engine = "engine_finetune.py" if stage == "finetune" else "engine_pretrain.py"
+    out.print(f"[bold]{esc(data['title'])}[/] {stage}, {len(data['steps'])} optimizer step(s) x "
+              f"{data['accum_iter']} micro-batch(es) of {data['batch']} image(s), seed {data['seed']}: "
+              f"ours (mae_core.recipe) vs the official {engine} loop; groups by {esc(data['official_rule'])}",
               highlight=False)
     for g in data["groups"]:
         verdict = "[green]same tensors[/]" if g["same"] else "[bold red]differ[/]"
-        out.print(f"group {g['group']} (weight decay {g['weight_decay']}): {len(g['ours'])} tensors ours, "
+        scale = f", lr scale {g['lr_scale']:.4g}" if g.get("lr_scale") is not None else ""
+        out.print(f"group {g['group']} (weight decay {g['weight_decay']}{scale}): {len(g['ours'])} tensors ours, "
                   f"{len(g['official'])} official: {verdict}", highlight=False)
     table = Table(title="after each optimizer step (pass: identical bits; a difference shows ours / official)")
     for col in ("step", "loss per micro-batch", "lr per group", "max |param diff|", "result"):
