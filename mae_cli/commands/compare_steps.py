@@ -88,6 +88,8 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
 def _pair(ours: list[Any], official: list[Any], fmt: str) -> str:
     """The values once when both sides agree, else ``ours / official`` in red."""
     def text(values: list[Any]) -> str:
+        if len(values) > 3 and None not in values:  # many groups: the range
+            return f"{len(values)} groups, {format(min(values), fmt)} .. {format(max(values), fmt)}"
         return ", ".join("-" if v is None else format(v, fmt) for v in values)
 
     return text(official) if ours == official else f"[bold red]{text(ours)} / {text(official)}[/]"
@@ -102,11 +104,15 @@ def render(data: dict[str, Any]) -> None:
               f"{data['accum_iter']} micro-batch(es) of {data['batch']} image(s), seed {data['seed']}: "
               f"ours (mae_core.recipe) vs the official {engine} loop; groups by {esc(data['official_rule'])}",
               highlight=False)
-    for g in data["groups"]:
-        verdict = "[green]same tensors[/]" if g["same"] else "[bold red]differ[/]"
+    differ = [g for g in data["groups"] if not g["same"]]
+    sizes = ", ".join(str(len(g["official"])) for g in data["groups"])
+    if not differ:
+        out.print(f"{len(data['groups'])} parameter groups ({sizes} tensors): [green]the same tensors, weight decay "
+                  "and lr scale on both sides[/]", highlight=False)
+    for g in differ:
         scale = f", lr scale {g['lr_scale']:.4g}" if g.get("lr_scale") is not None else ""
         out.print(f"group {g['group']} (weight decay {g['weight_decay']}{scale}): {len(g['ours'])} tensors ours, "
-                  f"{len(g['official'])} official: {verdict}", highlight=False)
+                  f"{len(g['official'])} official: [bold red]differ[/]", highlight=False)
     table = Table(title="after each optimizer step (pass: identical bits; a difference shows ours / official)")
     for col in ("step", "loss per micro-batch", "lr per group", "max |param diff|", "result"):
         table.add_column(col, justify="left" if col == "result" else "right")
