@@ -185,3 +185,41 @@ def test_steps_bad_input(cli, args, fragment):
 def test_steps_need_the_official_source(cli):
     result = cli("compare-official", "--steps", "2", "--img-size", "32")
     assert result.exit_code == 2 and "--official-src" in result.stderr
+
+
+# --- fine-tuning steps: need the classifier (issue 24) and the fixture's models_vit.py ---------------
+
+def _classifier():
+    classifier = pytest.importorskip("mae_core.classifier")
+    if not (FIXTURE_SRC / "models_vit.py").is_file():
+        pytest.skip("the fixture clone has no models_vit.py yet")
+    return classifier
+
+
+@pytest.mark.parametrize("accum_iter", [1, 2])
+def test_three_finetuning_steps_are_bit_identical(accum_iter):
+    """Our classifier (drop path 0.1, layer decay 0.75, label smoothing 0.1) vs engine_finetune.py."""
+    from official_mae.steps import finetune_steps
+
+    classifier = _classifier()
+    torch.manual_seed(0)
+    model = classifier.VisionTransformer(TINY, num_classes=10, global_pool=True, drop_path_rate=0.1)
+    g = torch.Generator().manual_seed(0)
+    micro = 3 * accum_iter
+    imgs = torch.randn(micro, 4, 3, 32, 32, generator=g)
+    targets = torch.randint(0, 10, (micro, 4), generator=g)
+    result = finetune_steps(model, FIXTURE_SRC, imgs, targets, lr=1e-3, warmup_epochs=0.5, epochs=2, min_lr=1e-6,
+                            weight_decay=0.05, layer_decay=0.75, accum_iter=accum_iter)
+    assert result["passed"], result["first_failure"]
+    assert len(result["groups"]) == 2 * (TINY.depth + 2)
+    assert all(r["max_param_diff"] == 0.0 for r in result["steps"])
+
+
+def test_finetuning_steps_through_the_cli(cli):
+    _classifier()
+    result = cli("compare-official", "--steps", "2", "--stage", "finetune", "--img-size", "32", "--json",
+                 "--official-src", FIXTURE_SRC)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["stage"] == "finetune" and data["passed"] and len(data["steps"]) == 2
+    assert any("no mixup" in n for n in data["notes"])
