@@ -98,3 +98,29 @@ def test_published_refuses_what_the_paper_does_not_publish():
         for variant in ("base", "large", "huge"):
             pub = recipe.published(stage, variant)
             assert pub.sources and not math.isnan(pub.blr)
+
+
+@pytest.mark.parametrize("variant", ["base", "large", "huge"])
+@pytest.mark.parametrize("stage", ["finetune", "linprobe"])
+def test_recipe_groups_are_those_of_the_real_classifier(variant, stage):
+    """`mae recipe` groups official names; the classifier (issue 24) has the same names, shapes and
+    trainable set, so the groups over it hold the same tensors (meta device)."""
+    classifier = pytest.importorskip("mae_core.classifier")
+    from mae_core.models import get_variant
+    from mae_core.views.recipe import classifier_named_parameters
+
+    probe = stage == "linprobe"
+    model = classifier.VisionTransformer(get_variant(variant).config, num_classes=1000, global_pool=not probe,
+                                         linear_probe=probe, device="meta")
+    if probe:  # main_linprobe.py: everything but the head frozen
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith("head."))
+    real = list(model.named_parameters())
+    ours = classifier_named_parameters(variant, stage)
+    assert {n: (tuple(t.shape), t.requires_grad) for n, t in real} == {
+        n: (tuple(t.shape), t.requires_grad) for n, t in ours}
+    groups = [recipe.param_groups(stage, named, weight_decay=0.05, layer_decay=0.75) for named in (real, ours)]
+    def contents(gs):  # the order of the groups is registration order (timm 0.3.2 put fc_norm after head)
+        return sorted((sorted(g["param_names"]), g["weight_decay"], g.get("lr_scale")) for g in gs)
+
+    assert contents(groups[0]) == contents(groups[1])
