@@ -153,6 +153,16 @@ def _noise_sequence(module: types.ModuleType, noises: Tensor):
         module.torch = torch
 
 
+@contextlib.contextmanager
+def _official_exit():
+    """The official loop calls ``sys.exit(1)`` on a non-finite loss; say so instead of leaving the process."""
+    try:
+        yield
+    except SystemExit:
+        raise ReferenceUnavailable("the official training loop stopped (sys.exit): its loss was not finite "
+                                   "(NaN or inf); check the weights and images") from None
+
+
 def _max_diff(ours: dict[str, Tensor], ref: dict[str, Tensor]) -> tuple[float, str | None]:
     worst, where = 0.0, None
     for name, t in ref.items():
@@ -218,8 +228,9 @@ def pretrain_steps(config: MAEConfig, official_src: str | Path, imgs: Tensor, no
     with _cpu_engine(engine, misc):
         scaler = misc.NativeScalerWithGradNormCount()
         with _noise_sequence(official_model_module, noises) as calls, contextlib.redirect_stdout(sys.stderr):
-            engine.train_one_epoch(official, loader, off_opt, torch.device("cpu"), epoch, scaler, log_writer=None,
-                                   args=args)
+            with _official_exit():
+                engine.train_one_epoch(official, loader, off_opt, torch.device("cpu"), epoch, scaler,
+                                       log_writer=None, args=args)
     if len(calls) != len(imgs):
         raise ReferenceUnavailable(f"the official forward drew its masking noise {len(calls)} times for {len(imgs)} "
                                    "micro-batches, so the same noise cannot be injected")
@@ -302,8 +313,9 @@ def finetune_steps(model: nn.Module, official_src: str | Path, imgs: Tensor, tar
     with _cpu_engine(engine, misc):
         scaler = misc.NativeScalerWithGradNormCount()
         with contextlib.redirect_stdout(sys.stderr):
-            engine.train_one_epoch(official, criterion, loader, off_opt, torch.device("cpu"), epoch, scaler, None,
-                                   None, log_writer=None, args=args)
+            with _official_exit():
+                engine.train_one_epoch(official, criterion, loader, off_opt, torch.device("cpu"), epoch, scaler,
+                                       None, None, log_writer=None, args=args)
     return {
         "stage": "finetune", "official_rule": "util/lr_decay.py param_groups_lrd", "shims": [*off.shims, *shims],
         **lock.result(len(imgs)),
