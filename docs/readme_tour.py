@@ -59,9 +59,9 @@ TOUR: list[tuple[str, str, bool]] = [
 FRONT: list[tuple[str, str, int | None, int]] = [
     ("mae compare-official --variant base --reference timm",
      "The headline check: our model against the official composition, stage by stage, on identical "
-     "weights, images and masking noise.", 9, 2),
+     "weights, images and masking noise.", 12, 2),
     ("mae params --variant huge", "Parameters, counted on the meta device, beside the official model's.", 9, 0),
-    ("mae mask-demo --out docs/images/mask_demo.png", "The picture above, and the mask in the terminal.", 18, 0),
+    ("mae mask-demo --out docs/images/mask_demo.png", "The picture above, and the mask in the terminal.", 18, 2),
     ("mae forward --variant base --batch 2", "A real forward pass, measured.", None, 0),
     ("mae flops --variant base", "FLOPs per stage, counted and in closed form.", 11, 0),
     ("mae memory --variant large --batch 64 --budget 80GiB", "Memory of a training step before you run it.", 0, 6),
