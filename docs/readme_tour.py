@@ -64,7 +64,7 @@ FRONT: list[tuple[str, str, int | None, int]] = [
     ("mae mask-demo --out docs/images/mask_demo.png", "The picture above, and the mask in the terminal.", 18, 2),
     ("mae forward --variant base --batch 2", "A real forward pass, measured.", None, 0),
     ("mae flops --variant base", "FLOPs per stage, counted and in closed form.", 11, 0),
-    ("mae memory --variant large --batch 64 --budget 80GiB", "Memory of a training step before you run it.", 0, 6),
+    ("mae memory --variant large --batch 64 --budget 80GiB", "Memory of a training step before you run it.", 0, 5),
 ]
 
 
