@@ -37,18 +37,18 @@ TOUR: list[tuple[str, str, bool]] = [
     ("mae flops --variant base", "FLOPs per stage, counted and cross-checked against a closed form.", True),
     ("mae forward --variant base --batch 2", "A real forward pass with the seeded initialisation.", False),
     ("mae compare-official --variant base --reference timm", "Our model against the official composition on "
-     "timm, stage by stage (needs the `reference` extra, which the README's set-up installs).", False),
-    ("mae mask-demo --out docs/images/mask_demo.png", "Figure 2 for the built-in image (the PNG is the "
-     "picture at the top of the README).", False),
+     "timm, stage by stage.", False),
+    ("mae mask-demo --out docs/images/mask_demo.png", "Figure 2 for the built-in image (the PNG is shown in "
+     "the mask-demo section).", False),
     ("mae bench --variant base --batch 1 --reference timm", "Speed of ours and a reference, measured in the "
-     "same run (the reference needs the `reference` extra).", False),
+     "same run.", False),
     ("mae features --variant base --layers 0,-1 --pool mean", "Hidden states of every patch in patch order, the "
      "latent and the pooled vector (add --out F.safetensors to keep them).", False),
     ("mae attention --variant base --blocks 0,11 --png docs/images/attention.png", "Attention maps on the patch "
-     "grid (the PNG: [docs/images/attention.png](images/attention.png)).", False),
+     "grid (the PNG is shown in the see-inside section).", False),
     ("mae numerics --variant base --dtype float16", "float32 against float16 autocast, stage by stage.", False),
     ("mae sweep --ratios 0.25,0.5,0.75,0.9 --mask random,block,grid,center --out docs/images/sweep.png",
-     "Loss against mask ratio and mask strategy (the PNG: [docs/images/sweep.png](images/sweep.png)).", False),
+     "Loss against mask ratio and mask strategy (the PNG is shown in the sizes-and-masks section).", False),
     ("mae download mae_pretrain_vit_base --dir /tmp --timeout 5", "An official checkpoint, resumable and md5-checked "
      "(this machine is offline: nothing on stdout, one line on stderr, exit 2).", False),
     ("mae memory --variant large --batch 64 --budget 80GiB", ("Memory of a ViT-L/16 training step per stage, in "
