@@ -1,17 +1,25 @@
 """Bring docs/architecture.md's one-line-per-file tree in line with the files there are.
 
-    python3 docs/architecture.py      # rewrite the tree in docs/architecture.md (instant, runs nothing)
+    python3 docs/architecture.py               # rewrite the tree in docs/architecture.md (instant, runs nothing)
+    python3 docs/architecture.py --merge REF   # first take in the lines branch REF added or changed in its tree
+                                               # (its docs/architecture.md, or its README's tree before the move)
 
 Files that are still there keep their hand-written line (and order); a file that moved to another folder
 keeps the line it had under its old place (matched by file name); a new file gets the first line of its
 module docstring (edit it by hand if a shorter one reads better); a file that is gone loses its line.
 ``tests/docs/test_architecture.py`` fails while the tree and the file tree differ.
+
+``--merge REF`` is for merging a branch that edited the tree (``git merge REF`` left a conflict, or the
+branch still edits the README's old tree): the tree is merged three ways against the merge base, so the
+lines REF added (in REF's order) or reworded come in, and this page's own lines stay.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,6 +103,46 @@ def reconcile(roots: list[Node], files: set[str]) -> list[Node]:
     return result
 
 
+def tree_block(text: str) -> str:
+    """The ```text block of the architecture section of a page (docs/architecture.md or an old README)."""
+    section = text[re.search(r"^#+ Architecture", text, flags=re.M).start():]
+    start = section.index("```text\n") + len("```text\n")
+    return section[start: section.index("```", start)]
+
+
+def merge(ours: list[Node], base: list[Node], theirs: list[Node]) -> list[Node]:
+    """``ours`` with what ``theirs`` changed since ``base``: new entries (after their predecessor in
+    ``theirs``) and reworded lines; folders merged the same way. Removals follow the files themselves."""
+    base_by = {n.name: n for n in base}
+    result = list(ours)
+    for i, node in enumerate(theirs):
+        names = [n.name for n in result]
+        if node.name not in names and node.name not in base_by:  # they added it
+            before = next((names.index(t.name) for t in reversed(theirs[:i]) if t.name in names), -1)
+            result.insert(before + 1, node)
+            continue
+        if node.name in names:
+            mine = result[names.index(node.name)]
+            old = base_by.get(node.name)
+            if old is not None and node.lines != old.lines:  # they reworded it
+                mine.lines = node.lines
+            mine.children = merge(mine.children, old.children if old else [], node.children)
+    return result
+
+
+def git_show(ref: str, path: str) -> str | None:
+    done = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def tree_at(ref: str) -> list[Node]:
+    for path in ("docs/architecture.md", "README.md"):
+        text = git_show(ref, path)
+        if text and re.search(r"^#+ Architecture", text, flags=re.M):
+            return parse(tree_block(text))
+    raise SystemExit(f"{ref} has no architecture tree")
+
+
 def render(roots: list[Node]) -> str:
     out: list[str] = []
 
@@ -120,7 +168,13 @@ def main() -> None:
     text = PAGE.read_text()
     start = text.index("```text\n") + len("```text\n")
     end = text.index("```", start)
-    PAGE.write_text(text[:start] + render(reconcile(parse(text[start:end]), package_files())) + text[end:])
+    roots = parse(text[start:end])
+    if "--merge" in sys.argv:
+        ref = sys.argv[sys.argv.index("--merge") + 1]
+        base = subprocess.run(["git", "merge-base", "HEAD", ref], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        roots = merge(roots, tree_at(base), tree_at(ref))
+    PAGE.write_text(text[:start] + render(reconcile(roots, package_files())) + text[end:])
     print(f"wrote {PAGE.relative_to(ROOT)}")
 
 
