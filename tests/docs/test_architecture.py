@@ -143,7 +143,7 @@ def test_the_rules_can_fail(tmp_path):
     assert cli_imports_in_notebook(bad_notebook) == ["from mae_cli.picture import render"]
 
 
-# --- the maps: docs/architecture.md's tree and mae_core's package map list every file --------------------------------
+# --- the maps: README's tree and mae_core's package map list every file --------------------------------
 
 PACKAGES = ("mae_cli", "official_mae", "mae_core")
 
