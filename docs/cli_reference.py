@@ -204,6 +204,7 @@ def reference() -> str:
         summary = inspect.cleandoc(command.help or "").split("\n\n")[0].replace("\n", " ")
         summary = re.split(r"(?<=\.)\s", summary, maxsplit=1)[0]
         lines.append(f"| [`mae {' '.join(path)}`](#{anchor}) | {cell(summary)} |")
+    lines += ["", "Options of `mae` itself (before the command):", ""] + option_rows(group)
     lines += ["", "## Exit codes and the error contract", "", "| exit code | meaning |", "| ---: | --- |"]
     lines += [f"| {code} | {EXIT_MEANING[name]} |" for name, code in sorted(codes.items(), key=lambda kv: kv[1])]
     lines += ["", CONTRACT.read_text().split("-->\n", 1)[-1].rstrip(), ""]
