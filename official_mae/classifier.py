@@ -463,3 +463,47 @@ def compare_classifier_official(model: VisionTransformer, imgs: Tensor, *, refer
     result = compare_classifiers(model, ref, imgs.to(device), seed=seed, atol=atol, rtol=rtol, grad=grad)
     return {"reference": ref.kind, "reference_detail": ref.detail, "batch": int(imgs.shape[0]), "seed": seed,
             "atol": atol, "rtol": rtol, "grad": grad, "notes": notes, **result}
+
+
+def compare_classifier_checkpoint(weights: str | os.PathLike | None, images: list[str], *,
+                                  classifier: str | None = None, batch: int = 2, seed: int = 0, resize: str = "eval",
+                                  reference: str = "auto", official_src: str | os.PathLike | None = None,
+                                  atol: float = SAME_MACHINE.atol, rtol: float = SAME_MACHINE.rtol, grad: bool = False,
+                                  perturb: str | None = None, device: torch.device | str = "cpu") -> dict:
+    """``mae compare-official`` on a classifier: from a fine-tuned / linear-probe checkpoint, or (without
+    one) the seeded ``classifier`` with a global-pool head; images from files (``resize`` preset, ``eval``
+    = the official evaluation transform) or ``batch`` seeded random normal ones.
+
+    Raises:
+        CheckpointError: the file holds no classifier. ReferenceUnavailable: the reference cannot be built
+        or cannot express this classifier.
+    """
+    from mae_core.finetune import build_classifier, read_classifier
+    from mae_core.io.images import eval_normalize, load_batch, load_image
+    from mae_core.models import create_classifier, get_classifier
+
+    if weights is not None:
+        state_dict, spec = read_classifier(weights)
+        model = build_classifier(state_dict, spec)
+        described_weights = str(weights)
+    else:
+        torch.manual_seed(seed)
+        model = create_classifier(classifier or "vit_base_patch16", global_pool=True).eval()
+        described_weights = f"seeded initialisation (seed {seed})"
+    if perturb is not None and perturb not in model.state_dict():
+        near = [k for k in model.state_dict() if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
+        raise KeyError(f"--perturb {perturb!r} is not a parameter of this classifier; use an official name such as "
+                       + ", ".join(near))
+    if images and resize == "eval":
+        imgs = eval_normalize([load_image(p, model.config.img_size, resize="eval") for p in images])
+        described = [str(p) for p in images]
+    else:
+        imgs, described = load_batch(list(images), model.config.img_size, batch, seed, resize=resize)
+    name = _official_name(model) or get_classifier(classifier or "vit_base_patch16").name
+    result = compare_classifier_official(model, imgs, reference=reference, official_src=official_src, seed=seed,
+                                         atol=atol, rtol=rtol, grad=grad, perturb=perturb, device=device)
+    pool = "global pool" if model.global_pool else "cls token"
+    head = "linear probe (BatchNorm1d + Linear)" if model.linear_probe else "Linear head"
+    return {"variant": name, "title": f"{get_classifier(name).title} classifier ({pool}, {head}, "
+            f"{model.num_classes} classes)", "weights": described_weights, "images": described,
+            "classifier": True, **result}
