@@ -1,0 +1,76 @@
+"""`mae classify` (issue 24): JSON shapes, the untrained and 10-class notes, bad input as one line, exit 2.
+Checkpoints are constant-valued stride-0 views (a few KB) with the real key names and shapes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mae_core.models import create_model
+
+PHOTO = Path(__file__).resolve().parents[1] / "data" / "photo_320x213.jpg"
+
+
+def classifier_checkpoint(path: Path, value: float = 0.0, **kwargs) -> Path:
+    model = create_model("vit_base_patch16", device="meta", **kwargs)
+    state = {k: (torch.full((), value, dtype=v.dtype) if v.is_floating_point() else torch.zeros((), dtype=v.dtype))
+             .expand(v.shape) for k, v in model.state_dict().items()}
+    torch.save({"model": state}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ten_classes(tmp_path_factory) -> Path:
+    return classifier_checkpoint(tmp_path_factory.mktemp("cls") / "ten.pth", num_classes=10, global_pool=True)
+
+
+def one_line_error(result) -> str:
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("note:")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_ten_classes_indices_only_said_once(cli, ten_classes):
+    result = cli("classify", "--weights", ten_classes, "--image", PHOTO, "--top", "3", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["num_classes"] == 10 and data["labels"] is None
+    assert [set(r) for r in data["top"]] == [{"index", "label", "probability"}] * 3  # one image: its list
+    assert all(r["label"] is None for r in data["top"])
+    assert sum(r["probability"] for r in data["top"]) == pytest.approx(0.3, abs=1e-6)  # constant weights: uniform
+    assert result.stderr.count("indices only") == 1
+
+
+def test_batch_form_and_untrained_note(cli):
+    result = cli("classify", "--image", PHOTO, "--image", PHOTO, "--top", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert len(data["top"]) == 2 and all(len(rows) == 2 for rows in data["top"])  # several images: one list each
+    assert data["top"][0] == data["top"][1] and data["top"][0][0]["label"]
+    assert "untrained" in result.stderr and data["weights"] is None
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--top", "0"], "--top 0"),
+    (["--top", "11"], "out of range"),
+    (["--resize", "squash"], "not a preset"),
+])
+def test_bad_input_is_one_line_exit_2(cli, ten_classes, args, words):
+    result = cli("classify", "--weights", ten_classes, "--image", PHOTO, *args)
+    assert result.exit_code == 2
+    assert words in one_line_error(result)
+
+
+def test_no_image_and_a_pretrained_file_are_refused(cli, base_zeros_checkpoint):
+    result = cli("classify")
+    assert result.exit_code == 2 and "--image" in one_line_error(result)
+    result = cli("classify", "--weights", base_zeros_checkpoint, "--image", PHOTO)
+    assert result.exit_code == 2 and "no classifier" in one_line_error(result)
+
+
+def test_top_above_1000_on_imagenet_head(cli):
+    result = cli("classify", "--image", PHOTO, "--top", "1001")
+    assert result.exit_code == 2 and "1000 classes" in one_line_error(result)
