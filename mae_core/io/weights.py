@@ -498,6 +498,11 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
 
     wanted = get_variant(variant).name if variant is not None else None
     read = _read(path, wanted)
+    if "head.weight" in read.state_dict or "head.1.weight" in read.state_dict:  # models_vit.py, not models_mae.py
+        raise CheckpointError(
+            f"checkpoint {show_path(path)} is a fine-tuned classifier (a head, no decoder), not a pre-trained MAE: "
+            "there is no decoder to reconstruct with; mae classify and mae compare-official take it, or pass a "
+            "pre-trained MAE checkpoint here", setting="weights")
     state_dict, notes, stored = check_tensors(read.state_dict, path)
     fmt = read.format
     detected = detect_variant(state_dict)

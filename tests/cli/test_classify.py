@@ -74,3 +74,28 @@ def test_no_image_and_a_pretrained_file_are_refused(cli, base_zeros_checkpoint):
 def test_top_above_1000_on_imagenet_head(cli):
     result = cli("classify", "--image", PHOTO, "--top", "1001")
     assert result.exit_code == 2 and "1000 classes" in one_line_error(result)
+
+
+@pytest.fixture(scope="module")
+def linprobe(tmp_path_factory) -> Path:
+    return classifier_checkpoint(tmp_path_factory.mktemp("lp") / "linprobe.pth", linear_probe=True)
+
+
+@pytest.mark.parametrize("command", [["mask-demo", "--out", "unused.png"], ["sweep", "--ratios", "0.5"]])
+def test_decoderless_classifier_refused_in_one_line(cli, linprobe, command):
+    result = cli(*command, "--weights", linprobe)
+    assert result.exit_code == 2 and "no decoder" in one_line_error(result)
+
+
+def test_variants_lists_the_classifiers(cli_json):
+    rows = cli_json("variants")["classifiers"]
+    assert [r["name"] for r in rows] == ["vit_base_patch16", "vit_large_patch16", "vit_huge_patch14"]
+    assert all(r["params"] == r["official_params"] for r in rows)
+    assert [r["acc1"] for r in rows] == [83.664, 85.952, 86.928]
+
+
+def test_checkpoint_info_describes_a_linear_probe(cli_json, linprobe):
+    data = cli_json("checkpoint", "info", linprobe)
+    assert data["classifier"] == {"name": "vit_base_patch16", "num_classes": 1000, "global_pool": False,
+                                  "linear_probe": True, "head": data["classifier"]["head"]}
+    assert "linear probe" in data["kind_detail"] and not data["has_decoder"]
