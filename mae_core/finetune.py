@@ -221,3 +221,92 @@ def read_classifier(path: str | Path) -> tuple[dict[str, Tensor], ClassifierSpec
         raise CheckpointError(f"{Path(path).name} holds no classifier (no head.weight on a registered trunk); "
                               "pass a fine-tuned or linear-probe checkpoint", setting="weights")
     return state_dict, spec
+
+
+CONVERT_TARGETS = ("official", "ours", "safetensors", "hf", "timm")
+
+
+def hf_vit_config(spec: ClassifierSpec) -> dict[str, Any]:
+    """``config.json`` of a transformers ``ViTForImageClassification`` directory for a cls-token classifier."""
+    from .models import get_classifier
+
+    c = get_classifier(spec.name).config
+    return {"architectures": ["ViTForImageClassification"], "model_type": "vit", "image_size": c.img_size,
+            "patch_size": c.patch_size, "num_channels": c.in_chans, "hidden_size": c.embed_dim,
+            "num_hidden_layers": c.depth, "num_attention_heads": c.num_heads,
+            "intermediate_size": int(c.embed_dim * c.mlp_ratio), "hidden_act": "gelu", "layer_norm_eps": c.ln_eps,
+            "qkv_bias": True, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+            "num_labels": spec.num_classes, "initializer_range": 0.02}
+
+
+def convert_classifier(src: str | Path, dst: str | Path, to: str, *, dtype: str = "float32",
+                       hf_version: str = "v5") -> dict[str, Any]:
+    """``mae checkpoint convert`` for a classifier: write it as ``to`` (official ``{'model': ...}``, ours = the
+    same flat names, safetensors, timm = the bare state dict ``timm.create_model(..., global_pool='avg',
+    fc_norm=True)`` loads, hf = a ``ViTForImageClassification`` directory for a cls-token Linear head), then
+    re-read it with the same reader and check every tensor bit for bit and a forward on the built-in picture.
+
+    Raises:
+        CheckpointError: not a classifier; ``hf`` for a head transformers cannot express; the output is the input.
+    """
+    import json
+
+    from .io.convert import DTYPES
+    from .io.files import atomic_write, show_path
+    from .io.hf_vit_layout import official_to_hf_classifier
+    from .io.images import builtin_image, eval_normalize
+    from .io.safetensors_file import read_safetensors, write_safetensors
+
+    if to not in CONVERT_TARGETS:
+        raise CheckpointError(f"conversion target {to!r} is unknown; use one of {', '.join(CONVERT_TARGETS)}")
+    if dtype not in DTYPES:
+        raise CheckpointError(f"dtype {dtype!r} is not supported; use {', '.join(DTYPES)}")
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and src.exists() and (src.resolve() == dst.resolve()):
+        raise CheckpointError(f"output {show_path(dst)} is the input; choose another path (the input is never "
+                              "overwritten)")
+    state_dict, spec = read_classifier(src)
+    if to == "hf" and (spec.global_pool or spec.linear_probe):
+        raise CheckpointError(f"transformers' ViTForImageClassification reads the cls token with a Linear head; this "
+                              f"checkpoint is a {spec.head} classifier: convert it to official, safetensors or timm",
+                              setting="to")
+    target = DTYPES[dtype]
+    sd = {k: (v.to(target) if v.is_floating_point() else v).contiguous() for k, v in state_dict.items()}
+    notes = []
+    if to in ("official", "ours", "timm"):
+        with atomic_write(dst, what="output checkpoint") as f:
+            torch.save({"model": sd} if to == "official" else sd, f)
+        written = sd
+    elif to == "safetensors":
+        write_safetensors(dst, sd, {"format": "pt", "layout": "official", "classifier": spec.name})
+        written = sd
+    else:
+        written = official_to_hf_classifier(sd, version=hf_version)
+        if dst.exists() and not dst.is_dir():
+            raise CheckpointError(f"output {show_path(dst)} is a file; a transformers checkpoint is a directory")
+        dst.mkdir(exist_ok=True)
+        write_safetensors(dst / "model.safetensors", written, {"format": "pt"})
+        with atomic_write(dst / "config.json", what="output config") as f:
+            f.write((json.dumps(hf_vit_config(spec), indent=2) + "\n").encode())
+    if to == "hf":
+        raw = read_safetensors(dst / "model.safetensors")[0]
+    elif to == "safetensors":
+        raw = read_safetensors(dst)[0]
+    else:
+        obj = torch.load(dst, map_location="cpu", weights_only=True)
+        raw = obj["model"] if to == "official" else obj
+    mismatched = [k for k, v in written.items() if k not in raw or not torch.equal(raw[k], v)]
+    back, back_spec = read_classifier(dst)
+    x = eval_normalize([builtin_image(224)])
+    source = {k: (v.to(target) if v.is_floating_point() else v) for k, v in state_dict.items()}
+    with torch.no_grad():
+        a = build_classifier(source, spec)(x)
+        b = build_classifier(back, back_spec)(x)
+    forward = {"compared": "logits", "equal": bool(torch.equal(a, b)), "max_abs_diff": float((a - b).abs().max())}
+    return {"input": str(src), "output": str(dst), "to": to, "dtype": dtype, "variant": spec.name,
+            "classifier": spec.head, "hf_version": hf_version if to == "hf" else None, "has_decoder": False,
+            "norm_pix_loss": None, "tensors": len(written), "tensors_bit_exact": len(written) - len(mismatched),
+            "mismatched": mismatched[:20], "unexpected": [k for k in raw if k not in written][:20],
+            "forward": forward, "passed": not mismatched and forward["equal"],
+            "bytes": sum(f.stat().st_size for f in dst.iterdir()) if dst.is_dir() else dst.stat().st_size,
+            "notes": notes}

@@ -139,8 +139,17 @@ def convert(
             raise BadInput(f"--dtype {dtype!r} is not supported; use {', '.join(DTYPES)}")
         if hf_v4 and to != "hf":
             raise BadInput("--hf-v4 only applies to --to hf")
-        data = convert_file(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5",
-                            variant=resolve_variant(variant) if variant else None)
+        from mae_core.errors import CheckpointError
+
+        try:
+            data = convert_file(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5",
+                                variant=resolve_variant(variant) if variant else None)
+        except CheckpointError as exc:  # a fine-tuned / linear-probe classifier (models_vit.py)?
+            if variant or "classifier" not in str(exc):
+                raise
+            from mae_core.finetune import convert_classifier
+
+            data = convert_classifier(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5")
         if not data["passed"]:
             raise VerificationFailed(data, "the written file does not reproduce the input")
         return data
