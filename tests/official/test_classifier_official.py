@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from functools import partial
 
 import PIL.Image
 import pytest
@@ -118,3 +119,33 @@ def test_timm_bit_identical_and_hf_where_it_can(kw):
 
         with pytest.raises(ReferenceUnavailable, match="cannot express"):
             compare_classifier_official(model, imgs, reference="hf")
+
+
+def test_convert_to_timm_and_transformers_load_in_those_libraries(checkpoints, tmp_path):
+    import timm
+    import transformers
+
+    from mae_core.finetune import convert_classifier
+
+    path, official = checkpoints["finetuned"]
+    x = OFFICIAL_EVAL(PIL.Image.open(PHOTO).convert("RGB")).unsqueeze(0)
+    data = convert_classifier(path, tmp_path / "timm.pth", "timm")
+    assert data["passed"] and data["tensors_bit_exact"] == data["tensors"]
+    model = timm.models.vision_transformer.VisionTransformer(global_pool="avg", fc_norm=True, num_classes=1000,
+                                                             norm_layer=partial(torch.nn.LayerNorm, eps=1e-6))
+    model.load_state_dict(torch.load(tmp_path / "timm.pth", weights_only=True))  # strict: every key, every shape
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), official(x))
+    cls = _official_model(False)
+    cls.head, cls.fc_norm, cls.global_pool = cls.head, torch.nn.Identity(), False
+    cls_sd = {k: v for k, v in cls.state_dict().items() if not k.startswith("fc_norm")}
+    cls_sd.update({"norm.weight": torch.ones(768), "norm.bias": torch.zeros(768)})
+    torch.save({"model": cls_sd}, tmp_path / "cls.pth")
+    data = convert_classifier(tmp_path / "cls.pth", tmp_path / "hf", "hf")
+    assert data["passed"]
+    hf = transformers.ViTForImageClassification.from_pretrained(tmp_path / "hf").eval()
+    ours = create_model("vit_base_patch16", global_pool=False).eval()
+    ours.load_state_dict(cls_sd)
+    with torch.no_grad():
+        diff = (hf(pixel_values=x).logits - ours(x)).abs().max().item()
+    assert diff <= 1e-4  # separate q/k/v products: a few float32 ulps of the logits
