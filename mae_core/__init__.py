@@ -39,6 +39,7 @@ and beside the paper, the machinery:
     io/weights.py             safe weight-file loading (bounded, dtypes checked), variant detection, build + load
     io/pickle_scan.py         the globals a pickle names, read without unpickling it
     io/hf_layout.py           transformers' ViTMAE names (v4, v5) <-> the official layout
+    io/hf_vit_layout.py       transformers' ViTForImageClassification names <-> the official classifier's
     io/safetensors_file.py    .safetensors through the safetensors library (lazy safe_open)
     io/checkpoint_info.py     what a checkpoint file is (``mae checkpoint info``)
     io/convert.py             every layout to every other, proven by re-reading (``mae checkpoint convert``)
