@@ -149,3 +149,19 @@ def test_convert_to_timm_and_transformers_load_in_those_libraries(checkpoints, t
     with torch.no_grad():
         diff = (hf(pixel_values=x).logits - ours(x)).abs().max().item()
     assert diff <= 1e-4  # separate q/k/v products: a few float32 ulps of the logits
+
+
+def _cli(*args):
+    return CliRunner().invoke(app, ["compare-official", *map(str, args)])
+
+
+def test_seeded_classifier_timm_and_perturbed_and_hf_refusal():
+    result = _cli("--variant", "vit_base_patch16", "--reference", "timm", "--batch", "1", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert all(s["max_abs"] == 0 for s in json.loads(result.stdout)["stages"])
+    result = _cli("--variant", "vit_base_patch16", "--reference", "timm", "--batch", "1",
+                  "--perturb", "blocks.3.mlp.fc2.bias", "--json")
+    assert result.exit_code == 1 and json.loads(result.stdout)["first_failure"] == "blocks.3"
+    result = _cli("--variant", "vit_base_patch16", "--reference", "hf", "--batch", "1")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "cannot express global pooling" in lines[0]
