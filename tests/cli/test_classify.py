@@ -99,3 +99,10 @@ def test_checkpoint_info_describes_a_linear_probe(cli_json, linprobe):
     assert data["classifier"] == {"name": "vit_base_patch16", "num_classes": 1000, "global_pool": False,
                                   "linear_probe": True, "head": data["classifier"]["head"]}
     assert "linear probe" in data["kind_detail"] and not data["has_decoder"]
+
+
+@pytest.mark.parametrize("name, total", [("vit_base_patch16", 86_567_656), ("vit_large_patch16", 304_326_632),
+                                         ("vit_huge_patch14", 632_045_800)])
+def test_params_of_the_classifiers(cli_json, name, total):
+    data = cli_json("params", "--variant", name, "--depth", "1")
+    assert data["classifier"] and data["verified"] and data["counts"]["total"] == total == data["official"]["total"]
