@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError, MAEError
+from ..errors import CheckpointError, ClassifierCheckpointError, MAEError
 from ..mae import MaskedAutoencoderViT
 from ..pos_embed import adapt_pos_embeds
 from . import checkpoint, hf_layout, hf_vit_layout, pickle_scan
@@ -525,7 +525,7 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
     wanted = get_variant(variant).name if variant is not None else None
     read = _read(path, wanted)
     if "head.weight" in read.state_dict or "head.1.weight" in read.state_dict:  # models_vit.py, not models_mae.py
-        raise CheckpointError(
+        raise ClassifierCheckpointError(
             f"checkpoint {show_path(path)} is a fine-tuned classifier (a head, no decoder), not a pre-trained MAE: "
             "there is no decoder to reconstruct with; mae classify and mae compare-official take it, or pass a "
             "pre-trained MAE checkpoint here", setting="weights")

@@ -216,6 +216,8 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True,
                    overrides=overrides, resize=resize)
     cfg = prep.model.config
+    if getattr(prep.model, "head", None) is not None:  # a fine-tuned classifier sees every patch
+        mask_ratio = 0.0
     check_mask_ratio(mask_ratio, cfg.num_patches)
     chosen = parse_layers(blocks, cfg.depth, "blocks")
     heads = check_heads(heads, cfg.num_heads)

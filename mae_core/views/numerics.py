@@ -155,6 +155,8 @@ def numerics_report(variant: str | None, weights: str | Path | None, images: lis
         check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
     prep = prepare(variant, weights, images, batch, seed, device=device,
                    overrides=overrides, resize=resize)
+    if getattr(prep.model, "head", None) is not None:  # a fine-tuned classifier sees every patch
+        mask_ratio = 0.0
     check_mask_ratio(mask_ratio, prep.model.config.num_patches)
     noise = masking_noise(prep.imgs.shape[0], prep.model.config.num_patches, seed).to(prep.imgs.device)
     result = numerics(prep.model, prep.imgs, noise, dtype=dtypes[dtype.lower()], mask_ratio=mask_ratio, grad=grad)

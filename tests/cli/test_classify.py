@@ -106,3 +106,14 @@ def test_checkpoint_info_describes_a_linear_probe(cli_json, linprobe):
 def test_params_of_the_classifiers(cli_json, name, total):
     data = cli_json("params", "--variant", name, "--depth", "1")
     assert data["classifier"] and data["verified"] and data["counts"]["total"] == total == data["official"]["total"]
+
+
+@pytest.mark.parametrize("command", [["features", "--layers", "0,-1"], ["attention", "--blocks", "0,-1"],
+                                     ["numerics", "--dtype", "bfloat16"]])
+def test_views_run_a_classifier_checkpoint(cli_json, linprobe, command):
+    data = cli_json(*command, "--weights", linprobe)
+    assert data["variant"] == "vit_base_patch16" and "classifier" in data["title"]
+    assert data.get("mask_ratio", 0.0) == 0.0
+    if command[0] == "features":
+        shapes = {t["name"]: t["shape"] for t in data["tensors"]}
+        assert shapes["hidden_states.0"] == [1, 197, 768] and shapes["pooled"] == [1, 768]
