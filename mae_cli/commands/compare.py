@@ -81,6 +81,15 @@ def command(
       tolerance}), passed, first_failure (stage or null),
       loss {ours, reference} (null with nothing masked),
       gradients (with --grad: list of {name, max_abs, max_rel, passed, detail}).
+
+    A fine-tuned or linear-probe classifier (--weights FILE holding a head, or --variant vit_base_patch16 /
+    vit_large_patch16 / vit_huge_patch14 seeded with a global-pool head) is compared with the official
+    models_vit.py (your clone, shimmed for today's timm), timm's VisionTransformer or transformers'
+    ViTForImageClassification (cls token + Linear head only): rows patch_embed, blocks.{i}, features (what
+    the head reads), logits, loss (cross-entropy against labels of --seed), grad rows with --grad; its JSON
+    has classifier: true, variant, title, reference, reference_detail, weights, images, batch, seed, atol,
+    rtol, grad, notes, stages, passed, first_failure, loss {ours, reference}, top1 {ours, reference}
+    (lists of class indices), gradients (with --grad).
     """
     run(lambda: compute(variant=variant, weights=weights, reference=reference, official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
