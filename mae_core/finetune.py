@@ -202,7 +202,13 @@ def build_classifier(state_dict: dict[str, Tensor], spec: ClassifierSpec | None 
         layout.check_same_layout(sd, expected, what=f"{spec.name} checkpoint ({spec.head})")
     except CheckpointMismatchError as exc:  # say which keys, as a bad-input error
         raise CheckpointError(str(exc), setting="weights") from None
-    sd = {k: (v.to(expected[k].dtype) if v.is_floating_point() else v) for k, v in sd.items()}
+    for k, v in sd.items():
+        if v.is_meta or v.layout != torch.strided or (not v.is_floating_point() and expected[k].is_floating_point()):
+            raise CheckpointError(f"{spec.name} checkpoint: tensor {k!r} is {str(v.dtype).removeprefix('torch.')} "
+                                  f"{'on meta' if v.is_meta else str(v.layout).removeprefix('torch.')}, not dense "
+                                  "floating-point weights; save the checkpoint from a model with real weights",
+                                  setting="weights")
+    sd = {k: v.to(expected[k].dtype) for k, v in sd.items()}
     model.load_state_dict(sd, assign=True)  # assign keeps each parameter's requires_grad (the model's)
     return model.to(device).eval()
 
