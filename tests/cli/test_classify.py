@@ -117,3 +117,10 @@ def test_views_run_a_classifier_checkpoint(cli_json, linprobe, command):
     if command[0] == "features":
         shapes = {t["name"]: t["shape"] for t in data["tensors"]}
         assert shapes["hidden_states.0"] == [1, 197, 768] and shapes["pooled"] == [1, 768]
+
+
+def test_shapes_of_a_classifier_on_meta(cli_json):
+    data = cli_json("shapes", "--variant", "vit_huge_patch14", "--batch", "2")
+    rows = {s["stage"]: s["shape"] for s in data["stages"]}
+    assert rows["patch tokens"] == [2, 256, 1280] and rows["blocks 0-31"] == [2, 257, 1280]
+    assert rows["logits"] == [2, 1000] and data["mask_ratio"] == 0.0
