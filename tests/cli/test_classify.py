@@ -124,3 +124,9 @@ def test_shapes_of_a_classifier_on_meta(cli_json):
     rows = {s["stage"]: s["shape"] for s in data["stages"]}
     assert rows["patch tokens"] == [2, 256, 1280] and rows["blocks 0-31"] == [2, 257, 1280]
     assert rows["logits"] == [2, 1000] and data["mask_ratio"] == 0.0
+
+
+def test_flops_of_a_classifier_counted_equals_closed_form(cli_json):
+    data = cli_json("flops", "--variant", "vit_base_patch16")
+    stages = {s["stage"]: s for s in data["stages"]}
+    assert data["agree"] and 17.5e9 < stages["encoder"]["macs"] < 17.7e9  # DESIGN: about 17.6 GMACs, whole image
