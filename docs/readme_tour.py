@@ -38,6 +38,8 @@ TOUR: list[tuple[str, str, bool]] = [
     ("mae forward --variant base --batch 2", "A real forward pass with the seeded initialisation.", False),
     ("mae compare-official --variant base --reference timm", "Our model against the official composition on "
      "timm, stage by stage.", False),
+    ("mae classify --image tests/data/photo_320x213.jpg --top 3", "The top-3 ImageNet-1k classes of a fine-tuned "
+     "classifier (here untrained: pass --weights mae_finetuned_vit_base.pth for real ones).", False),
     ("mae mask-demo --out docs/images/mask_demo.png", "Figure 2 for the built-in image (the PNG is shown in "
      "the mask-demo section).", False),
     ("mae bench --variant base --batch 1 --reference timm", "Speed of ours and a reference, measured in the "
