@@ -49,6 +49,17 @@ def test_stretch_is_pillow_bicubic(photo, size):
     assert not np.array_equal(got, wrong)  # the picture tells the two apart
 
 
+def test_pictures_commands_load_are_pillow_bicubic(photo):
+    """What mask-demo and sweep load (load_pictures, default preset), normalised, against Pillow + hand maths."""
+    from mae_core.io.images import load_pictures
+
+    pictures, names = load_pictures([photo], (24, 40))
+    want = np.asarray(Image.open(photo).convert("RGB").resize((40, 24), resample=Image.Resampling.BICUBIC))
+    assert names == [str(photo)] and np.array_equal(pictures[0], want)
+    by_hand = (want / 255.0 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    torch.testing.assert_close(normalize(pictures)[0], torch.from_numpy(by_hand).permute(2, 0, 1).float())
+
+
 def test_center_crop_is_shorter_side_then_centre(photo):
     s = 32  # the 53 x 37 picture: the shorter side (37) goes to 32, the longer to round(53 * 32 / 37) = 46
     im = Image.open(photo).convert("RGB").resize((46, 32), resample=Image.Resampling.BICUBIC)
@@ -95,6 +106,17 @@ def test_sincos_table_is_the_formula(grid):
     regenerated = resize_pos_embed(torch.zeros(1, 1 + 9, 16), grid, method="sincos")
     assert regenerated.shape == (1, 1 + h * w, 16) and torch.all(regenerated[0, 0] == 0)
     torch.testing.assert_close(regenerated[0, 1:].double(), _sincos_by_formula(16, h, w), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("img", [(16, 32), (32, 16), (24, 24)])
+def test_model_built_at_a_size_carries_the_formula_table(img):
+    from mae_core.mae import MaskedAutoencoderViT
+
+    model = MaskedAutoencoderViT(img_size=img, patch_size=8, embed_dim=16, depth=1, num_heads=2,
+                                 decoder_embed_dim=8, decoder_depth=1, decoder_num_heads=2)
+    h, w = img[0] // 8, img[1] // 8
+    torch.testing.assert_close(model.encoder.pos_embed[0, 1:].double(), _sincos_by_formula(16, h, w), atol=1e-6, rtol=0)
+    torch.testing.assert_close(model.decoder.pos_embed[0, 1:].double(), _sincos_by_formula(8, h, w), atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("old, new", [((4, 4), (6, 6)), ((4, 4), (3, 5)), ((3, 5), (6, 4)), ((5, 3), (5, 3))])
@@ -180,6 +202,17 @@ def test_float16_limit_is_65504():
     row = numerics.compare("x", torch.tensor([65504.0, -1.0]), torch.tensor([65504.0, -1.0]))
     assert row.float16_share == 1.0
     assert numerics.compare("x", torch.tensor([32752.0]), torch.tensor([32752.0])).float16_share == 0.5
+
+
+def test_float16_share_of_a_real_run_is_over_65504():
+    """A tiny model run under float16 autocast: every stage's share is its largest magnitude over 65504."""
+    from mae_core.mae import MaskedAutoencoderViT
+
+    torch.manual_seed(0)
+    model = MaskedAutoencoderViT(img_size=16, patch_size=4, embed_dim=16, depth=1, num_heads=2,
+                                 decoder_embed_dim=8, decoder_depth=1, decoder_num_heads=2)
+    report = numerics.numerics(model, torch.randn(1, 3, 16, 16) * 1000, torch.rand(1, 16), dtype=torch.bfloat16)
+    assert report.stages and all(s.float16_share == s.max_abs / 65504 for s in report.stages)
 
 
 def test_mask_token_std_is_002():

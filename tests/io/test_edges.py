@@ -229,11 +229,20 @@ def test_pickle_scan_finds_code_in_every_protocol(protocol):
     assert pickle_scan.code_globals(pickle.dumps({"w": 1.0}, protocol=protocol)) == []
 
 
+@pytest.mark.parametrize("protocol", range(6))
+def test_pickle_scan_finds_a_bare_global_in_every_protocol(protocol):
+    """The object itself at the top: protocol 4's STACK_GLOBAL is preceded by exactly its two strings."""
+    assert pickle_scan.globals_in(pickle.dumps(_Evil(), protocol=protocol))[0] == f"{os.system.__module__}.system"
+    assert pickle_scan.code_globals(pickle.dumps(eval, protocol=protocol)) == ["builtins.eval"]
+
+
 def _stack_global_from_memo() -> bytes:
-    """Protocol 4: 'builtins' and 'eval' memoised, popped, fetched back with BINGET, then STACK_GLOBAL."""
+    """Protocol 4: 'builtins' and 'eval' memoised, popped, two decoy strings pushed and popped, the two
+    fetched back with BINGET, then STACK_GLOBAL."""
     def short(s: str) -> bytes:
         return b"\x8c" + bytes([len(s)]) + s.encode()
     return (b"\x80\x04" + short("builtins") + b"\x94" + short("eval") + b"\x94" + b"00"  # MEMOIZE x2, POP x2
+            + short("math") + short("pi") + b"00"  # decoys: the last two strings pushed are not the operands
             + b"h\x00h\x01" + b"\x93" + short("1") + b"\x85R.")  # BINGET 0, BINGET 1, STACK_GLOBAL, call
 
 
@@ -247,9 +256,10 @@ def test_pickle_scan_follows_memoised_strings():
 def test_pickle_scan_refusal_from_the_cli(tmp_path, protocol):
     evil = tmp_path / "evil.pth"
     torch.save({"w": torch.zeros(2)}, evil)
-    evil.write_bytes(pickle.dumps({"w": _Evil()}, protocol=protocol))
-    result = runner.invoke(app, ["checkpoint", "info", str(evil)])
-    assert result.exit_code == 2 and "system" in result.stderr, result.output
+    for payload in ({"w": _Evil()}, _Evil()):
+        evil.write_bytes(pickle.dumps(payload, protocol=protocol))
+        result = runner.invoke(app, ["checkpoint", "info", str(evil)])
+        assert result.exit_code == 2 and "system" in result.stderr, result.output
     memo = tmp_path / "memo.pth"
     memo.write_bytes(_stack_global_from_memo())
     result = runner.invoke(app, ["checkpoint", "info", str(memo)])
