@@ -26,34 +26,6 @@ from mae_core.io.files import atomic_path, atomic_write, read_bounded, regular_f
 
 runner = CliRunner()
 
-# --- the release table against the official README (facebookresearch/mae, commit efb2a80) --------------
-# README.md "Pre-trained checkpoints": URL and the md5 prefix printed under each; the visualize files
-# are the URLs demo/mae_visualize.ipynb downloads; the *_full files are named in the README's fine-tuning
-# notes. Written once here as facts, not copied from mae_core.io.releases.
-OFFICIAL = "https://dl.fbaipublicfiles.com/mae"
-PUBLISHED_PRETRAIN = {
-    "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_base.pth": "8cad7c",
-    "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_large.pth": "b8b06e",
-    "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_huge.pth": "9bdbb0",
-}
-DEMO_URLS = {
-    "https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_large.pth",
-    "https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_large_ganloss.pth",
-}
-
-
-def test_release_table_matches_the_official_readme():
-    by_url = {r.url: r for r in releases.RELEASES.values()}
-    for url, md5 in PUBLISHED_PRETRAIN.items():
-        assert by_url[url].md5_prefix == md5 and by_url[url].kind == "pretrain" and not by_url[url].has_decoder
-    assert DEMO_URLS <= set(by_url)
-    # a file the README publishes no hash for must not claim one
-    assert all(r.md5_prefix is None for u, r in by_url.items() if u not in PUBLISHED_PRETRAIN)
-    assert releases.BASE_URL == OFFICIAL
-    assert {"base": "mae_vit_base_patch16", "large": "mae_vit_large_patch16", "huge": "mae_vit_huge_patch14"} == {
-        u.rsplit("_", 1)[1].removesuffix(".pth"): by_url[u].variant for u in PUBLISHED_PRETRAIN}
-
-
 # --- the hash comparison: every one of the six digits, and the prefix found elsewhere ----------------------
 
 def _one_digit_off(prefix: str, i: int) -> str:
