@@ -236,3 +236,41 @@ def test_pickle_scan_refusal_from_the_cli(tmp_path, protocol):
     memo.write_bytes(_stack_global_from_memo())
     result = runner.invoke(app, ["checkpoint", "info", str(memo)])
     assert result.exit_code == 2 and "builtins.eval" in result.stderr, result.output
+
+
+# --- the same-file guard of `mae checkpoint convert` (the input is never overwritten) -------------------------
+
+@pytest.mark.parametrize("how", ["same", "hardlink", "symlink", "inside"])
+def test_convert_refuses_its_own_input(tmp_path, how):
+    from mae_core.errors import CheckpointError
+    from mae_core.io.convert import convert
+
+    src = tmp_path / "in.pth"
+    src.write_bytes(OLD)
+    dst = {"same": src, "hardlink": tmp_path / "link.pth", "symlink": tmp_path / "sym.pth",
+           "inside": tmp_path / "in.pth"}[how]
+    if how == "hardlink":
+        os.link(src, dst)
+    elif how == "symlink":
+        dst.symlink_to(src)
+    elif how == "inside":  # a directory input and an output inside it
+        src.unlink()
+        src.mkdir()
+        (src / "model.safetensors").write_bytes(OLD)
+        dst = src / "out.safetensors"
+    with pytest.raises(CheckpointError, match="is the input"):
+        convert(src, dst, "safetensors")
+    result = runner.invoke(app, ["checkpoint", "convert", str(src), str(dst), "--to", "safetensors"])
+    assert result.exit_code == 2 and "is the input" in result.stderr, result.output
+    assert (src / "model.safetensors" if how == "inside" else src).read_bytes() == OLD
+
+
+def test_convert_takes_a_copy_with_the_same_bytes(tmp_path):
+    """The inside of the edge: another file with identical bytes is not the input (the guard lets it through,
+    and the garbage is then refused for what it is)."""
+    src, dst = tmp_path / "in.pth", tmp_path / "copy.pth"
+    src.write_bytes(OLD)
+    dst.write_bytes(OLD)
+    result = runner.invoke(app, ["checkpoint", "convert", str(src), str(dst), "--to", "safetensors"])
+    assert result.exit_code == 2 and "is the input" not in result.stderr, result.output
+    assert src.read_bytes() == OLD
