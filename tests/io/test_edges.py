@@ -274,3 +274,41 @@ def test_convert_takes_a_copy_with_the_same_bytes(tmp_path):
     result = runner.invoke(app, ["checkpoint", "convert", str(src), str(dst), "--to", "safetensors"])
     assert result.exit_code == 2 and "is the input" not in result.stderr, result.output
     assert src.read_bytes() == OLD
+
+
+# --- the image bounds: pixels and aspect ratio, at the edge ---------------------------------------------------
+
+def _png(path, w: int, h: int):
+    from PIL import Image
+
+    Image.new("RGB", (w, h), (200, 100, 50)).save(path)
+    return path
+
+
+def test_pixel_bound_edge(tmp_path, monkeypatch):
+    from mae_core.errors import ImageError
+    from mae_core.io import images
+
+    pic = _png(tmp_path / "p.png", 40, 30)
+    monkeypatch.setattr(images, "MAX_PIXELS", 1200)
+    assert images.load_image(pic, 16).shape == (16, 16, 3)  # exactly the bound
+    monkeypatch.setattr(images, "MAX_PIXELS", 1199)
+    with pytest.raises(ImageError, match="1,200 pixels, more than the 1,199"):
+        images.load_image(pic, 16)
+    result = runner.invoke(app, ["mask-demo", str(pic), "--variant", "mae_vit_base_patch16", "--img-size", "32",
+                                 "--out", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "more than the 1,199" in result.stderr, result.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_aspect_bound_edge(tmp_path):
+    from mae_core.errors import ImageError
+    from mae_core.io import images
+
+    assert images.load_image(_png(tmp_path / "ok.png", 50, 1), 16).shape == (16, 16, 3)  # 1:50 exactly
+    strip = _png(tmp_path / "strip.png", 51, 1)
+    with pytest.raises(ImageError, match="beyond 1:50"):
+        images.load_image(strip, 16)
+    result = runner.invoke(app, ["mask-demo", str(strip), "--variant", "mae_vit_base_patch16", "--img-size", "32",
+                                 "--out", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "beyond 1:50" in result.stderr, result.output
