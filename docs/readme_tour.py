@@ -53,6 +53,9 @@ TOUR: list[tuple[str, str, bool]] = [
      "Loss against mask ratio and mask strategy (the PNG is shown in the sizes-and-masks section).", False),
     ("mae download mae_pretrain_vit_base --dir /tmp --timeout 5", "An official checkpoint, resumable and md5-checked "
      "(this machine is offline: nothing on stdout, one line on stderr, exit 2).", False),
+    ("mae recipe --variant base --stage finetune --plot docs/images/recipe_finetune.png", "The fine-tuning "
+     "recipe of ViT-B/16 as FINETUNE.md and util/lr_decay.py run it: one AdamW group per layer and decay, the "
+     "absolute lr, the per-iteration schedule (the PNG draws one line per layer scale).", True),
     ("mae memory --variant large --batch 64 --budget 80GiB", ("Memory of a ViT-L/16 training step per stage, in "
      "closed form, and the largest batch in 80 GiB with and without mask tokens in the encoder."), True),
 ]

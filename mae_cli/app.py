@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("attention", "attention"),
     ("numerics", "numerics"),
     ("memory", "memory"),
+    ("recipe", "recipe"),
     ("sweep", "sweep"),
     ("checkpoint", "checkpoint"),
     ("download", "download"),

@@ -25,6 +25,7 @@ Read it in the paper's order:
     classifier.py   Sec. 4, App. A.1: the fine-tuned ViT classifier from the encoder's own parts
     finetune.py     main_finetune.py's loading: a pre-trained MAE -> a classifier; classifier checkpoints
     record.py       record points: named places in the forward a recorder reads (identity modules)
+    recipe.py       App. A.1-A.3: parameter groups, layer-wise lr decay, LARS, the lr schedule, accum_iter
     models/__init__.py       Sec. 4 / Table 3: the ViT-B/16, ViT-L/16, ViT-H/14 factories by name
     models/registry.py       register_model, create_model, list_models: every variant registered once
     models/mae_vit_base.py   ViT-B/16
@@ -69,7 +70,8 @@ and beside the paper, the machinery:
     views/reconstruct.py      Fig. 2: masked image and reconstruction
     views/picture.py          those panels as one PNG
     views/sweep.py            Fig. 5: loss against mask ratio and mask strategy
-    views/plot.py             a line chart drawn with Pillow (the sweep's PNG)
+    views/recipe.py           App. A.1-A.3: a stage's groups, lr and schedule on meta (``mae recipe``), its plot
+    views/plot.py             a line chart drawn with Pillow (the sweep's and the recipe's PNG)
     views/classify.py         a fine-tuned classifier's top-k ImageNet-1k classes (``mae classify``)
     data/imagenet1k_classes.txt  the 1000 ImageNet-1k class names
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -34,6 +34,19 @@ RtolOpt = Annotated[float, typer.Option(
                                              "stage (float32 rounding scales with it). 0: a pure absolute test.")]
 GradOpt = Annotated[bool, typer.Option(
     "--grad", help="Also compare the gradient of every parameter after loss.backward() (slower, more memory).")]
+StepsOpt = Annotated[Optional[int], typer.Option(
+    "--steps", min=1, max=1000, show_default=False,
+    help="Instead of one forward pass: N pre-training optimizer steps under the published recipe (groups, "
+         "AdamW, per-iteration lr), ours against the official engine_pretrain.py loop from your clone "
+         "(--official-src); exit 1 unless loss, every group's lr and every weight agree bit for bit.")]
+AccumIterOpt = Annotated[int, typer.Option(
+    "--accum-iter", min=1, max=64, help="With --steps: micro-batches per optimizer step (gradient accumulation).")]
+StepsStageOpt = Annotated[str, typer.Option(
+    "--stage", help="With --steps: pretrain (MAE, engine_pretrain.py) or finetune (the classifier, layer decay, "
+                    "drop path, label smoothing; engine_finetune.py, no mixup/cutmix).")]
+EpochOpt = Annotated[Optional[int], typer.Option(
+    "--epoch", min=0, max=100000, show_default=False,
+    help="With --steps: the epoch the steps run in. Default: the last warm-up epoch.")]
 PerturbOpt = Annotated[str | None, typer.Option(
     "--perturb", show_default=False,
     help="Add 0.001 to the first entry of this weight (official name, e.g. blocks.3.mlp.fc2.bias) on the "
@@ -60,6 +73,10 @@ def command(
     mask_file: MaskFileOpt = None,
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
+    steps: StepsOpt = None,
+    accum_iter: AccumIterOpt = 1,
+    epoch: EpochOpt = None,
+    stage: StepsStageOpt = "pretrain",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -90,7 +107,26 @@ def command(
     has classifier: true, variant, title, reference, reference_detail, weights, images, batch, seed, atol,
     rtol, grad, notes, stages, passed, first_failure, loss {ours, reference}, top1 {ours, reference}
     (lists of class indices), gradients (with --grad).
+
+    With --steps N [--stage pretrain|finetune] (fine-tuning: no mixup/cutmix), instead:
+      variant, title, stage, steps_requested, accum_iter, batch, images, seed, mask_ratio,
+      norm_pix_loss, epoch, lr, weights, official_rule, shims, notes,
+      groups (list of {group, weight_decay, ours, official, same}),
+      steps (list of {step, loss {ours, official} (one per micro-batch), lr (list of {group,
+      weight_decay, ours, official}), max_param_diff, worst_param, passed}),
+      passed, first_failure.
     """
+    if steps is not None or accum_iter != 1 or epoch is not None or stage != "pretrain":
+        from .compare_steps import compute as compute_steps
+        from .compare_steps import render as render_steps
+
+        run(lambda: compute_steps(variant=variant, weights=weights, reference=reference, official_src=official_src,
+                                  batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio,
+                                  norm_pix_loss=norm_pix_loss, steps=steps, accum_iter=accum_iter, epoch=epoch,
+                                  img_size=img_size, in_chans=in_chans, device=device, resize=resize, grad=grad,
+                                  perturb=perturb, mask=mask, mask_file=mask_file, stage=stage),
+            render_steps, json_out=json_out, debug=debug)
+        return
     run(lambda: compute(variant=variant, weights=weights, reference=reference, official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
                         grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size,
