@@ -56,7 +56,8 @@ def build_app():
 
     import typer
 
-    from .common import MAEGroup
+    from .group import MAEGroup, SubGroup
+    from .runner import with_output_options
 
     def print_version(value: bool) -> None:
         if value:
@@ -76,17 +77,17 @@ def build_app():
     for name, module_name in COMMANDS:
         module = importlib.import_module(f"mae_cli.commands.{module_name}")
         if hasattr(module, "SUBCOMMANDS"):  # `mae checkpoint info|convert`
-            group = typer.Typer(name=name, no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
-                                help=module.GROUP_HELP)
+            group = typer.Typer(name=name, cls=SubGroup, no_args_is_help=True, add_completion=False,
+                                rich_markup_mode="rich", help=module.GROUP_HELP)
             for sub in module.SUBCOMMANDS:
-                group.command(sub)(getattr(module, sub))
+                group.command(sub)(with_output_options(getattr(module, sub)))
             app.add_typer(group, name=name)
             continue
         command = module.command
         if isinstance(command, typer.Typer):
             app.add_typer(command, name=name)
         else:
-            app.command(name)(command)
+            app.command(name)(with_output_options(command))
     return app
 
 

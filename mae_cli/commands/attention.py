@@ -13,24 +13,11 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (
-    BatchOpt,
-    ImageOpt,
-    ImgSizeOpt,
-    InChansOpt,
-    ResizeOpt,
-    VariantOpt,
-    WeightsOpt,
-    DebugOpt,
-    JsonOpt,
-    MaskRatioOpt,
-    SeedOpt,
-    error,
-    out,
-    progress,
-    run,
-    sizes_for,
-)
+from ..model_args import sizes_for
+from ..options import (BatchOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, ResizeOpt, SeedOpt, VariantOpt,
+    WeightsOpt)
+from ..output import error, out, progress
+from ..runner import run
 
 BlocksOpt = Annotated[str, typer.Option("--blocks", help="Encoder blocks written and drawn: all, -1 (the last) or "
                                         "a list like 0,5,11. Every decoder block is written.")]
@@ -48,8 +35,7 @@ PngOpt = Annotated[Path | None, typer.Option("--png", help="Write a picture of t
 def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, blocks: BlocksOpt = "all",
             heads: HeadsOpt = None, out_file: OutOpt = None, png: PngOpt = None,
-            img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3, resize: ResizeOpt = "stretch",
-            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3, resize: ResizeOpt = "stretch") -> None:
     """Attention probabilities of every block, recorded in one forward pass. The encoder's are over
     cls + the visible tokens in the model's (shuffled) order; ids_keep maps them to patches, and the
     picture puts them back on the grid. --mask-ratio 0 gives the classic ViT attention maps. Without
@@ -82,11 +68,11 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
             error(f"note: {note}")
         return report
 
-    run(compute, render, json_out=json_out, debug=debug)
+    run(compute, render)
 
 
 def _heads(text: str | None) -> list[int] | None:
-    from mae_cli.common import BadInput
+    from ..runner import BadInput
 
     if text is None:
         return None

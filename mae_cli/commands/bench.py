@@ -17,9 +17,11 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt,
-                      OfficialSrcOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, check_mask_ratio, err, out, progress,
-                      resolve_device, resolve_dtype, resolve_variant, run)
+from ..model_args import check_mask_ratio, resolve_variant
+from ..options import (BatchOpt, DeviceOpt, DtypeOpt, MAX_REPEAT, MaskRatioOpt, OfficialSrcOpt, SeedOpt, ThreadsOpt,
+    VariantOpt, WarmupOpt, resolve_device, resolve_dtype)
+from ..output import err, out, progress
+from ..runner import BadInput, run
 
 
 def command(
@@ -57,8 +59,6 @@ def command(
         "--runs", "-n", min=1, max=MAX_REPEAT, help="Timed rounds (each runs every competitor once).")] = 10,
     threads: ThreadsOpt = None,
     seed: SeedOpt = 0,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Latency and images/s of our model (exact and fast path), and of references with the same weights and
     noise, after warm-up, in alternating rounds: median and spread, GFLOP/s and its share of this machine's
@@ -82,7 +82,7 @@ def command(
                         compile_model=compile_, device=device, dtype=dtype, autocast=autocast, mask_ratio=mask_ratio,
                         warmup=warmup, runs=runs, threads=threads, seed=seed,
                         official_src=str(official_src) if official_src else None, progress_to_stderr=True),
-        render, json_out=json_out, debug=debug)
+        render)
 
 
 # --- compute -------------------------------------------------------------------------------------

@@ -13,8 +13,10 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mae_cli.common import (BadInput, DebugOpt, JsonOpt, VariantOpt, VerificationFailed, err, fmt_int, out,
-                            resolve_variant, run)
+from ..model_args import resolve_variant
+from ..options import VariantOpt
+from ..output import err, fmt_int, out
+from ..runner import BadInput, VerificationFailed, run
 
 # A group: `mae checkpoint info`, `mae checkpoint convert` (mae_cli/app.py builds it from these names).
 SUBCOMMANDS = ("info", "convert")
@@ -27,8 +29,7 @@ VariantCheck = VariantOpt  # the one --variant (mae_cli.common): compare against
 
 def info(path: FileArg, variant: VariantCheck = None,
          no_hash: Annotated[bool, typer.Option(
-             "--no-hash", help="Skip sha256/md5 (and so the release match).")] = False,
-         json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+             "--no-hash", help="Skip sha256/md5 (and so the release match).")] = False) -> None:
     """Format, wrappers, key naming, variant, kind (full / encoder only / fine-tuned), what the decoder
     reconstructs, dtypes, missing and unexpected keys, parameter count, size, hashes, official release.
 
@@ -50,7 +51,7 @@ def info(path: FileArg, variant: VariantCheck = None,
             raise VerificationFailed(data, "keys or shapes differ from the variant")
         return data
 
-    run(compute, _render_info, json_out=json_out, debug=debug)
+    run(compute, _render_info)
 
 
 def facts_table(title: str, rows: list[tuple[str, object]]) -> None:
@@ -102,8 +103,10 @@ def _keys(keys: list[str]) -> str:
 
 
 def convert(
-    src: Annotated[Path, typer.Argument(help="The checkpoint to convert (never modified).", show_default=False)],
-    dst: Annotated[Path, typer.Argument(help="Where to write (a directory for --to hf).", show_default=False)],
+    src: Annotated[Path, typer.Argument(
+        help="The checkpoint to convert (never modified).", show_default=False, metavar="SRC")],
+    dst: Annotated[Path, typer.Argument(
+        help="Where to write (a directory for --to hf).", show_default=False, metavar="OUT")],
     to: Annotated[str, typer.Option(
         "--to", help="official (.pth {'model': ...}), ours (.pth, encoder./decoder. names), safetensors, hf "
                      "(transformers ViTMAE directory), timm (the encoder as timm's VisionTransformer).")] = "official",
@@ -112,7 +115,6 @@ def convert(
     hf_v4: Annotated[bool, typer.Option("--hf-v4", help="With --to hf: transformers v4 parameter names "
                                                         "(attention.attention.query ...) instead of v5.")] = False,
     variant: VariantCheck = None,
-    json_out: JsonOpt = False, debug: DebugOpt = False,
 ) -> None:
     """Write SRC in another layout, then prove it: OUT is re-read, every tensor must be bit-equal, and a
     forward of the model built from OUT must equal one built from SRC (exit 1 if not).
@@ -140,7 +142,7 @@ def convert(
             raise VerificationFailed(data, "the written file does not reproduce the input")
         return data
 
-    run(compute, _render_convert, json_out=json_out, debug=debug)
+    run(compute, _render_convert)
 
 
 def _render_convert(d: dict) -> None:

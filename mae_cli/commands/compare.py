@@ -17,11 +17,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt,
-                      MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ResizeOpt, SeedOpt, VariantOpt,
-                      VerificationFailed, WeightsOpt, check_fits_at_size, check_images, check_mask_ratio,
-                      check_tolerance, cut, esc, masking_plan, note, out, progress, resolve_device, resolve_weights,
-                      run, size_overrides, size_text)
+from ..model_args import check_fits_at_size, check_mask_ratio, masking_plan, resolve_weights, size_overrides, size_text
+from ..options import (BatchOpt, DeviceOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt, MaskOpt, MaskRatioOpt,
+    NormPixOpt, OfficialSrcOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_images, check_tolerance,
+    resolve_device)
+from ..output import cut, esc, note, out, progress
+from ..runner import BadInput, VerificationFailed, run
 
 ReferenceOpt = Annotated[str, typer.Option(
     "--reference", "-r", help="What to compare against: official (your clone, needs --official-src), timm (the "
@@ -60,8 +61,6 @@ def command(
     mask_file: MaskFileOpt = None,
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Compare our model with the official one (or timm / transformers), stage by stage: identical
     weights, images and masking noise; exit 1 when a stage differs, naming the first. Without --weights
@@ -86,7 +85,7 @@ def command(
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
                         grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size,
                         in_chans=in_chans, mask=mask, mask_file=mask_file, resize=resize),
-        render, json_out=json_out, debug=debug)
+        render)
 
 
 # --- compute -------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ import typer
 from rich.markup import escape
 
 from mae_cli.commands.checkpoint import facts_table
-from mae_cli.common import DebugOpt, JsonOpt, VerificationFailed, err, fmt_int, run
+from ..output import err, fmt_int
+from ..runner import VerificationFailed, run
 
 
 def command(
@@ -27,8 +28,6 @@ def command(
         "--mirror", help="Replace https://dl.fbaipublicfiles.com/mae by this URL prefix (a mirror or local server).",
         show_default=False)] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server.")] = 30.0,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Download an official checkpoint into --dir: progress on stderr, a partial download resumed, the md5
     checked against the official README's published prefix before the file is moved into place.
@@ -50,7 +49,7 @@ def command(
             raise VerificationFailed(data, "the downloaded file's md5 does not match the published one")
         return data
 
-    run(compute, _render, json_out=json_out, debug=debug)
+    run(compute, _render)
 
 
 @contextlib.contextmanager

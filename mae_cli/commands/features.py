@@ -11,8 +11,10 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (BatchOpt, DebugOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt, ResizeOpt, SeedOpt,
-                            VariantOpt, WeightsOpt, error, out, progress, run, sizes_for)
+from ..model_args import sizes_for
+from ..options import BatchOpt, ImageOpt, ImgSizeOpt, InChansOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt
+from ..output import error, out, progress
+from ..runner import run
 
 LayersOpt = Annotated[str, typer.Option("--layers", help="Encoder blocks whose output is kept: all, -1 (the last) "
                                         "or a list like 0,5,11.")]
@@ -27,7 +29,7 @@ OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the tens
 def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, layers: LayersOpt = "all", pool: PoolOpt = "cls", out_file: OutOpt = None,
             seed: SeedOpt = 0, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
-            resize: ResizeOpt = "stretch", json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            resize: ResizeOpt = "stretch") -> None:
     """Features of every patch: mask ratio 0, the original patch order (no shuffle), the hidden state
     after each chosen encoder block, the final normed latent and the pooled vector. Token 0 is cls,
     token 1 + j is patch j in raster order. Nothing is random: --seed only seeds the initialisation
@@ -51,7 +53,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
             error(f"note: {note}")
         return report
 
-    run(compute, render, json_out=json_out, debug=debug)
+    run(compute, render)
 
 
 def render(r: dict[str, Any]) -> None:

@@ -13,9 +13,10 @@ from typing import Any
 
 from rich.table import Table
 
-from ..common import (DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
-                      check_mask_ratio, esc, fmt_int, out, progress, resolve_variant, run, size_overrides,
-                      size_text)
+from ..model_args import check_mask_ratio, resolve_variant, size_overrides, size_text
+from ..options import ImgSizeOpt, InChansOpt, MaskRatioOpt, VariantOpt
+from ..output import esc, fmt_int, out, progress
+from ..runner import VerificationFailed, run
 
 
 def command(
@@ -23,8 +24,6 @@ def command(
     mask_ratio: MaskRatioOpt = 0.75,
     img_size: ImgSizeOpt = None,
     in_chans: InChansOpt = 3,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """FLOPs per image of each stage (encoder on the visible tokens and on every token, decoder, total,
     forward + backward, mask tokens in the encoder), counted by torch.utils.flop_counter on the meta device
@@ -38,7 +37,7 @@ def command(
       encoder_saving, total_saving_vs_mask_tokens_in_encoder,
       train_over_forward, agree.
     """
-    run(lambda: compute(variant, mask_ratio, img_size, in_chans), render, json_out=json_out, debug=debug)
+    run(lambda: compute(variant, mask_ratio, img_size, in_chans), render)
 
 
 def compute(variant: str | None, mask_ratio: float, img_size: str | None = None, in_chans: int = 3) -> dict[str, Any]:

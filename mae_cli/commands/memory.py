@@ -14,10 +14,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, JsonOpt,
-                      MaskRatioOpt, VariantOpt, VerificationFailed,
-                      check_batch, check_mask_ratio, fmt_int, out, progress, resolve_device, resolve_dtype,
-                      resolve_variant, run, size_overrides)
+from ..model_args import check_batch, check_mask_ratio, resolve_variant, size_overrides
+from ..options import (BatchOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, VariantOpt,
+    resolve_device, resolve_dtype)
+from ..output import fmt_int, out, progress
+from ..runner import BadInput, VerificationFailed, run
 
 ModeOpt = Annotated[str, typer.Option("--mode", help="inference (a forward pass without autograd) or train "
                                                      "(forward + backward + optimizer step).")]
@@ -49,8 +50,6 @@ def command(
     device: DeviceOpt = "cpu",
     img_size: ImgSizeOpt = None,
     in_chans: InChansOpt = 3,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Memory of one forward pass or training step, from the config in closed form: weights, gradients,
     optimizer state (none for the fixed sin-cos tables), the activations each stage saves for backward
@@ -68,8 +67,7 @@ def command(
       measured_bytes, predicted_bytes, difference_bytes, exact, agree, stages} or null.
     """
     run(lambda: memory(variant, batch, mask_ratio, mode, dtype, amp, optimizer, budget, check, device, img_size,
-                       in_chans), render,
-        json_out=json_out, debug=debug)
+                       in_chans), render)
 
 
 def _options(mode: str, optimizer: str, budget: str | None) -> tuple[str, str, int | None]:

@@ -10,25 +10,11 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (
-    BatchOpt,
-    ImageOpt,
-    ImgSizeOpt,
-    InChansOpt,
-    ResizeOpt,
-    VariantOpt,
-    WeightsOpt,
-    DebugOpt,
-    JsonOpt,
-    MaskRatioOpt,
-    SeedOpt,
-    VerificationFailed,
-    error,
-    out,
-    progress,
-    run,
-    sizes_for,
-)
+from ..model_args import sizes_for
+from ..options import (BatchOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, ResizeOpt, SeedOpt, VariantOpt,
+    WeightsOpt)
+from ..output import error, out, progress
+from ..runner import VerificationFailed, run
 
 LowDtypeOpt = Annotated[str, typer.Option("--dtype", help="The low precision compared with float32: float16 or "
                                           "bfloat16 (torch.autocast, weights stay float32).")]
@@ -38,8 +24,7 @@ GradOpt = Annotated[bool, typer.Option("--grad", help="Also compare every parame
 def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, dtype: LowDtypeOpt = "float16", grad: GradOpt = False,
             mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
-            resize: ResizeOpt = "stretch", json_out: JsonOpt = False,
-            debug: DebugOpt = False) -> None:
+            resize: ResizeOpt = "stretch") -> None:
     """Stage by stage (patch tokens, every encoder block, latent, decoder blocks, norm, predictor): the
     largest |activation| in float32 and in the low precision, its share of float16's 65504, the first
     stage that reaches inf/NaN, and the low-precision error against float32 on the same weights, images
@@ -72,7 +57,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
             raise VerificationFailed(report, message)
         return report
 
-    run(compute, render, json_out=json_out, debug=debug)
+    run(compute, render)
 
 
 def _number(x: float | None) -> str:

@@ -10,8 +10,10 @@ from typing import Annotated
 
 import typer
 
-from mae_cli.common import (DebugOpt, JsonOpt, VariantOpt, VerificationFailed, esc, fmt_int, out, resolve_variant,
-                            run)
+from ..model_args import resolve_variant
+from ..options import VariantOpt
+from ..output import esc, fmt_int, out
+from ..runner import VerificationFailed, run
 
 DepthOpt = Annotated[int, typer.Option(
     "--depth", "-d", min=0, max=64,
@@ -19,8 +21,7 @@ DepthOpt = Annotated[int, typer.Option(
                           "0 none.")]
 
 
-def command(variant: VariantOpt = None, depth: DepthOpt = 2, json_out: JsonOpt = False,
-            debug: DebugOpt = False) -> None:
+def command(variant: VariantOpt = None, depth: DepthOpt = 2) -> None:
     """Total / trainable / fixed parameters, encoder vs decoder, a per-module breakdown, and the
     official count beside ours (exit 1 if they differ).
 
@@ -36,7 +37,7 @@ def command(variant: VariantOpt = None, depth: DepthOpt = 2, json_out: JsonOpt =
       fixed_names, mismatches (list of str), verified (true, false or null),
       depth, modules (list of {name, depth, kind, params, trainable, share}).
     """
-    run(lambda: compute(variant, depth), render, json_out=json_out, debug=debug, to_json=lambda r: r.to_dict())
+    run(lambda: compute(variant, depth), render, to_json=lambda r: r.to_dict())
 
 
 def compute(variant: str | None, depth: int):

@@ -10,16 +10,17 @@ from typing import Annotated
 
 import typer
 
-from mae_cli.common import (BatchOpt, DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt,
-                            check_mask_ratio, esc, out, progress, resolve_variant, run, size_overrides)
+from ..model_args import check_mask_ratio, resolve_variant, size_overrides
+from ..options import BatchOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, VariantOpt
+from ..output import esc, out, progress
+from ..runner import run
 
 AllBlocksOpt = Annotated[bool, typer.Option(
     "--all-blocks", help="One row per Transformer block (default: identical blocks collapsed into one row).")]
 
 
 def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRatioOpt = 0.75,
-            all_blocks: AllBlocksOpt = False, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
-            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            all_blocks: AllBlocksOpt = False, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3) -> None:
     """The tensor shape after each stage of the MAE forward pass (image, patches, tokens, masking,
     encoder blocks, latent, decoder, pred, mask, loss), traced with hooks on the real modules of a
     meta-device model: never a hand-written list.
@@ -31,8 +32,8 @@ def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRat
     part is input, encoder, decoder or loss; repeat > 1 on a row that
     stands for that many identical blocks (never with --all-blocks).
     """
-    run(lambda: compute(variant, batch, mask_ratio, all_blocks, img_size, in_chans), render, json_out=json_out,
-        debug=debug, to_json=lambda t: t.to_dict())
+    run(lambda: compute(variant, batch, mask_ratio, all_blocks, img_size, in_chans), render,
+        to_json=lambda t: t.to_dict())
 
 
 def compute(variant: str | None, batch: int, mask_ratio: float, all_blocks: bool, img_size: str | None = None,

@@ -11,29 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..common import (
-    BadInput,
-    check_fits_at_size,
-    DebugOpt,
-    DeviceOpt,
-    ImgSizeOpt,
-    InChansOpt,
-    JsonOpt,
-    ResizeOpt,
-    NormPixOpt,
-    SeedOpt,
-    VariantOpt,
-    WeightsOpt,
-    check_mask_ratio,
-    error,
-    out,
-    progress,
-    resolve_device,
-    resolve_weights,
-    run,
-    size_overrides,
-    size_text,
-)
+from ..model_args import check_fits_at_size, check_mask_ratio, resolve_weights, size_overrides, size_text
+from ..options import (DeviceOpt, ImgSizeOpt, InChansOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt,
+    resolve_device)
+from ..output import error, out, progress
+from ..runner import BadInput, run
 
 DEFAULT_RATIOS = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.75,0.8,0.9"
 
@@ -56,8 +38,6 @@ def command(
     in_chans: InChansOpt = 3,
     resize: ResizeOpt = "stretch",
     device: DeviceOpt = "cpu",
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
     """Loss against mask ratio (one line per mask strategy): a table and a PNG plot, the shape of the
     paper's Fig. 5 on your weights.
@@ -71,7 +51,7 @@ def command(
     run(lambda: compute(images or [], variant=variant, weights=weights, ratios=ratios, masks=masks, seed=seed,
                         norm_pix_loss=norm_pix_loss, out_path=out_path, img_size=img_size, in_chans=in_chans,
                         device=device, resize=resize),
-        render, json_out=json_out, debug=debug)
+        render)
 
 
 def parse_ratios(text: str) -> list[float]:

@@ -7,10 +7,11 @@ built on the meta device).
 
 from __future__ import annotations
 
-from mae_cli.common import DebugOpt, JsonOpt, esc, fmt_int, out, run
+from ..output import esc, fmt_int, out
+from ..runner import run
 
 
-def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+def command() -> None:
     """The registered variants as the paper's table, with parameter counts counted from the models.
 
     JSON (--json), one document with the key variants, a list of
@@ -21,7 +22,7 @@ def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
       patch_dim, total_params, trainable_params, encoder_params,
       decoder_params}.
     """
-    run(compute, render, json_out=json_out, debug=debug, to_json=lambda rows: {"variants": [r.to_dict() for r in rows]})
+    run(compute, render, to_json=lambda rows: {"variants": [r.to_dict() for r in rows]})
 
 
 def compute():

@@ -149,7 +149,7 @@ def test_numerics_names_the_stage_that_overflows_and_exits_1(cli, make_checkpoin
     (("attention", "--out", "a.npz"), "name it .safetensors"),
     (("attention", "--png", "a.jpg"), "--png: 'a.jpg': name the picture .png"),
     (("numerics", "--dtype", "float64"), "float16 or bfloat16"),
-    (("numerics", "--mask-ratio", "1.0"), "--mask-ratio"),  # refused at the option (mae_cli.common.MaskRatioOpt)
+    (("numerics", "--mask-ratio", "1.0"), "--mask-ratio"),  # refused at the option (mae_cli.options.MaskRatioOpt)
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, args, words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
