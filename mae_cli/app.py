@@ -80,15 +80,24 @@ def build_app():
             group = typer.Typer(name=name, cls=SubGroup, no_args_is_help=True, add_completion=False,
                                 rich_markup_mode="rich", help=module.GROUP_HELP)
             for sub in module.SUBCOMMANDS:
-                group.command(sub)(with_output_options(getattr(module, sub)))
+                function = getattr(module, sub)
+                group.command(sub, short_help=summary(function))(with_output_options(function))
             app.add_typer(group, name=name)
             continue
         command = module.command
         if isinstance(command, typer.Typer):
             app.add_typer(command, name=name)
         else:
-            app.command(name)(with_output_options(command))
+            app.command(name, short_help=summary(command))(with_output_options(command))
     return app
+
+
+def summary(function: Any) -> str:
+    """A command's line in `mae --help`: the first paragraph of its docstring, joined into one line (a
+    hard line break would show as a break in mid-sentence)."""
+    import inspect
+
+    return " ".join((inspect.getdoc(function) or "").split("\n\n")[0].split())
 
 
 def get_app():

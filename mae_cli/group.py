@@ -16,8 +16,9 @@ from typing import Any
 import typer
 import typer.core
 
-from .output import cut, error
-from .runner import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, INTERRUPTS, _watch_interrupts, interrupted, stdout_failed
+from .output import cut, error, note
+from .runner import (EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, INTERRUPTS, _watch_interrupts, interrupted,
+                     stdout_failed)
 
 # Click's exceptions, from whichever Click this Typer uses (Typer >= 0.20 vendors its own copy).
 _click_errors = sys.modules[typer.BadParameter.__module__]
@@ -72,7 +73,25 @@ class MAEGroup(HelpWhenAlone, typer.core.TyperGroup):
         with _watch_interrupts():
             return self._run_watched(args, prog_name, extra)
 
+    def command_paths(self) -> set[str]:
+        """``params``, ``checkpoint info``, ...: every command, as typed after `mae`."""
+        paths = set()
+        for name, command in self.commands.items():
+            subs = getattr(command, "commands", None)
+            paths |= {f"{name} {sub}" for sub in subs} if subs else {name}
+        return paths
+
     def _run_watched(self, args: list[str], prog_name: str, extra: dict[str, Any]) -> int:
+        from .options import rename_old_spellings
+
+        args, renamed = rename_old_spellings(args, self.command_paths())
+        code = self._parse_and_invoke(args, prog_name, extra)
+        if code in (EXIT_OK, EXIT_FAILED):  # after the work: a usage error stays one line
+            for line in renamed:
+                note(line)
+        return code
+
+    def _parse_and_invoke(self, args: list[str], prog_name: str, extra: dict[str, Any]) -> int:
         try:
             try:
                 with self.make_context(prog_name, args, **extra) as ctx:

@@ -46,63 +46,117 @@ def check_tolerance(value: float) -> float:
     return value
 
 
+def _seed(value: int) -> int:
+    """A seed torch.manual_seed accepts (checked here: a range in the help would print 40 digits)."""
+    if not SEED_MIN <= value <= SEED_MAX:
+        raise typer.BadParameter(f"{value} is out of range; use a whole number from -2**63 to 2**64-1, e.g. 0")
+    return value
+
+
+# Help texts are one short line (80-column terminals); details live in each command's description and
+# in the docs. A concept has one option type and one spelling in every command that takes it.
+
 VariantOpt = Annotated[Optional[str], typer.Option(
-    "--variant", "-m", show_default=False,
-    help="Model: base, large, huge, or any registry name (`mae variants` lists them). Default: the variant "
-         "of --weights where the command takes a checkpoint, else base.")]
+    "--variant", "-m", metavar="NAME", show_default=False,
+    help="base, large, huge or a registry name (mae variants). Default: the variant of --weights, else base.")]
 WeightsOpt = Annotated[Optional[Path], typer.Option(
-    "--weights", "-w", show_default=False,
-    help="Checkpoint: an official .pth, a .safetensors (official or our layout) or a transformers ViTMAE "
-         "folder; the variant is detected from its shapes. Default: the seeded random initialisation.")]
+    "--weights", "-w", metavar="PATH", show_default=False,
+    help="Checkpoint: official .pth, .safetensors or a transformers folder. Default: seeded random weights.")]
 SeedOpt = Annotated[int, typer.Option(
-    "--seed", min=SEED_MIN, max=SEED_MAX,
-    help="Seed of the random initialisation, the masking noise and the random images.")]
+    "--seed", metavar="INT", callback=_seed, help="Seed of the random weights, masking noise and random images.")]
 BatchOpt = Annotated[Optional[int], typer.Option(
-    "--batch", "-b", min=1, max=MAX_BATCH,
-    help="Batch size B: images per forward pass (seeded random-normal images unless --image is given).")]
+    "--batch", "-b", metavar="N", min=1, max=MAX_BATCH,
+    help="Images per forward pass (seeded random images unless --image).")]
 ImageOpt = Annotated[Optional[list[Path]], typer.Option(
-    "--image", "-i", show_default=False,
-    help="An image file Pillow reads (repeat for a batch); fitted to the model's size (--resize, where the "
-         "command has it) and normalised with the ImageNet mean/std, as the official demo does.")]
+    "--image", "-i", metavar="FILE", show_default=False,
+    help="An image file (repeat for a batch); fitted by --resize, normalised as the official demo.")]
 MaskRatioOpt = Annotated[float, typer.Option(
-    "--mask-ratio", callback=_mask_ratio, help="Fraction of patches removed, in [0, 1) (0: nothing masked).")]
+    "--mask-ratio", metavar="R", callback=_mask_ratio, help="Fraction of patches hidden, in [0, 1).")]
 NormPixOpt = Annotated[Optional[bool], typer.Option(
     "--norm-pix-loss/--raw-pix", show_default=False,
-    help="Target of the loss and meaning of pred: per-patch normalised pixels (the official *_full.pth were "
-         "trained so) or raw pixels. Default: what the checkpoint says (a transformers config.json), else raw.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda (cuda[:N]).")]
-DtypeOpt = Annotated[str, typer.Option("--dtype", help="float32, bfloat16 or float16.")]
+    help="Loss target: per-patch normalised or raw pixels. Default: the checkpoint's, else raw.")]
+DeviceOpt = Annotated[str, typer.Option("--device", metavar="DEV", help="cpu, cuda or cuda:N.")]
+DtypeOpt = Annotated[str, typer.Option(
+    "--dtype", metavar="DTYPE", help="Precision of the run: float32, bfloat16 or float16.")]
+AutocastOpt = Annotated[bool, typer.Option(
+    "--autocast/--native", help="Low precision by torch.autocast (float32 weights) or weights cast to --dtype.")]
+ModeOpt = Annotated[str, typer.Option(
+    "--mode", metavar="MODE", help="inference (no autograd) or train (forward + backward).")]
+BlocksOpt = Annotated[str, typer.Option(
+    "--blocks", metavar="LIST", help="Encoder blocks: all, -1 (the last) or a list like 0,5,11.")]
+GradOpt = Annotated[bool, typer.Option("--grad", help="Also compare every parameter's gradient (slower).")]
+ReferenceOpt = Annotated[Optional[list[str]], typer.Option(
+    "--reference", "-r", metavar="REF", show_default=False,
+    help="A reference implementation: timm, hf or official (repeat where a command takes several).")]
 ImgSizeOpt = Annotated[str | None, typer.Option(
-    "--img-size", help="Image size in pixels: 448, or HxW such as 224x320 (multiples of the patch size). Weights "
-                       "saved at 224 px load with the fixed position tables regenerated for the new grid. Default: "
-                       "the variant's 224.", show_default=False)]
+    "--img-size", metavar="PX", show_default=False,
+    help="Image size: 448, or HxW such as 224x320 (multiples of the patch size). Default: 224.")]
 InChansOpt = Annotated[int, typer.Option(
-    "--in-chans", help="Image channels: 3 (RGB) or 1 (grayscale images; the ImageNet mean/std averaged).")]
+    "--in-chans", metavar="C", help="Image channels: 3 (RGB) or 1 (grayscale).")]
 MaskOpt = Annotated[str, typer.Option(
-    "--mask", help="Which patches to hide: random (the paper's uniform sampling), block (BEiT-style blocks), grid "
-                   "(keep one patch in each 2x2, ratio 0.75 only), center (a central square).")]
+    "--mask", metavar="STRATEGY", help="Patches to hide: random, block, grid or center (sweep: a comma list).")]
 MaskFileOpt = Annotated[Path | None, typer.Option(
-    "--mask-file", help="A binary PNG of the model's image size, white = hidden: a patch is hidden when most of "
-                        "its pixels are; the mask ratio follows from the file.", show_default=False)]
+    "--mask-file", metavar="PNG", show_default=False,
+    help="A binary PNG at the model's size, white = hidden; sets the mask ratio.")]
 ResizeOpt = Annotated[str, typer.Option(
-    "--resize", callback=_resize, help="How image files are fitted to the model's size: stretch (the official demo: "
-                     "img.resize((224, 224)), bicubic; the same input tensor, bit for bit) or center-crop (short "
-                     "side resized, then the centre square).")]
+    "--resize", metavar="HOW", callback=_resize,
+    help="Fit image files by stretch (the official demo's resize) or center-crop.")]
 WarmupOpt = Annotated[int, typer.Option(
-    "--warmup", min=0, max=MAX_REPEAT, help="Untimed runs before the timed ones (the first call pays one-off costs).")]
+    "--warmup", metavar="N", min=0, max=MAX_REPEAT, help="Untimed runs before the timed ones.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(
-    "--threads", min=1, max=MAX_THREADS, show_default=False,
-    help=f"torch.set_num_threads, 1 to {MAX_THREADS} (4x this machine's cores). Default: PyTorch's choice.")]
+    "--threads", metavar="N", min=1, max=MAX_THREADS, show_default=False,
+    help="torch.set_num_threads. Default: PyTorch's choice.")]
 OfficialSrcOpt = Annotated[Optional[Path], typer.Option(
-    "--official-src", envvar="MAE_OFFICIAL_SRC", show_default=False,
-    help="Folder of your facebookresearch/mae clone (holds models_mae.py); imported as it is, with "
-         "compatibility shims, never modified. Checked (by reading, not running it) before it is imported.")]
-OutOpt = Annotated[Path, typer.Option(
-    "--out", "-o", help="File to write (its folder must exist); written to a temporary file beside it and "
-                        "renamed, so a failed write never leaves a broken file.")]
+    "--official-src", metavar="DIR", envvar="MAE_OFFICIAL_SRC", show_default=False,
+    help="Your facebookresearch/mae clone (read first; imported, never modified).")]
+OutOpt = Annotated[Optional[Path], typer.Option(
+    "--out", "-o", metavar="FILE", show_default=False,
+    help="File to write (the description says what); never left half-written.")]
 FollowSymlinkOpt = Annotated[bool, typer.Option(
-    "--follow-symlink", help="If --out is a symbolic link, replace the file it points to (default: refuse).")]
+    "--follow-symlink", help="If --out is a symbolic link, replace the file it points to.")]
 
+
+# --- renamed options: the old spelling still works, hidden from --help, until 0.3 ----------------------
+
+RENAMED: dict[tuple[str, str], str] = {
+    # (command, old spelling): new spelling. mae_cli.group rewrites the command line before parsing and
+    # prints a note; docs/cli.md lists these under "Renamed options".
+    ("memory", "--amp"): "--autocast",
+    ("features", "--layers"): "--blocks",
+    ("checkpoint convert", "--dtype"): "--save-dtype",
+}
+RENAMED_VALUES: dict[tuple[str, str, str], str] = {
+    ("bench", "--mode", "forward"): "inference",  # bench said forward, memory inference: one word now
+}
+
+
+def rename_old_spellings(args: list[str], commands: set[str]) -> tuple[list[str], list[str]]:
+    """``args`` with renamed options (and values) in their new spelling, and a note per rename.
+    ``commands``: the command paths (``memory``, ``checkpoint convert``) that exist."""
+    words = [a for a in args if not a.startswith("-")]
+    path = " ".join(words[:2]) if " ".join(words[:2]) in commands else (words[0] if words else "")
+    notes: list[str] = []
+    renamed = list(args)
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        option, eq, value = arg.partition("=")
+        new = RENAMED.get((path, option))
+        if new is not None:
+            renamed[i] = new + eq + value
+            notes.append(f"{option} is now {new} (the old spelling goes in 0.3)")
+            option = new
+        for (where, opt, old), fresh in RENAMED_VALUES.items():
+            if where != path or opt != option:
+                continue
+            if eq and value.strip().lower() == old:
+                renamed[i] = f"{option}={fresh}"
+            elif not eq and i + 1 < len(args) and args[i + 1].strip().lower() == old:
+                renamed[i + 1] = fresh
+            else:
+                continue
+            notes.append(f"{option} {old} is now {option} {fresh} (the old spelling goes in 0.3)")
+    return renamed, notes
 
 
 # --- validators -----------------------------------------------------------------------------------------

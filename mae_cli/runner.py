@@ -161,10 +161,18 @@ def _flag_hint(exc: BaseException) -> str:
     from mae_core.errors import MAEError, SettingError
 
     if isinstance(exc, SettingError):
-        return f"--{exc.setting.replace('_', '-')}: {exc.problem}"
+        return f"{_option(exc.setting)}: {exc.problem}"
     if isinstance(exc, MAEError) and exc.setting:
-        return f"{_one_line(str(exc))} (pass --{exc.setting.replace('_', '-')}{' ' + exc.value if exc.value else ''})"
+        return f"{_one_line(str(exc))} (pass {_option(exc.setting)}{' ' + exc.value if exc.value else ''})"
     return str(exc)
+
+
+SETTING_OPTIONS = {"layers": "--blocks"}  # a core setting whose option has another name (encoder blocks)
+
+
+def _option(setting: str) -> str:
+    """The option that sets a core setting: ``runs`` -> ``--runs``, ``layers`` -> ``--blocks``."""
+    return SETTING_OPTIONS.get(setting, f"--{setting.replace('_', '-')}")
 
 
 def _one_line(message: str) -> str:

@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from mae_cli.commands.checkpoint import facts_table
-from ..output import err, fmt_int
+from ..output import err, fmt_int, note
 from ..runner import VerificationFailed, run
 
 
@@ -29,7 +29,9 @@ def command(
         show_default=False)] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server.")] = 30.0,
 ) -> None:
-    """Download an official checkpoint into --dir: progress on stderr, a partial download resumed, the md5
+    """Download an official checkpoint, resumable and hash-checked.
+
+    Download an official checkpoint into --dir: progress on stderr, a partial download resumed, the md5
     checked against the official README's published prefix before the file is moved into place.
 
     Exit 0 when in place (verified, or no hash is published: its sha256 is printed), 1 when the hash does
@@ -79,7 +81,6 @@ def _render(d: dict) -> None:
          + (f" (resumed at {fmt_int(d['resumed_from'])})" if d["resumed_from"] else "")
          + (" (already present)" if d["already_present"] else "")),
         ("check", verified),
-        ("sha256", d.get("sha256", "")),
-    ])
-    for note in d["notes"]:
-        err.print(f"note: {escape(note)}", highlight=False)
+    ], [("sha256", d["sha256"])] if d.get("sha256") else [])
+    for line in d["notes"]:
+        note(line)

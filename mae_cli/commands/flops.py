@@ -25,7 +25,9 @@ def command(
     img_size: ImgSizeOpt = None,
     in_chans: InChansOpt = 3,
 ) -> None:
-    """FLOPs per image of each stage (encoder on the visible tokens and on every token, decoder, total,
+    """FLOPs per image of each stage, counted and in closed form.
+
+    FLOPs per image of each stage (encoder on the visible tokens and on every token, decoder, total,
     forward + backward, mask tokens in the encoder), counted by torch.utils.flop_counter on the meta device
     and by a closed form from the config; exit 1 if they disagree. 1 MAC = 2 FLOPs.
 
@@ -69,8 +71,8 @@ def render(data: dict[str, Any]) -> None:
     table.add_column("stage")
     table.add_column("tokens", justify="right", no_wrap=True)
     table.add_column("GMACs", justify="right", no_wrap=True)
-    table.add_column("counted", justify="right", no_wrap=True)
-    table.add_column("closed form", justify="right", no_wrap=True)
+    table.add_column("GFLOPs counted", justify="right", no_wrap=True)
+    table.add_column("GFLOPs closed form", justify="right", no_wrap=True)
     table.add_column("agree", justify="center", no_wrap=True)
     for s in data["stages"]:
         table.add_row(s["description"], str(s["tokens"]) if s["tokens"] else "-", f"{s['macs'] / 1e9:.3f}",

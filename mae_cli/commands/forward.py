@@ -16,9 +16,9 @@ from typing import Annotated, Any
 import typer
 
 from ..model_args import check_mask_ratio, masking_plan, resolve_variant, resolve_weights, size_overrides, size_text
-from ..options import (BatchOpt, DeviceOpt, DtypeOpt, ImageOpt, ImgSizeOpt, InChansOpt, MAX_REPEAT, MaskFileOpt,
-    MaskOpt, MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt, WarmupOpt, WeightsOpt, check_images,
-    resolve_device, resolve_dtype)
+from ..options import (MAX_REPEAT, BatchOpt, DeviceOpt, DtypeOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt,
+                       MaskOpt, MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt, WarmupOpt, WeightsOpt,
+                       check_images, resolve_device, resolve_dtype)
 from ..output import esc, note, out, progress
 from ..runner import BadInput, VerificationFailed, run
 
@@ -31,7 +31,9 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
             norm_pix_loss: NormPixOpt = None, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
             repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
             resize: ResizeOpt = "stretch", mask: MaskOpt = "random", mask_file: MaskFileOpt = None) -> None:
-    """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
+    """One real forward pass, measured: loss, shapes, statistics, latency, memory.
+
+    A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
     predicted value is not finite. With --mask-ratio 0 nothing is masked: the loss is undefined
     (null, loss_note says why), not a failure. --batch defaults to the number of --image files, else 1.

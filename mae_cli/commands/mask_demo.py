@@ -18,7 +18,8 @@ import typer
 
 from ..model_args import check_fits_at_size, check_mask_ratio, masking_plan, resolve_weights, size_overrides
 from ..options import (DeviceOpt, FollowSymlinkOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt, MaskOpt,
-    MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_images, resolve_device)
+                       MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_images,
+                       resolve_device)
 from ..output import cut, esc, note, out, progress
 from ..runner import BadInput, run
 

@@ -22,7 +22,9 @@ DepthOpt = Annotated[int, typer.Option(
 
 
 def command(variant: VariantOpt = None, depth: DepthOpt = 2) -> None:
-    """Total / trainable / fixed parameters, encoder vs decoder, a per-module breakdown, and the
+    """Parameter counts per module, checked against the official model.
+
+    Total / trainable / fixed parameters, encoder vs decoder, a per-module breakdown, and the
     official count beside ours (exit 1 if they differ).
 
     The official count is summed at run time from the shapes in the

@@ -21,7 +21,9 @@ AllBlocksOpt = Annotated[bool, typer.Option(
 
 def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRatioOpt = 0.75,
             all_blocks: AllBlocksOpt = False, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3) -> None:
-    """The tensor shape after each stage of the MAE forward pass (image, patches, tokens, masking,
+    """The tensor shape after each stage of the forward pass, traced on the real modules.
+
+    The tensor shape after each stage of the MAE forward pass (image, patches, tokens, masking,
     encoder blocks, latent, decoder, pred, mask, loss), traced with hooks on the real modules of a
     meta-device model: never a hand-written list.
 

@@ -100,3 +100,126 @@ def test_quick_commands_with_no_arguments_run(launcher, path):
     proc = mae(launcher, *path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() and "Traceback" not in proc.stderr
+
+
+# --- one spelling per concept (issue 22) -------------------------------------------------------------------
+
+def _options_by_name() -> dict[str, dict[str, object]]:
+    """{"--dtype": {"forward": <param>, ...}, ...} over every command."""
+    import typer.main
+
+    from mae_cli.app import get_app
+
+    group = typer.main.get_command(get_app())
+    found: dict[str, dict[str, object]] = {}
+    for name in group.list_commands(None):
+        command = group.commands[name]
+        subs = getattr(command, "commands", None) or {"": command}
+        for sub, cmd in subs.items():
+            for param in cmd.params:
+                for opt in [o for o in getattr(param, "opts", []) if o.startswith("--")]:
+                    found.setdefault(opt, {})[f"{name} {sub}".strip()] = param
+    return found
+
+
+def test_every_option_name_has_one_definition():
+    """An option spelled the same in two commands is the same option: same help, type and flag shape.
+    (bench said --mode forward where memory said inference; --blocks and --layers were one concept;
+    --out had three definitions, --grad two, --dtype three meanings.)"""
+    for opt, where in _options_by_name().items():
+        shapes = {(p.help, p.is_flag if hasattr(p, "is_flag") else None, tuple(p.secondary_opts), p.multiple)
+                  for p in where.values()}
+        assert len(shapes) == 1, (opt, sorted(where))
+
+
+@pytest.mark.parametrize("old, new, command", [
+    ("--amp", "--autocast", "memory"), ("--layers", "--blocks", "features"),
+    ("--dtype", "--save-dtype", "checkpoint convert")])
+def test_renamed_options_are_hidden_and_the_new_one_is_shown(old, new, command):
+    options = _options_by_name()
+    assert command in options[new]
+    assert command not in options.get(old, {})  # the old spelling is not an option: the group renames it
+
+
+def test_the_old_spellings_still_work_with_a_note(cli):
+    old = cli("memory", "--batch", "8", "--dtype", "bfloat16", "--amp", "--json")
+    new = cli("memory", "--batch", "8", "--dtype", "bfloat16", "--autocast", "--json")
+    assert old.exit_code == new.exit_code == 0 and old.stdout == new.stdout
+    assert "note: --amp is now --autocast" in old.stderr and new.stderr == ""
+
+
+def test_old_spellings_are_rewritten_for_their_command_only():
+    from mae_cli.options import rename_old_spellings
+
+    paths = {"bench", "memory", "checkpoint convert"}
+    assert rename_old_spellings(["bench", "--mode", "forward"], paths)[0] == ["bench", "--mode", "inference"]
+    assert rename_old_spellings(["bench", "--mode=forward"], paths)[0] == ["bench", "--mode=inference"]
+    assert rename_old_spellings(["memory", "--mode", "forward"], paths)[0] == ["memory", "--mode", "forward"]
+    assert rename_old_spellings(["checkpoint", "convert", "a.pth", "b.pth", "--dtype=bfloat16"], paths)[0][-1] == \
+        "--save-dtype=bfloat16"
+    assert rename_old_spellings(["memory", "--", "--amp"], paths)[0] == ["memory", "--", "--amp"]
+
+
+# --- the small things a new user notices (issue 28) --------------------------------------------------------
+
+def test_a_variant_typo_gets_a_suggestion(cli):
+    result = cli("params", "--variant", "hug")
+    assert result.exit_code == 2 and "did you mean huge?" in result.stderr, result.stderr
+
+
+def test_an_image_passed_as_weights_is_named(cli, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "demo.png")
+    result = cli("forward", "--weights", tmp_path / "demo.png")
+    assert result.exit_code == 2 and "it is a PNG image, not a checkpoint" in result.stderr, result.stderr
+    assert "corrupt" not in result.stderr
+
+
+@pytest.mark.parametrize("to, name, words", [
+    ("timm", "out.safetensors", "name it out.pth or pass --to safetensors"),
+    ("ours", "out.safetensors", "name it out.pth"), ("official", "out", "name it out.pth"),
+    ("safetensors", "out.pth", "name it out.safetensors"), ("hf", "out.safetensors", "pass a folder name")])
+def test_convert_output_extension_agrees_with_to_before_any_work(cli, tmp_path, to, name, words):
+    """Checked before anything is read: SRC does not even exist here, and nothing is written."""
+    result = cli("checkpoint", "convert", tmp_path / "missing.pth", tmp_path / name, "--to", to)
+    assert result.exit_code == 2 and words in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_numerics_bfloat16_has_no_float16_range_column(cli):
+    from mae_cli.commands.numerics import render
+
+    stage = {"name": "encoder.blocks.0", "max_abs_float32": 1.0, "max_abs": 1.0, "finite": True,
+             "float16_share": 1 / 65504, "max_abs_error": 0.0, "rel_error": 0.0}
+    report = {"title": "ViT-B/16", "precision": "bfloat16 autocast", "stages": [stage], "grad": False,
+              "loss_float32": 1.0, "loss": 1.0, "ok": True}
+    import io
+
+    from rich.console import Console
+
+    from mae_cli import output
+
+    for dtype, shown in (("float16", True), ("bfloat16", False)):
+        buffer = io.StringIO()
+        saved, output.out = output.out, Console(file=buffer, width=120)
+        try:
+            import mae_cli.commands.numerics as numerics
+
+            numerics.out = output.out
+            render({**report, "dtype": dtype})
+        finally:
+            output.out = numerics.out = saved
+        assert ("of 65504" in buffer.getvalue()) is shown, buffer.getvalue()
+
+
+def test_flops_columns_say_their_unit(cli):
+    result = cli("flops", "--variant", "base")
+    assert result.exit_code == 0
+    assert "GFLOPs counted" in result.stdout and "GFLOPs closed form" in result.stdout
+
+
+def test_memory_names_the_block_count_as_a_count(cli):
+    result = cli("memory", "--variant", "huge")
+    assert result.exit_code == 0
+    assert "32 encoder blocks (65 tokens each)" in result.stdout and "32 x 65" not in result.stdout
