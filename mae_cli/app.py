@@ -65,7 +65,7 @@ def build_app():
             raise typer.Exit()
 
     app = typer.Typer(name="mae", cls=MAEGroup, no_args_is_help=True, add_completion=False,
-                      rich_markup_mode="rich", pretty_exceptions_enable=False, help=HELP)
+                      rich_markup_mode=None, pretty_exceptions_enable=False, help=HELP)
 
     @app.callback()
     def _root(
@@ -78,7 +78,7 @@ def build_app():
         module = importlib.import_module(f"mae_cli.commands.{module_name}")
         if hasattr(module, "SUBCOMMANDS"):  # `mae checkpoint info|convert`
             group = typer.Typer(name=name, cls=SubGroup, no_args_is_help=True, add_completion=False,
-                                rich_markup_mode="rich", help=module.GROUP_HELP)
+                                rich_markup_mode=None, help=module.GROUP_HELP)
             for sub in module.SUBCOMMANDS:
                 function = getattr(module, sub)
                 group.command(sub, short_help=summary(function))(with_output_options(function))

@@ -29,7 +29,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
             batch: BatchOpt = None, mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, blocks: BlocksOpt = "all",
             heads: HeadsOpt = None, out_file: OutOpt = None, png: PngOpt = None,
             img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3, resize: ResizeOpt = "stretch") -> None:
-    """Attention probabilities of every block, recorded in one forward pass.
+    """Every block's attention probabilities, and a picture.
 
     The encoder's are over cls + the visible tokens in the model's (shuffled) order; ids_keep maps them
     to patches, and the picture puts them back on the grid. --mask-ratio 0 gives the classic ViT
@@ -45,13 +45,14 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
     fused kernel never materialises the probabilities; the outputs stay equal
     within float rounding.
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, img_size ([H, W]), in_chans,
-      mask_ratio, seed,
-      num_visible, grid, blocks, heads, encoder (list of {block, shape,
-      cls_self, cls_max_patch, entropy}), decoder (list of {block, visible,
-      mask_tokens, cls, mask_token_share_of_patches}), tensors ({name:
-      shape}), out, bytes_written, png.
+      variant, title, weights, notes, inputs, batch, img_size ([H, W]),
+      in_chans, mask_ratio, seed, num_visible, grid, blocks, heads, encoder
+      (list of {block, shape, cls_self, cls_max_patch, entropy}), decoder
+      (list of {block, visible, mask_tokens, cls,
+      mask_token_share_of_patches}), tensors ({name: shape}), out,
+      bytes_written, png.
     """
 
     def compute() -> dict[str, Any]:

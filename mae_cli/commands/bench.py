@@ -49,7 +49,7 @@ def command(
     threads: ThreadsOpt = None,
     seed: SeedOpt = 0,
 ) -> None:
-    """Latency and images/s of our model and of references, in alternating rounds.
+    """Speed of our model and of references, in the same run.
 
     Our model (exact and fast path) and each --reference (timm, hf, official; repeat for several) get
     the same weights and masking noise and run in alternating rounds after warm-up: median and spread,
@@ -62,18 +62,21 @@ def command(
     compares our bfloat16 with their float32. --autocast: low precision by torch.autocast over float32
     weights; --native (default): weights cast to --dtype; ignored for float32.
 
+    \b
     JSON (--json), one document with the keys:
       variant, title, batch, mode, mask_ratio, device, dtype, reference_dtype,
       autocast, path, warmup, runs, threads, seed, flops_per_image,
-      exact_pred_max_abs, machine {matmul_gflops {dtype: GFLOP/s}, matmul_size,
-      torch, cpu, cores, cpu_info {model, flags, aten_capability, onednn_bfloat16,
-      onednn_float16, settings}, dtypes {dtype: {dtype, native, detail}}},
-      results [{name, dtype, autocast, note, median_s, q1_s, q3_s, min_s,
-      max_s, spread, images_per_s, gflops_per_s, share_of_matmul, seconds,
-      pred_max_abs_diff, loss_abs_diff, over_fastest_reference}], fastest_reference, speedups
+      exact_pred_max_abs, machine {matmul_gflops {dtype: GFLOP/s},
+      matmul_size, torch, cpu, cores, cpu_info {model, flags, aten_capability,
+      onednn_bfloat16, onednn_float16, settings}, dtypes {dtype: {dtype,
+      native, detail}}}, results [{name, dtype, autocast, note, median_s,
+      q1_s, q3_s, min_s, max_s, spread, images_per_s, gflops_per_s,
+      share_of_matmul, seconds, pred_max_abs_diff, loss_abs_diff,
+      over_fastest_reference}], fastest_reference, speedups
       {mae_over_mask_tokens_in_encoder}, compile_seconds, notes.
-    Rows: ours (exact path), ours+fast (mae_core.kernels.fast_path), [M] in encoder
-    (--mask-tokens-in-encoder), ours+compile (--compile), then the references.
+    Rows: ours (exact path), ours+fast (mae_core.kernels.fast_path), [M] in
+    encoder (--mask-tokens-in-encoder), ours+compile (--compile), then the
+    references.
     """
     run(lambda: compute(variant or "base", batch=batch, mode=mode, references=reference or [],
                         reference_dtype=reference_dtype, path=path, mask_tokens_in_encoder=mask_tokens_in_encoder,

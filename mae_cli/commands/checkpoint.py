@@ -20,7 +20,7 @@ from ..runner import BadInput, VerificationFailed, run
 
 # A group: `mae checkpoint info`, `mae checkpoint convert` (mae_cli/app.py builds it from these names).
 SUBCOMMANDS = ("info", "convert")
-GROUP_HELP = "What a checkpoint is (info), and the same weights in another layout (convert)."
+GROUP_HELP = "Inspect a checkpoint, or convert it to another layout."
 
 FileArg = Annotated[Path, typer.Argument(help="A .pth, .safetensors file or a transformers ViTMAE directory.",
                                          show_default=False, metavar="PATH")]
@@ -32,7 +32,7 @@ PTH_SUFFIXES = (".pth", ".pt", ".bin")
 def info(path: FileArg, variant: VariantCheck = None,
          no_hash: Annotated[bool, typer.Option(
              "--no-hash", help="Skip sha256/md5 (and so the release match).")] = False) -> None:
-    """What a checkpoint file is: format, variant, kind, keys, hashes, official release.
+    """What a checkpoint file is: format, variant, keys, hashes.
 
     Format, wrappers, key naming, variant, kind (full / encoder only / fine-tuned), what the decoder
     reconstructs, dtypes, missing and unexpected keys, parameter count, size, hashes, official release.
@@ -40,11 +40,14 @@ def info(path: FileArg, variant: VariantCheck = None,
     Exit 0 when the file fits its variant, 1 when keys or shapes differ (they are listed), 2 when it
     cannot be read.
 
+    \b
     JSON (--json), one document with the keys:
-      path, bytes, format, container, naming, wrapper, beside, module_prefix, shards, variant,
-      compared_with, kind, kind_detail, has_decoder, dtypes, tensors, parameters, official_parameters,
-      official_parameters_of_this_kind, missing, unexpected, wrong_shape, fits, sha256, md5, release,
-      target, target_certainty, layer_norm_eps, layer_norm_eps_source, notes.
+      path, bytes, format, container, naming, wrapper, beside, module_prefix,
+      shards, variant, compared_with, kind, kind_detail, has_decoder, dtypes,
+      tensors, parameters, official_parameters,
+      official_parameters_of_this_kind, missing, unexpected, wrong_shape,
+      fits, sha256, md5, release, target, target_certainty, layer_norm_eps,
+      layer_norm_eps_source, notes.
     """
 
     def compute():
@@ -126,7 +129,7 @@ def convert(
     hf_v4: Annotated[bool, typer.Option("--hf-v4", help="With --to hf: transformers v4 parameter names.")] = False,
     variant: VariantCheck = None,
 ) -> None:
-    """The same weights in another layout, re-read and checked bit for bit.
+    """The same weights in another layout, checked bit for bit.
 
     Write SRC in another layout, then prove it: OUT is re-read, every tensor must be bit-equal, and a
     forward of the model built from OUT must equal one built from SRC (exit 1 if not). --to official
@@ -136,9 +139,11 @@ def convert(
     --to (checked before anything is read). Files are written to a temporary name and renamed into
     place; SRC is never overwritten.
 
+    \b
     JSON (--json), one document with the keys:
-      input, output, to, dtype, variant, hf_version, has_decoder, norm_pix_loss, tensors,
-      tensors_bit_exact, mismatched, unexpected, forward {compared, equal, max_abs_diff}, passed, bytes, notes.
+      input, output, to, dtype, variant, hf_version, has_decoder,
+      norm_pix_loss, tensors, tensors_bit_exact, mismatched, unexpected,
+      forward {compared, equal, max_abs_diff}, passed, bytes, notes.
     """
 
     def compute():

@@ -54,7 +54,7 @@ def command(
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
 ) -> None:
-    """Compare our model with the official one (or timm / transformers), stage by stage.
+    """Our model against the official code, stage by stage.
 
     Identical weights, images and masking noise; exit 1 when a stage differs, naming the first. One
     --reference: official (your clone, needs --official-src), timm (the official composition on timm),
@@ -72,14 +72,14 @@ def command(
     tables regenerated for the new grid. The official code builds square grids only: compare a
     non-square size with --reference timm.
 
+    \b
     JSON (--json), one document with the keys:
       variant, title, reference, reference_detail, weights, seed, mask_ratio,
       norm_pix_loss, atol, rtol, notes (list of str), images (list of str),
-      size, mask_strategy,
-      stages (list of {stage, shape, max_abs, max_rel, passed, detail,
-      tolerance}), passed, first_failure (stage or null),
-      loss {ours, reference} (null with nothing masked),
-      gradients (with --grad: list of {name, max_abs, max_rel, passed, detail}).
+      size, mask_strategy, stages (list of {stage, shape, max_abs, max_rel,
+      passed, detail, tolerance}), passed, first_failure (stage or null), loss
+      {ours, reference} (null with nothing masked), gradients (with --grad:
+      list of {name, max_abs, max_rel, passed, detail}).
     """
     run(lambda: compute(variant=variant, weights=weights, reference=one_reference(reference),
                         official_src=official_src, batch=batch, images=images or [], seed=seed,

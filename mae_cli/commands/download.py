@@ -29,7 +29,7 @@ def command(
         show_default=False)] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server.")] = 30.0,
 ) -> None:
-    """Download an official checkpoint, resumable and hash-checked.
+    """Fetch an official checkpoint, resumable, hash-checked.
 
     Download an official checkpoint into --dir: progress on stderr, a partial download resumed, the md5
     checked against the official README's published prefix before the file is moved into place.
@@ -37,9 +37,11 @@ def command(
     Exit 0 when in place (verified, or no hash is published: its sha256 is printed), 1 when the hash does
     not match (nothing is left in place), 2 when offline or the name is unknown.
 
+    \b
     JSON (--json), one document with the keys:
-      name, url, path, variant, kind, md5_prefix, resumed_from, already_present, bytes, md5, sha256,
-      verified (true, false, or null when no hash is published), notes.
+      name, url, path, variant, kind, md5_prefix, resumed_from,
+      already_present, bytes, md5, sha256, verified (true, false, or null when
+      no hash is published), notes.
     """
 
     def compute():

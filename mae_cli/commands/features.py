@@ -26,7 +26,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
             batch: BatchOpt = None, blocks: BlocksOpt = "all", pool: PoolOpt = "cls", out_file: OutOpt = None,
             seed: SeedOpt = 0, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
             resize: ResizeOpt = "stretch") -> None:
-    """The encoder's features of every patch, after the chosen blocks, and a pooled vector.
+    """The encoder's features of every patch, and a pooled one.
 
     Mask ratio 0, the original patch order (no shuffle): the hidden state after each chosen encoder
     block (--blocks), the final normed latent and the pooled vector. Token 0 is cls, token 1 + j is
@@ -37,11 +37,12 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
     hidden_states.{i} (B, 1+L, D), latent (B, 1+L, D), pooled (B, D). Nothing is random: --seed only
     seeds the initialisation (without --weights) and the random images (without --image).
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, img_size ([H, W]), in_chans,
-      grid ([h, w]), num_patches, layers (the --blocks kept), hidden_states_index,
-      pool, tensors (list of {name, shape, mean_token_norm, max_abs, finite}),
-      out, bytes_written.
+      variant, title, weights, notes, inputs, batch, img_size ([H, W]),
+      in_chans, grid ([h, w]), num_patches, layers (the --blocks kept),
+      hidden_states_index, pool, tensors (list of {name, shape,
+      mean_token_norm, max_abs, finite}), out, bytes_written.
     """
 
     def compute() -> dict[str, Any]:

@@ -25,19 +25,19 @@ def command(
     img_size: ImgSizeOpt = None,
     in_chans: InChansOpt = 3,
 ) -> None:
-    """FLOPs per image of each stage, counted and in closed form.
+    """FLOPs per image of each stage, counted and closed-form.
 
     FLOPs per image of each stage (encoder on the visible tokens and on every token, decoder, total,
     forward + backward, mask tokens in the encoder), counted by torch.utils.flop_counter on the meta device
     and by a closed form from the config; exit 1 if they disagree. 1 MAC = 2 FLOPs.
 
+    \b
     JSON (--json), one document with the keys:
       variant, title, img_size (H, or [H, W]), grid ([h, w]), in_chans, size,
-      mask_ratio, num_patches, num_visible, units,
-      stages [{stage, description, tokens, macs, flops_counted,
-      flops_closed_form, gflops, agree}], encoder_block_macs {product: MACs},
-      encoder_saving, total_saving_vs_mask_tokens_in_encoder,
-      train_over_forward, agree.
+      mask_ratio, num_patches, num_visible, units, stages [{stage,
+      description, tokens, macs, flops_counted, flops_closed_form, gflops,
+      agree}], encoder_block_macs {product: MACs}, encoder_saving,
+      total_saving_vs_mask_tokens_in_encoder, train_over_forward, agree.
     """
     run(lambda: compute(variant, mask_ratio, img_size, in_chans), render)
 

@@ -31,7 +31,7 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
             norm_pix_loss: NormPixOpt = None, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
             repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
             resize: ResizeOpt = "stretch", mask: MaskOpt = "random", mask_file: MaskFileOpt = None) -> None:
-    """One real forward pass, measured: loss, shapes, statistics, latency, memory.
+    """One real forward pass: loss, statistics, time, memory.
 
     A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
@@ -42,16 +42,16 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
     The masking noise is drawn right after torch.manual_seed(--seed), as in the official demo; --mask
     block|grid|center or --mask-file M.png choose the patches instead (the noise of that strategy).
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights (path or null),
-      initialisation ("seeded" or "weights"), notes (list of str),
-      device, dtype, precision, batch, img_size (H, or [H, W]), in_chans, size, mask_ratio, mask_strategy,
-      mask_file, norm_pix_loss,
-      seed, inputs (list of str), build_s, loss, loss_finite, loss_note,
-      pred_shape, mask_shape, num_visible, masked_fraction (per sample),
-      pred {finite, min, max, mean}, repeat, warmup, latency_s, latencies_s,
-      images_per_s, peak_memory_bytes, memory_before_bytes, memory_method,
-      ok.
+      variant, title, weights (path or null), initialisation ("seeded" or
+      "weights"), notes (list of str), device, dtype, precision, batch,
+      img_size (H, or [H, W]), in_chans, size, mask_ratio, mask_strategy,
+      mask_file, norm_pix_loss, seed, inputs (list of str), build_s, loss,
+      loss_finite, loss_note, pred_shape, mask_shape, num_visible,
+      masked_fraction (per sample), pred {finite, min, max, mean}, repeat,
+      warmup, latency_s, latencies_s, images_per_s, peak_memory_bytes,
+      memory_before_bytes, memory_method, ok.
     NaN and inf are written as null.
     """
 

@@ -48,17 +48,20 @@ def command(
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
 ) -> None:
-    """Mask an image, reconstruct it, and draw the paper's Figure 2 (terminal grid + PNG).
+    """Mask an image, reconstruct it: the paper's Figure 2.
+
+    A grid in the terminal and a PNG.
 
     Full checkpoints (official mae_visualize_vit_*.pth, raw pixels; *_full.pth, norm_pix_loss) give the
     model's own reconstruction; encoder-only files get an untrained decoder; without --weights the model
     is untrained. Without --norm-pix-loss/--raw-pix, a '_full' in the file name means norm_pix_loss (the
     official naming). Notes go to stderr.
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, trained_decoder, norm_pix_loss, norm_pix_loss_from,
-      loss_space, mask_ratio, mask_strategy, mask_file, img_size, in_chans,
-      seed, patch_size, grid [h, w], num_patches,
+      variant, title, weights, trained_decoder, norm_pix_loss,
+      norm_pix_loss_from, loss_space, mask_ratio, mask_strategy, mask_file,
+      img_size, in_chans, seed, patch_size, grid [h, w], num_patches,
       mask_convention, output, picture_size [w, h], panels (list of str),
       notes (list of str), images (list of {index, image, mask (h x w of 0/1),
       visible, masked, loss, output}).

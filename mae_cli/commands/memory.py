@@ -43,7 +43,7 @@ def command(
     img_size: ImgSizeOpt = None,
     in_chans: InChansOpt = 3,
 ) -> None:
-    """Memory of one forward pass or training step, in closed form from the config.
+    """Memory of a forward pass or training step, per stage.
 
     Weights, gradients, optimizer state (none for the fixed sin-cos tables), the activations each stage
     saves for backward (encoder and decoder blocks per block and in total), the transient peak of the
@@ -55,15 +55,18 @@ def command(
     bytes autograd saves (train; must equal the closed form, else exit 1) or the live tensors' peak
     (inference); on CUDA the predicted peak against torch.cuda.max_memory_allocated.
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, mode, batch, mask_ratio, img_size ([H, W]), in_chans, grid ([h, w]),
-      num_patches, num_visible,
-      precision {name, weights, residual, matmul, stats, weight_copies}, optimizer,
-      rows [{key, description, bytes}], saved [{key, description, bytes, count,
+      variant, title, mode, batch, mask_ratio, img_size ([H, W]), in_chans,
+      grid ([h, w]), num_patches, num_visible, precision {name, weights,
+      residual, matmul, stats, weight_copies}, optimizer, rows [{key,
+      description, bytes}], saved [{key, description, bytes, count,
       per_block}], inference [{key, description, bytes}], transient_stage,
-      total_bytes, budget {bytes, largest_batch, largest_batch_mask_tokens_in_encoder,
-      batch_ratio, mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device, method,
-      measured_bytes, predicted_bytes, difference_bytes, exact, agree, stages} or null.
+      total_bytes, budget {bytes, largest_batch,
+      largest_batch_mask_tokens_in_encoder, batch_ratio,
+      mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device,
+      method, measured_bytes, predicted_bytes, difference_bytes, exact, agree,
+      stages} or null.
     """
     run(lambda: memory(variant, batch, mask_ratio, mode, dtype, autocast, optimizer, budget, check, device, img_size,
                        in_chans), render)

@@ -20,7 +20,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
             batch: BatchOpt = None, dtype: DtypeOpt = "float16", grad: GradOpt = False,
             mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
             resize: ResizeOpt = "stretch") -> None:
-    """float32 against float16 or bfloat16, stage by stage: range, first inf/NaN, error.
+    """float32 against float16 or bfloat16, stage by stage.
 
     Stage by stage (patch tokens, every encoder block, latent, decoder blocks, norm, predictor): the
     largest |activation| in float32 and in the precision of the run (--dtype float16 or bfloat16, by
@@ -29,13 +29,14 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
     (with --grad, every parameter's gradient too). Exit 1 if a non-finite value appears; the message
     names the stage.
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, img_size ([H, W]), in_chans,
-      mask_ratio, seed, grad,
-      float16_max, dtype, precision, stages (list of {name, shape,
-      max_abs_float32, max_abs, float16_share, finite, max_abs_error,
-      rel_error}), first_nonfinite, float32_finite, loss_float32, loss,
-      gradients (same rows, one per parameter), first_nonfinite_gradient, ok.
+      variant, title, weights, notes, inputs, batch, img_size ([H, W]),
+      in_chans, mask_ratio, seed, grad, float16_max, dtype, precision, stages
+      (list of {name, shape, max_abs_float32, max_abs, float16_share, finite,
+      max_abs_error, rel_error}), first_nonfinite, float32_finite,
+      loss_float32, loss, gradients (same rows, one per parameter),
+      first_nonfinite_gradient, ok.
     """
 
     def compute() -> dict[str, Any]:

@@ -22,7 +22,7 @@ DepthOpt = Annotated[int, typer.Option(
 
 
 def command(variant: VariantOpt = None, depth: DepthOpt = 2) -> None:
-    """Parameter counts per module, checked against the official model.
+    """Parameter counts, checked against the official model.
 
     Total / trainable / fixed parameters, encoder vs decoder, a per-module breakdown, and the
     official count beside ours (exit 1 if they differ).
@@ -32,12 +32,13 @@ def command(variant: VariantOpt = None, depth: DepthOpt = 2) -> None:
     (mae_core/models/official_state_dicts.json). "fixed" are the parameters
     that are never trained: the two sin-cos position tables.
 
+    \b
     JSON (--json), one document with the keys:
       variant, title, counts {total, trainable, fixed, encoder, decoder},
-      official (same keys, or null),
-      difference (same keys, ours - official, or null),
-      fixed_names, mismatches (list of str), verified (true, false or null),
-      depth, modules (list of {name, depth, kind, params, trainable, share}).
+      official (same keys, or null), difference (same keys, ours - official,
+      or null), fixed_names, mismatches (list of str), verified (true, false
+      or null), depth, modules (list of {name, depth, kind, params, trainable,
+      share}).
     """
     run(lambda: compute(variant, depth), render, to_json=lambda r: r.to_dict())
 

@@ -21,18 +21,19 @@ AllBlocksOpt = Annotated[bool, typer.Option(
 
 def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRatioOpt = 0.75,
             all_blocks: AllBlocksOpt = False, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3) -> None:
-    """The tensor shape after each stage of the forward pass, traced on the real modules.
+    """The shape after each stage, traced on the real modules.
 
     The tensor shape after each stage of the MAE forward pass (image, patches, tokens, masking,
     encoder blocks, latent, decoder, pred, mask, loss), traced with hooks on the real modules of a
     meta-device model: never a hand-written list.
 
+    \b
     JSON (--json), one document with the keys:
       variant, title, device, batch, mask_ratio, img_size (H or [H, W]),
       patch_size, grid ([h, w] patches), in_chans, num_patches, num_visible,
       stages (list of {stage, shape, traced_at, part, group, repeat}).
-    part is input, encoder, decoder or loss; repeat > 1 on a row that
-    stands for that many identical blocks (never with --all-blocks).
+    part is input, encoder, decoder or loss; repeat > 1 on a row that stands
+    for that many identical blocks (never with --all-blocks).
     """
     run(lambda: compute(variant, batch, mask_ratio, all_blocks, img_size, in_chans), render,
         to_json=lambda t: t.to_dict())

@@ -37,16 +37,19 @@ def command(
     resize: ResizeOpt = "stretch",
     device: DeviceOpt = "cpu",
 ) -> None:
-    """Loss against mask ratio, one line per mask strategy: a table and a PNG plot.
+    """Loss against mask ratio and strategy: a table and a plot.
 
     The shape of the paper's Fig. 5 on your weights. --mask takes several strategies, comma-separated,
     one line each: random, block, grid (0.75 only), center. --out: the PNG plot (default sweep.png).
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, trained_decoder, norm_pix_loss, img_size, size, in_chans,
-      resize, seed, images, num_patches, strategies, ratios, output, picture_size, notes,
-      cells [{strategy, mask_ratio, num_masked, loss, losses, reason}].
-    A cell's loss is null (with a reason) where a strategy cannot reach that ratio.
+      variant, title, weights, trained_decoder, norm_pix_loss, img_size, size,
+      in_chans, resize, seed, images, num_patches, strategies, ratios, output,
+      picture_size, notes, cells [{strategy, mask_ratio, num_masked, loss,
+      losses, reason}].
+    A cell's loss is null (with a reason) where a strategy cannot reach that
+    ratio.
     """
     run(lambda: compute(images or [], variant=variant, weights=weights, ratios=ratios, masks=masks, seed=seed,
                         norm_pix_loss=norm_pix_loss, out_path=out_path, img_size=img_size, in_chans=in_chans,

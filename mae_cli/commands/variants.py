@@ -12,15 +12,17 @@ from ..runner import run
 
 
 def command() -> None:
-    """The registered variants as the paper's table, with parameter counts counted from the models.
+    """The registered variants, as the paper's table.
 
+    Parameter counts counted from the models built on the meta device.
+
+    \b
     JSON (--json), one document with the key variants, a list of
       {name, short, title, official_name, aliases, every MAEConfig field
       (img_size, patch_size, in_chans, embed_dim, depth, num_heads,
-      decoder_embed_dim, decoder_depth, decoder_num_heads, mlp_ratio,
-      ln_eps, norm_pix_loss), num_patches, num_visible, mask_ratio,
-      patch_dim, total_params, trainable_params, encoder_params,
-      decoder_params}.
+      decoder_embed_dim, decoder_depth, decoder_num_heads, mlp_ratio, ln_eps,
+      norm_pix_loss), num_patches, num_visible, mask_ratio, patch_dim,
+      total_params, trainable_params, encoder_params, decoder_params}.
     """
     run(compute, render, to_json=lambda rows: {"variants": [r.to_dict() for r in rows]})
 

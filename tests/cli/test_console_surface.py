@@ -90,6 +90,27 @@ def test_help_of_every_command(launcher, path):
     assert proc.stdout.count("Usage:") == 1
     if path not in GROUPS:  # --json and --debug reach every command, from one declaration
         assert "--json" in proc.stdout and "--debug" in proc.stdout, path
+    too_wide = [line for line in proc.stdout.splitlines() if len(line) > 80]
+    assert not too_wide, too_wide  # readable in an 80-column terminal (issue 28)
+    assert len(proc.stdout.splitlines()) <= 90, "keep option help short; details go in the description/docs"
+    if "--seed" in proc.stdout:
+        assert "18446744073709551615" not in proc.stdout  # the range is checked, not printed (40 digits)
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS[:1])
+@pytest.mark.parametrize("group", GROUPS, ids=lambda g: " ".join(("mae", *g)))
+def test_group_help_gives_each_command_one_whole_line(launcher, group):
+    """`mae --help`: each summary on its own line, never cut ("...") nor broken mid-sentence."""
+    proc = mae(launcher, *group, "--help")
+    listing = proc.stdout.split("Commands:")[1].splitlines()[1:]
+    names = [line.split()[0] for line in listing if line.strip()]
+    assert all(line.startswith("  ") and not line.startswith("   ") for line in listing if line.strip()), listing
+    assert "..." not in "\n".join(listing) and len(names) == len(set(names)) >= 2, listing
+
+
+def test_usage_line_names_match_the_text():
+    usage = mae(LAUNCHERS[0].values[0], "checkpoint", "convert", "--help").stdout.splitlines()[0]
+    assert "SRC" in usage and "OUT" in usage, usage  # the text says SRC and OUT, not {src} {dst}
 
 
 @pytest.mark.parametrize("launcher", LAUNCHERS[:1])
