@@ -3,7 +3,7 @@
 Each ``...Opt`` is an ``Annotated`` Typer option; a command lists the ones it takes (``variant:
 VariantOpt = None``). Validators that need no model (ratios, tolerances, devices, dtypes, paths) live
 here too. ``--json`` / ``--debug`` are not here: :mod:`mae_cli.runner` gives them to every command.
-Spellings replaced in 0.2 stay as hidden aliases for one release (``docs/cli.md``, "Renamed options").
+Spellings replaced in 0.2 stay as hidden aliases for one release (``docs/renamed_options.md``).
 Paper: none (engineering).
 """
 
@@ -120,7 +120,7 @@ FollowSymlinkOpt = Annotated[bool, typer.Option(
 
 RENAMED: dict[tuple[str, str], str] = {
     # (command, old spelling): new spelling. mae_cli.group rewrites the command line before parsing and
-    # prints a note; docs/cli.md lists these under "Renamed options".
+    # prints a note; docs/renamed_options.md lists these.
     ("memory", "--amp"): "--autocast",
     ("features", "--layers"): "--blocks",
     ("checkpoint convert", "--dtype"): "--save-dtype",
