@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, ImageOpt, JsonOpt, SeedOpt, VariantOpt, WeightsOpt,
+from mae_cli.common import (BadInput, DeviceOpt, ImageOpt, SeedOpt, VariantOpt, WeightsOpt,
                             check_images, esc, note, out, progress, resolve_device, run)
 
 TopOpt = Annotated[int, typer.Option("--top", "-k", help="How many classes per image (1 to the class count).")]
@@ -22,8 +22,7 @@ ResizeOpt = Annotated[str, typer.Option(
 
 
 def command(weights: WeightsOpt = None, image: ImageOpt = None, top: TopOpt = 5, resize: ResizeOpt = "eval",
-            variant: VariantOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "cpu",
-            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+            variant: VariantOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "cpu") -> None:
     """Classify image files with a fine-tuned MAE: the --top most probable ImageNet-1k classes of each,
     with names and softmax probabilities. --weights: a fine-tuned or linear-probe checkpoint (official
     finetune/mae_finetuned_vit_*.pth, main_finetune.py / main_linprobe.py output, timm names); without it,
@@ -38,7 +37,7 @@ def command(weights: WeightsOpt = None, image: ImageOpt = None, top: TopOpt = 5,
       several images, one such list per image, in --image order.
     """
 
-    run(lambda: compute(weights, image, top, resize, variant, seed, device), render, json_out=json_out, debug=debug)
+    run(lambda: compute(weights, image, top, resize, variant, seed, device), render)
 
 
 def compute(weights: Path | None, image: list[Path] | None, top: int, resize: str, variant: str | None, seed: int,
