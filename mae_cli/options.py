@@ -100,7 +100,12 @@ MaskFileOpt = Annotated[Path | None, typer.Option(
     help="A binary PNG at the model's size, white = hidden; sets the mask ratio.")]
 ResizeOpt = Annotated[str, typer.Option(
     "--resize", metavar="HOW", callback=_resize,
-    help="Fit image files by stretch (the official demo's resize) or center-crop.")]
+    help="Fit image files: stretch (the official demo), center-crop or eval (256, crop 224).")]
+AccumIterOpt = Annotated[Optional[int], typer.Option(
+    "--accum-iter", metavar="N", min=1, max=64, show_default=False,
+    help="Micro-batches per optimizer step (the official --accum_iter). Default: published / 1.")]
+StageOpt = Annotated[str, typer.Option(
+    "--stage", metavar="STAGE", help="Training stage: pretrain, finetune or linprobe (--steps: not linprobe).")]
 WarmupOpt = Annotated[int, typer.Option(
     "--warmup", metavar="N", min=0, max=MAX_REPEAT, help="Untimed runs before the timed ones.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(

@@ -41,13 +41,15 @@ def info(path: FileArg, variant: VariantCheck = None,
     cannot be read.
 
     \b
-    JSON (--json), one document with the keys:
-      path, bytes, format, container, naming, wrapper, beside, module_prefix, shards, variant,
-      compared_with, kind, kind_detail, has_decoder, dtypes, tensors, parameters, official_parameters,
-      official_parameters_of_this_kind, missing, unexpected, wrong_shape, fits, sha256, md5, release,
-      target, target_certainty, layer_norm_eps, layer_norm_eps_source, notes; release has name, url, kind,
-      md5_prefix, acc1, acc5 (reference accuracies of the fine-tuned releases, else null); a classifier file
-      also classifier {name, num_classes, global_pool, linear_probe, head}.
+    JSON (--json), one document with the keys: path, bytes, format, container,
+      naming, wrapper, beside, module_prefix, shards, variant, compared_with,
+      kind, kind_detail, has_decoder, dtypes, tensors, parameters,
+      official_parameters, official_parameters_of_this_kind, missing, unexpected,
+      wrong_shape, fits, sha256, md5, release, target, target_certainty,
+      layer_norm_eps, layer_norm_eps_source, notes; release has name, url, kind,
+      md5_prefix, acc1, acc5 (reference accuracies of the fine-tuned releases,
+      else null); a classifier file also classifier {name, num_classes,
+      global_pool, linear_probe, head}.
     """
 
     def compute():

@@ -12,23 +12,23 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (BadInput, DeviceOpt, ImageOpt, SeedOpt, VariantOpt, WeightsOpt,
+from mae_cli.common import (BadInput, DeviceOpt, ImageOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt,
                             check_images, esc, note, out, progress, resolve_device, run)
 
 TopOpt = Annotated[int, typer.Option("--top", "-k", help="How many classes per image (1 to the class count).")]
-ResizeOpt = Annotated[str, typer.Option(
-    "--resize", help="eval (the official evaluation transform: short side 256, bicubic, centre crop 224, "
-                     "torchvision's arithmetic), center-crop (short side to 224, centre) or stretch (224 x 224).")]
 
 
 def command(weights: WeightsOpt = None, image: ImageOpt = None, top: TopOpt = 5, resize: ResizeOpt = "eval",
             variant: VariantOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "cpu") -> None:
-    """Classify image files with a fine-tuned MAE: the --top most probable ImageNet-1k classes of each,
-    with names and softmax probabilities. --weights: a fine-tuned or linear-probe checkpoint (official
-    finetune/mae_finetuned_vit_*.pth, main_finetune.py / main_linprobe.py output, timm names); without it,
-    --variant (default vit_base_patch16) builds an untrained seeded classifier.
-    The input is prepared as the official evaluation does (main_finetune.py --eval). Without --weights the
-    classifier is untrained and its classes mean nothing.
+    """Top ImageNet-1k classes of image files (a fine-tuned MAE).
+
+    The --top most probable classes of each image, with names and softmax probabilities. --resize eval
+    (the default here) is the official evaluation transform: short side 256 bicubic, centre crop 224.
+    --weights: a fine-tuned or linear-probe checkpoint (official finetune/mae_finetuned_vit_*.pth,
+    main_finetune.py / main_linprobe.py output, timm names); without it, --variant (default
+    vit_base_patch16) builds an untrained seeded classifier. The input is prepared as the official
+    evaluation does (main_finetune.py --eval). Without --weights the classifier is untrained and its
+    classes mean nothing.
 
     JSON (--json), one document with the keys:
       model, title, weights (null without), head, num_classes, labels (the class names' source, or null

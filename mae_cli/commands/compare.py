@@ -18,9 +18,9 @@ import typer
 from rich.table import Table
 
 from ..model_args import check_fits_at_size, check_mask_ratio, masking_plan, resolve_weights, size_overrides, size_text
-from ..options import (BatchOpt, DeviceOpt, GradOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt, MaskOpt,
-                       MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ReferenceOpt, ResizeOpt, SeedOpt, VariantOpt,
-                       WeightsOpt, check_images, check_tolerance, resolve_device)
+from ..options import (AccumIterOpt, BatchOpt, DeviceOpt, GradOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt,
+                       MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ReferenceOpt, ResizeOpt, SeedOpt, StageOpt,
+                       VariantOpt, WeightsOpt, check_images, check_tolerance, resolve_device)
 from ..output import cut, esc, note, out, progress
 from ..runner import BadInput, VerificationFailed, run
 
@@ -30,17 +30,10 @@ RtolOpt = Annotated[float, typer.Option(
     "--rtol", metavar="X", callback=check_tolerance, help="Plus this fraction of the reference's largest value.")]
 StepsOpt = Annotated[Optional[int], typer.Option(
     "--steps", min=1, max=1000, show_default=False,
-    help="Instead of one forward pass: N pre-training optimizer steps under the published recipe (groups, "
-         "AdamW, per-iteration lr), ours against the official engine_pretrain.py loop from your clone "
-         "(--official-src); exit 1 unless loss, every group's lr and every weight agree bit for bit.")]
-AccumIterOpt = Annotated[int, typer.Option(
-    "--accum-iter", min=1, max=64, help="With --steps: micro-batches per optimizer step (gradient accumulation).")]
-StepsStageOpt = Annotated[str, typer.Option(
-    "--stage", help="With --steps: pretrain (MAE, engine_pretrain.py) or finetune (the classifier, layer decay, "
-                    "drop path, label smoothing; engine_finetune.py, no mixup/cutmix).")]
+    help="N optimizer steps of the published recipe against the official training loop.")]
 EpochOpt = Annotated[Optional[int], typer.Option(
     "--epoch", min=0, max=100000, show_default=False,
-    help="With --steps: the epoch the steps run in. Default: the last warm-up epoch.")]
+    help="With --steps: their epoch. Default: the last warm-up epoch.")]
 PerturbOpt = Annotated[str | None, typer.Option(
     "--perturb", metavar="WEIGHT", show_default=False,
     help="Add 0.001 to this weight on the reference side only, to watch the check fail.")]
@@ -67,63 +60,43 @@ def command(
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
     steps: StepsOpt = None,
-    accum_iter: AccumIterOpt = 1,
+    accum_iter: AccumIterOpt = None,
     epoch: EpochOpt = None,
-    stage: StepsStageOpt = "pretrain",
+    stage: StageOpt = "pretrain",
 ) -> None:
     """Our model against the official code, stage by stage.
 
-    Identical weights, images and masking noise; exit 1 when a stage differs, naming the first. One
-    --reference: official (your clone, needs --official-src), timm (the official composition on timm),
-    hf (transformers' ViTMAE), or auto (the default): official if a source is given, else timm, else
-    hf. A stage passes when its max abs difference is at most --atol + --rtol x the reference's largest
-    magnitude in that stage (float32 rounding scales with it; --rtol 0 is a pure absolute test).
-    --grad also compares every parameter's gradient after loss.backward() (slower, more memory).
-    --perturb blocks.3.mlp.fc2.bias adds 0.001 to the first entry of that weight (official name) on
-    the reference side only, to watch the check fail where the change first shows. Without --weights
-    our seeded initialisation is exported to the official layout. With --mask-ratio 0 nothing is
-    masked: the loss is undefined on both sides (null) and every other stage is compared.
-
-    With --img-size the reference is built at that size by its own code (the official constructor, timm's
-    PatchEmbed, ViTMAEConfig(image_size=...)); 224-px weights load into both with the fixed position
-    tables regenerated for the new grid. The official code builds square grids only: compare a
-    non-square size with --reference timm.
+    Same weights, images and masking noise; exit 1 naming the first stage whose max abs difference
+    exceeds --atol + --rtol x the reference's largest value there. --reference auto: official if a
+    source is given, else timm, else hf. --grad adds every parameter's gradient. --perturb W adds 0.001
+    to weight W on the reference side only, to watch the check fail. Without --weights our seeded
+    initialisation is exported to the official layout. A classifier (--weights with a head, or --variant
+    vit_base_patch16 / ...) is compared with models_vit.py, timm or transformers; --steps N runs N
+    optimizer steps of the published recipe against the official training loop (docs/fidelity.md,
+    docs/recipe.md).
 
     \b
-    JSON (--json), one document with the keys:
-      variant, title, reference, reference_detail, weights, seed, mask_ratio,
-      norm_pix_loss, atol, rtol, notes (list of str), images (list of str),
-      size, mask_strategy,
-      stages (list of {stage, shape, max_abs, max_rel, passed, detail,
-      tolerance}), passed, first_failure (stage or null),
-      loss {ours, reference} (null with nothing masked),
-      gradients (with --grad: list of {name, max_abs, max_rel, passed, detail}).
-
-    A fine-tuned or linear-probe classifier (--weights FILE holding a head, or --variant vit_base_patch16 /
-    vit_large_patch16 / vit_huge_patch14 seeded with a global-pool head) is compared with the official
-    models_vit.py (your clone, shimmed for today's timm), timm's VisionTransformer or transformers'
-    ViTForImageClassification (cls token + Linear head only): rows patch_embed, blocks.{i}, features (what
-    the head reads), logits, loss (cross-entropy against labels of --seed), grad rows with --grad; its JSON
-    has classifier: true, variant, title, reference, reference_detail, weights, images, batch, seed, atol,
-    rtol, grad, notes, stages, passed, first_failure, loss {ours, reference}, top1 {ours, reference}
-    (lists of class indices), gradients (with --grad).
-
-    With --steps N [--stage pretrain|finetune] (fine-tuning: no mixup/cutmix), instead:
-      variant, title, stage, steps_requested, accum_iter, batch, images, seed, mask_ratio,
-      norm_pix_loss, epoch, lr, weights, official_rule, shims, notes,
-      groups (list of {group, weight_decay, ours, official, same}),
-      steps (list of {step, loss {ours, official} (one per micro-batch), lr (list of {group,
-      weight_decay, ours, official}), max_param_diff, worst_param, passed}),
-      passed, first_failure.
+    JSON (--json), one document with the keys: variant, title, reference,
+      reference_detail, weights, seed, mask_ratio, norm_pix_loss, atol, rtol,
+      notes, images, size, mask_strategy, stages [{stage, shape, max_abs, max_rel,
+      passed, detail, tolerance}], passed, first_failure, loss {ours, reference}
+      (null with nothing masked), gradients (with --grad: [{name, max_abs,
+      max_rel, passed, detail}]). A classifier adds classifier (true), batch,
+      grad, top1 {ours, reference}. --steps: variant, title, stage,
+      steps_requested, accum_iter, batch, images, seed, mask_ratio, norm_pix_loss,
+      epoch, lr, weights, official_rule, shims, notes, groups [{group,
+      weight_decay, ours, official, same}], steps [{step, loss {ours, official},
+      lr [{group, weight_decay, ours, official}], max_param_diff, worst_param,
+      passed}], passed, first_failure.
     """
-    if steps is not None or accum_iter != 1 or epoch is not None or stage != "pretrain":
+    if steps is not None or accum_iter is not None or epoch is not None or stage != "pretrain":
         from .compare_steps import compute as compute_steps
         from .compare_steps import render as render_steps
 
         run(lambda: compute_steps(variant=variant, weights=weights, reference=one_reference(reference),
                                   official_src=official_src,
                                   batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio,
-                                  norm_pix_loss=norm_pix_loss, steps=steps, accum_iter=accum_iter, epoch=epoch,
+                                  norm_pix_loss=norm_pix_loss, steps=steps, accum_iter=accum_iter or 1, epoch=epoch,
                                   img_size=img_size, in_chans=in_chans, device=device, resize=resize, grad=grad,
                                   perturb=perturb, mask=mask, mask_file=mask_file, stage=stage),
             render_steps)

@@ -31,17 +31,16 @@ def command(
     and by a closed form from the config; exit 1 if they disagree. 1 MAC = 2 FLOPs.
 
     \b
-    JSON (--json), one document with the keys:
-      variant, title, img_size (H, or [H, W]), grid ([h, w]), in_chans, size,
-      mask_ratio, num_patches, num_visible, units,
-      stages [{stage, description, tokens, macs, flops_counted,
+    JSON (--json), one document with the keys: variant, title, img_size (H, or [H,
+      W]), grid ([h, w]), in_chans, size, mask_ratio, num_patches, num_visible,
+      units, stages [{stage, description, tokens, macs, flops_counted,
       flops_closed_form, gflops, agree}], encoder_block_macs {product: MACs},
-      encoder_saving, total_saving_vs_mask_tokens_in_encoder,
-      train_over_forward, agree.
-    With --variant vit_base_patch16 / vit_large_patch16 / vit_huge_patch14 (a fine-tuned classifier: the
-    encoder on every patch, then the head): variant, title, num_patches, num_classes, units, classifier
-    (true), stages [{stage (patch_embed, encoder, head, total, train), tokens, macs, flops_counted,
-    flops_closed_form, gflops, agree}], agree.
+      encoder_saving, total_saving_vs_mask_tokens_in_encoder, train_over_forward,
+      agree. With --variant vit_base_patch16 / vit_large_patch16 /
+      vit_huge_patch14 (a fine-tuned classifier: the encoder on every patch, then
+      the head): variant, title, num_patches, num_classes, units, classifier
+      (true), stages [{stage (patch_embed, encoder, head, total, train), tokens,
+      macs, flops_counted, flops_closed_form, gflops, agree}], agree.
     """
     run(lambda: compute(variant, mask_ratio, img_size, in_chans), render)
 

@@ -33,14 +33,14 @@ def command(variant: VariantOpt = None, depth: DepthOpt = 2) -> None:
     that are never trained: the two sin-cos position tables.
 
     \b
-    JSON (--json), one document with the keys:
-      variant, title, counts {total, trainable, fixed, encoder, decoder},
-      official (same keys, or null),
-      difference (same keys, ours - official, or null),
-      fixed_names, mismatches (list of str), verified (true, false or null),
-      depth, modules (list of {name, depth, kind, params, trainable, share}),
-      classifier (true for --variant vit_base_patch16 / vit_large_patch16 / vit_huge_patch14: encoder is
-      then the trunk, decoder the head, official the published models_vit.py count).
+    JSON (--json), one document with the keys: variant, title, counts {total,
+      trainable, fixed, encoder, decoder}, official (same keys, or null),
+      difference (same keys, ours - official, or null), fixed_names, mismatches
+      (list of str), verified (true, false or null), depth, modules (list of
+      {name, depth, kind, params, trainable, share}), classifier (true for
+      --variant vit_base_patch16 / vit_large_patch16 / vit_huge_patch14: encoder
+      is then the trunk, decoder the head, official the published models_vit.py
+      count).
     """
     run(lambda: compute(variant, depth), render, to_json=lambda r: r.to_dict())
 

@@ -14,10 +14,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from mae_cli.common import BadInput, VariantOpt, esc, fmt_int, out, resolve_variant, run
+from mae_cli.common import AccumIterOpt, BadInput, StageOpt, VariantOpt, esc, fmt_int, out, resolve_variant, run
 
-StageOpt = Annotated[str, typer.Option(
-    "--stage", "-s", help="pretrain (Appendix A.1), finetune (A.2, layer-wise lr decay) or linprobe (A.3, LARS).")]
 
 
 def _opt(flag: str, kind: type, text: str) -> Any:
@@ -25,7 +23,6 @@ def _opt(flag: str, kind: type, text: str) -> Any:
 
 
 BatchSizeOpt = _opt("--batch-size", int, "Batch per GPU (the official --batch_size).")
-AccumOpt = _opt("--accum-iter", int, "Gradient accumulation steps (--accum_iter).")
 WorldOpt = _opt("--world-size", int, "Number of GPUs (nodes x 8 in the published runs).")
 BlrOpt = _opt("--blr", float, "Base learning rate; lr = blr x batch x accum x GPUs / 256.")
 EpochsOpt = _opt("--epochs", float, "Training epochs (the cosine ends here).")
@@ -44,14 +41,15 @@ _OPTION = {"variant": "--variant", "stage": "--stage",
 
 
 def command(variant: VariantOpt = None, stage: StageOpt = "pretrain", batch_size: BatchSizeOpt = None,
-            accum_iter: AccumOpt = None, world_size: WorldOpt = None, blr: BlrOpt = None, epochs: EpochsOpt = None,
+            accum_iter: AccumIterOpt = None, world_size: WorldOpt = None, blr: BlrOpt = None, epochs: EpochsOpt = None,
             warmup_epochs: WarmupOpt = None, min_lr: MinLrOpt = None, weight_decay: WdOpt = None,
             layer_decay: LayerDecayOpt = None, plot: PlotOpt = None) -> None:
-    """The recipe of a training stage as the official code runs it: the optimizer's parameter groups
-    (which tensors get weight decay, each group's lr scale), the absolute learning rate from the base
-    rate and the effective batch, and the per-iteration schedule (linear warm-up, half-cycle cosine).
-    Every option defaults to the published value for the stage and variant (docs/recipe.md lists the
-    sources).
+    """The training recipe: parameter groups, lr, schedule.
+
+    As the official code runs it: the optimizer's parameter groups (which tensors get weight decay, each
+    group's lr scale), the absolute learning rate from the base rate and the effective batch, and the
+    per-iteration schedule (linear warm-up, half-cycle cosine). Every option defaults to the published
+    value for the stage and variant (docs/recipe.md lists the sources).
 
     JSON (--json), one document with the keys:
       stage, variant, title, settings {batch_size, accum_iter, world_size, blr, epochs,

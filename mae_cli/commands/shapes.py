@@ -26,13 +26,13 @@ def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRat
     meta-device model: never a hand-written list.
 
     \b
-    JSON (--json), one document with the keys:
-      variant, title, device, batch, mask_ratio, img_size (H or [H, W]),
-      patch_size, grid ([h, w] patches), in_chans, num_patches, num_visible,
-      stages (list of {stage, shape, traced_at, part, group, repeat}).
-    part is input, encoder, decoder or loss (head for a classifier: --variant vit_base_patch16 ...,
-    every patch seen, mask_ratio 0, stages to the pooled features and logits); repeat > 1 on a row that
-    stands for that many identical blocks (never with --all-blocks).
+    JSON (--json), one document with the keys: variant, title, device, batch,
+      mask_ratio, img_size (H or [H, W]), patch_size, grid ([h, w] patches),
+      in_chans, num_patches, num_visible, stages (list of {stage, shape,
+      traced_at, part, group, repeat}). part is input, encoder, decoder or loss
+      (head for a classifier: --variant vit_base_patch16 ..., every patch seen,
+      mask_ratio 0, stages to the pooled features and logits); repeat > 1 on a row
+      that stands for that many identical blocks (never with --all-blocks).
     """
     run(lambda: compute(variant, batch, mask_ratio, all_blocks, img_size, in_chans), render,
         to_json=lambda t: t.to_dict())

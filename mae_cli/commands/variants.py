@@ -17,14 +17,14 @@ def command() -> None:
     Parameter counts counted from the models built on the meta device.
 
     \b
-    JSON (--json), one document with the key variants, a list of
-      {name, short, title, official_name, aliases, every MAEConfig field
-      (img_size, patch_size, in_chans, embed_dim, depth, num_heads,
-      decoder_embed_dim, decoder_depth, decoder_num_heads, mlp_ratio,
-      ln_eps, norm_pix_loss), num_patches, num_visible, mask_ratio,
-      patch_dim, total_params, trainable_params, encoder_params,
-      decoder_params}; and the key classifiers, a list of the fine-tuned classifiers
-      {name, title, pretrained, params, official_params, finetune_drop_path, release, acc1, acc5}.
+    JSON (--json), one document with the key variants, a list of {name, short,
+      title, official_name, aliases, every MAEConfig field (img_size, patch_size,
+      in_chans, embed_dim, depth, num_heads, decoder_embed_dim, decoder_depth,
+      decoder_num_heads, mlp_ratio, ln_eps, norm_pix_loss), num_patches,
+      num_visible, mask_ratio, patch_dim, total_params, trainable_params,
+      encoder_params, decoder_params}; and the key classifiers, a list of the
+      fine-tuned classifiers {name, title, pretrained, params, official_params,
+      finetune_drop_path, release, acc1, acc5}.
     """
     run(compute, render,
         to_json=lambda data: {"variants": [r.to_dict() for r in data[0]], "classifiers": data[1]})
