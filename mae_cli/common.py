@@ -413,7 +413,7 @@ def resolve_weights(variant: str | None, weights: str | os.PathLike | None, defa
         from mae_core.io.files import regular_file
 
         regular_file(weights, "checkpoint")
-    from mae_core.io.weights import load_weights
+    from mae_core.loading.weights import load_weights
 
     with progress(f"reading {cut(os.fspath(weights), 100)}"):
         loaded = load_weights(weights, name)
@@ -653,7 +653,7 @@ def sizes_for(img_size: str | None, in_chans: int = 3, *, pictures: bool = False
 def check_fits_at_size(cfg, title: str, batch: int, device: Any, *, weights_resident: bool = False) -> None:
     """Refuse (exit 2, the estimate in the message) a forward pass of ``cfg`` that cannot fit in the memory
     ``device`` has, before the images or the model are allocated; mask ratio 0, the largest case."""
-    from mae_core.views.memory import check_fits
+    from mae_core.views.memory_budget import check_fits
 
     check_fits(cfg, batch, 0.0, what=f"a {title} forward pass at {size_text(cfg)}", mode="inference",
                device=device, weights_resident=weights_resident)

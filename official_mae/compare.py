@@ -50,7 +50,7 @@ from mae_core.mae import MaskedAutoencoderViT
 from .reference import Reference, our_stage_modules
 
 if TYPE_CHECKING:
-    from mae_core.io.weights import LoadedWeights
+    from mae_core.loading.weights import LoadedWeights
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -303,7 +303,7 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
     Args:
         variant: registry name.
         imgs: (B, C, H, W) at the variant's image size.
-        weights: a :class:`mae_core.io.weights.LoadedWeights`, or None for our seeded initialisation.
+        weights: a :class:`mae_core.loading.weights.LoadedWeights`, or None for our seeded initialisation.
         reference: ``auto``, ``official``, ``timm`` or ``hf``.
         official_src: the official source directory (else ``$MAE_OFFICIAL_SRC``).
         seed: initialisation seed (also the decoder of an encoder-only file) and masking-noise seed.
@@ -320,7 +320,7 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
         :func:`compare_models`'s dict plus what was compared (variant, reference, weights, notes, ...).
     """
     from mae_core.models import get_variant
-    from mae_core.io.weights import build_model
+    from mae_core.loading.weights import build_model
 
     from . import build_reference
 

@@ -98,7 +98,7 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
             mask_file: Path | None = None, resize: str = "stretch") -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
     from mae_core.models import get_variant
-    from mae_core.io.weights import official_shapes
+    from mae_core.loading.weights import official_shapes
 
     from official_mae import ReferenceUnavailable, resolve_kind
     from official_mae.compare import compare_official

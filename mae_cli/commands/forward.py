@@ -1,7 +1,7 @@
 """`mae forward`: one real forward pass of a variant, measured.
 
 Paper: MAE Sec. 3 (Fig. 1): imgs (B, C, H, W) -> loss (), pred (B, L, p*p*C), mask (B, L).
-Services: :func:`mae_core.io.weights.load_weights` / :func:`mae_core.io.weights.build_model` (a checkpoint is
+Services: :func:`mae_core.loading.weights.load_weights` / :func:`mae_core.loading.weights.build_model` (a checkpoint is
 assigned to a meta-device model: no wasted random initialisation) and
 :func:`mae_core.views.forward.measure_forward` (loss, statistics, latency, peak memory, all measured).
 Images are prepared by :mod:`mae_core.io.images` as the official demo does.
@@ -89,7 +89,7 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
         mask_ratio = plan.mask_ratio
         notes += plan.notes
 
-    from mae_core.views.memory import check_fits
+    from mae_core.views.memory_budget import check_fits
 
     # Refuse a batch that cannot fit before the images or the model are allocated.
     check_fits(cfg, batch or len(images) or 1, mask_ratio, what=f"a {info.title} forward pass", mode="inference",
@@ -102,13 +102,13 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
         notes.append(f"no --weights: the seeded random initialisation (seed {seed}) is untrained")
     if norm_pix_loss is None:  # as the checkpoint says (a transformers config.json), else raw pixels
         norm_pix_loss = bool(loaded.hints.get("norm_pix_loss")) if loaded is not None else False
-    from mae_core.io.weights import build_model
+    from mae_core.loading.weights import build_model
 
     with progress(f"building {info.title} on {dev}"):
         model = build_model(name, loaded, device=dev, seed=seed, norm_pix_loss=norm_pix_loss, **overrides)
     notes = list(model.pos_embed_notes) + notes
     build_s = time.perf_counter() - start
-    from mae_core.views.bench import dtype_support
+    from mae_core.views.machine import dtype_support
 
     if not (support := dtype_support(dt, dev))["native"]:  # a CPU without native bfloat16 / float16: slow, said
         notes.append(support["detail"])

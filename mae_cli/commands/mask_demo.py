@@ -78,7 +78,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
             resize: str = "stretch") -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
     from mae_core.io.images import load_pictures, normalize
-    from mae_core.io.weights import build_model
+    from mae_core.loading.weights import build_model
     from mae_core.models import get_variant
     from mae_core.patch_embed import patchify
     from mae_core.views.picture import save_png

@@ -89,7 +89,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
             device: str, resize: str = "stretch") -> dict[str, Any]:
     from mae_core import mask_strategies
     from mae_core.io.images import load_pictures, normalize
-    from mae_core.io.weights import build_model
+    from mae_core.loading.weights import build_model
     from mae_core.models import get_variant
     from mae_core.views.sweep import loss_sweep
 

@@ -15,12 +15,15 @@ lists of numbers and strings) that the CLI renders as a table or as JSON. Import
     shapes.py   tensor shapes after each stage of the forward pass, traced with the recorder on ``meta``
     forward.py  one real forward pass, measured: loss, output statistics, latency, peak memory
     flops.py    FLOPs per stage, counted on ``meta`` and cross-checked against a closed form
-    bench.py    timing against the references, alternating, with this machine's matmul ceiling
+    timing.py   fair timing: warm-up, alternating rounds, medians, this machine's matmul ceiling
+    bench.py    `mae bench` whole: our model against the references, checked and timed
+    machine.py  the CPU a figure ran on, and whether a dtype runs natively there
     reconstruct.py  the paper's Fig. 2: masked image and reconstruction, and which target a checkpoint predicts
     picture.py  those panels, and the attention maps, drawn as one titled PNG (Pillow, imported when drawing)
     baseline.py the paper's Table 1c / 2 baseline: mask tokens in the encoder
     memory.py   memory per stage in closed form: weights, gradients, optimizer state, saved activations,
                 the inference peak, the largest batch in a budget
+    memory_budget.py  budgets as people write them, the memory available, fit checks (`mae memory`'s report)
     memory_measured.py  the same bytes measured on a real step (saved_tensors_hooks, live tensors)
 
 (Named ``views``, not ``inspect``, so it never shadows the standard library's ``inspect``.)

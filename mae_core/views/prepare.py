@@ -62,7 +62,7 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
         resize: how image files are fitted to the size (:data:`mae_core.io.images.RESIZE_PRESETS`).
     """
     from ..io.images import load_batch
-    from ..io.weights import build_model, load_weights
+    from ..loading.weights import build_model, load_weights
     from ..models import get_variant
 
     if batch is not None and batch < 1:
@@ -79,7 +79,7 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
     info = get_variant(name)
     changes = sized(name)
     cfg = info.config.replace(**changes)
-    from .memory import check_fits
+    from .memory_budget import check_fits
 
     check_fits(cfg, len(images) if images else batch or 1, 0.0, what=f"a {info.title} forward pass",
                device=device, weights_resident=loaded is not None)  # before the images or the model exist
