@@ -296,7 +296,7 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
                      atol: float = SAME_MACHINE.atol, rtol: float = SAME_MACHINE.rtol, grad: bool = False,
                      norm_pix_loss: bool | None = None,
                      perturb: str | None = None, device: torch.device | str = "cpu", overrides: dict | None = None,
-                     noise: Tensor | None = None) -> dict:
+                     noise: Tensor | None = None, model: MaskedAutoencoderViT | None = None) -> dict:
     """Our ``variant`` against a reference, on identical weights, images and noise (the service behind
     ``mae compare-official``).
 
@@ -315,6 +315,8 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
         overrides: config fields changed on the variant for both models (``img_size=448``, ``in_chans=1``);
             the reference is built at that size by its own code; 224-px weights get regenerated tables.
         noise: (B, L) masking noise for both (a mask strategy's); ``None``: :func:`make_noise` of ``seed``.
+        model: ours, already built from ``weights`` at that size and target (what
+            :func:`mae_core.views.prepare.prepare` returns); ``None``: built here the same way.
 
     Returns:
         :func:`compare_models`'s dict plus what was compared (variant, reference, weights, notes, ...).
@@ -333,7 +335,9 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
     if weights is not None and not weights.has_decoder:
         notes.append(f"the reference gets the same decoder weights (initialised from seed {seed})")
 
-    model = build_model(v.name, weights, device=device, seed=seed, norm_pix_loss=norm_pix_loss, **overrides).eval()
+    if model is None:
+        model = build_model(v.name, weights, device=device, seed=seed, norm_pix_loss=norm_pix_loss, **overrides)
+    model = model.eval()
     notes.extend(model.pos_embed_notes)
     ref = build_reference(reference, config, official_src=official_src, device=device)
     ref.load_official_state_dict(perturbed(model.official_state_dict(), perturb))

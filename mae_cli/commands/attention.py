@@ -13,24 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (
-    BatchOpt,
-    ImageOpt,
-    ImgSizeOpt,
-    InChansOpt,
-    ResizeOpt,
-    VariantOpt,
-    WeightsOpt,
-    DebugOpt,
-    JsonOpt,
-    MaskRatioOpt,
-    SeedOpt,
-    error,
-    out,
-    progress,
-    run,
-    sizes_for,
-)
+from mae_cli.common import (BatchOpt, DebugOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, ResizeOpt,
+                            SeedOpt, VariantOpt, WeightsOpt, error, out, progress, run)
 
 BlocksOpt = Annotated[str, typer.Option("--blocks", help="Encoder blocks written and drawn: all, -1 (the last) or "
                                         "a list like 0,5,11. Every decoder block is written.")]
@@ -76,7 +60,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
         with progress("recording attention"):
             report = attention_report(variant, weights, image, batch, seed, mask_ratio=mask_ratio, blocks=blocks,
                                       heads=head_list, out=out_file, png=png,
-                                      overrides=sizes_for(img_size, in_chans, pictures=True),
+                                      img_size=img_size, in_chans=in_chans,
                                       resize=resize)
         for note in report["notes"]:
             error(f"note: {note}")

@@ -18,8 +18,8 @@ import typer
 from rich.table import Table
 
 from ..common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt,
-                      OfficialSrcOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, check_mask_ratio, err, out, progress,
-                      resolve_device, resolve_dtype, resolve_variant, run)
+                      OfficialSrcOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, err, out, progress, resolve_device,
+                      resolve_dtype, resolve_variant, run)
 
 
 def command(
@@ -108,6 +108,7 @@ def _check_fits(variant: str, device: str, dtype: str, settings: dict[str, Any])
     """Refuse, before anything is allocated, a batch whose estimated memory exceeds what the device has free."""
     from mae_core.models import get_variant
     from mae_core.views.memory_budget import check_fits
+    from mae_core.views.prepare import check_mask_ratio
 
     batch, mode = settings.get("batch", 1), settings.get("mode", "forward")
     if not isinstance(batch, int) or batch < 1 or mode not in ("forward", "train"):

@@ -17,11 +17,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt,
-                      MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ResizeOpt, SeedOpt, VariantOpt,
-                      VerificationFailed, WeightsOpt, check_fits_at_size, check_images, check_mask_ratio,
-                      check_tolerance, cut, esc, masking_plan, note, out, progress, resolve_device, resolve_weights,
-                      run, size_overrides, size_text)
+from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskFileOpt,
+                      MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ResizeOpt, SeedOpt, VariantOpt,
+                      VerificationFailed, WeightsOpt, check_inputs, check_tolerance, cut, esc, note, out, progress,
+                      resolve_device, resolve_variant, run)
 
 ReferenceOpt = Annotated[str, typer.Option(
     "--reference", "-r", help="What to compare against: official (your clone, needs --official-src), timm (the "
@@ -97,36 +96,28 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
             perturb: str | None, device: str, img_size: str | None = None, in_chans: int = 3, mask: str = "random",
             mask_file: Path | None = None, resize: str = "stretch") -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
-    from mae_core.models import get_variant
     from mae_core.loading.weights import official_shapes
+    from mae_core.views.prepare import prepare, size_text
 
     from official_mae import ReferenceUnavailable, resolve_kind
     from official_mae.compare import compare_official
 
-    from mae_core.io.images import load_batch
-
-    if images and batch != len(images):
-        batch = len(images)
-    check_images(images)
+    batch = len(images) if images else batch
+    check_inputs(images, weights)
     dev = resolve_device(device)
     try:
         kind = resolve_kind(reference, official_src)  # fail fast, before any model is built
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
     source = _official_source(official_src) if kind == "official" else None  # refused here if not a clone
-    name, loaded = resolve_weights(variant, weights)
-    overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
-    cfg = get_variant(name).config.replace(**overrides)
-    check_mask_ratio(mask_ratio, cfg.num_patches)
+    prep = prepare(variant and resolve_variant(variant), weights, images, batch, seed, device=dev, img_size=img_size,
+                   in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio,
+                   norm_pix_loss=norm_pix_loss, stage=progress)
+    name, cfg, plan = prep.variant, prep.config, prep.plan
     if perturb is not None and perturb not in official_shapes(name):
         near = [k for k in official_shapes(name) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
         raise BadInput(f"--perturb {perturb!r} is not a parameter of {name}; use an official name such as "
                        + ", ".join(near))
-    check_fits_at_size(cfg, get_variant(name).title, batch or len(images) or 1, dev,
-                       weights_resident=loaded is not None)
-    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, cfg.in_chans, resize=resize)
-    plan = masking_plan(mask, mask_file, cfg, imgs.shape[0], mask_ratio, seed)
-
     if source is not None:
         h, w = cfg.grid_size
         if h != w:  # refused before the note: nothing of the official source is imported then
@@ -134,14 +125,15 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
                            f"only, not {h}x{w}; compare a non-square size with --reference timm")
         note(source)
     try:
-        with progress(f"comparing {get_variant(name).title} with the {kind} reference"):
-            data = compare_official(name, imgs, weights=loaded, reference=kind, official_src=official_src,
-                                    seed=seed, mask_ratio=plan.mask_ratio, atol=atol, rtol=rtol,
-                                    grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=dev,
-                                    overrides=overrides, noise=plan.noise)
+        with progress(f"comparing {prep.title} with the {kind} reference"):
+            data = compare_official(name, prep.imgs, weights=prep.loaded, reference=kind, official_src=official_src,
+                                    seed=seed, mask_ratio=plan.mask_ratio, atol=atol, rtol=rtol, grad=grad,
+                                    norm_pix_loss=prep.norm_pix_loss, perturb=perturb, device=dev,
+                                    overrides=prep.overrides, noise=plan.noise, model=prep.model)
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
-    data["images"] = described
+    data["images"] = prep.inputs
+    data["norm_pix_loss_from"] = prep.norm_pix_loss_from
     data["size"] = size_text(cfg)
     data["mask_strategy"] = plan.strategy
     data["notes"] = data["notes"] + plan.notes

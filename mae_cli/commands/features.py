@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from mae_cli.common import (BatchOpt, DebugOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt, ResizeOpt, SeedOpt,
-                            VariantOpt, WeightsOpt, error, out, progress, run, sizes_for)
+                            VariantOpt, WeightsOpt, error, out, progress, run)
 
 LayersOpt = Annotated[str, typer.Option("--layers", help="Encoder blocks whose output is kept: all, -1 (the last) "
                                         "or a list like 0,5,11.")]
@@ -45,7 +45,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
 
         with progress("extracting features"):
             report = features_report(variant, weights, image, batch, seed, layers=layers, pool=pool, out=out_file,
-                                     overrides=sizes_for(img_size, in_chans, pictures=bool(image)),
+                                     img_size=img_size, in_chans=in_chans,
                                      resize=resize)
         for note in report["notes"]:
             error(f"note: {note}")

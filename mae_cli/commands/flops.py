@@ -13,9 +13,8 @@ from typing import Any
 
 from rich.table import Table
 
-from ..common import (DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
-                      check_mask_ratio, esc, fmt_int, out, progress, resolve_variant, run, size_overrides,
-                      size_text)
+from ..common import (DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed, esc,
+                      fmt_int, out, progress, resolve_variant, run)
 
 
 def command(
@@ -44,6 +43,7 @@ def command(
 def compute(variant: str | None, mask_ratio: float, img_size: str | None = None, in_chans: int = 3) -> dict[str, Any]:
     from mae_core.models import create_model, get_variant
     from mae_core.views.flops import flop_report
+    from mae_core.views.prepare import check_mask_ratio, size_overrides, size_text
 
     name = resolve_variant(variant or "base")
     spec = get_variant(name)

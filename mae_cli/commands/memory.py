@@ -14,10 +14,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, JsonOpt,
-                      MaskRatioOpt, VariantOpt, VerificationFailed,
-                      check_batch, check_mask_ratio, fmt_int, out, progress, resolve_device, resolve_dtype,
-                      resolve_variant, run, size_overrides)
+from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt,
+                      VariantOpt, VerificationFailed, fmt_int, out, progress, resolve_device, resolve_dtype,
+                      resolve_variant, run)
 
 ModeOpt = Annotated[str, typer.Option("--mode", help="inference (a forward pass without autograd) or train "
                                                      "(forward + backward + optimizer step).")]
@@ -95,6 +94,7 @@ def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, a
            in_chans: int = 3) -> dict[str, Any]:
     from mae_core.models import get_variant
     from mae_core.views import memory_budget
+    from mae_core.views.prepare import check_batch, check_mask_ratio, size_overrides
 
     mode, optimizer, budget_bytes = _options(mode, optimizer, budget)
     name = resolve_variant(variant)

@@ -10,25 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (
-    BatchOpt,
-    ImageOpt,
-    ImgSizeOpt,
-    InChansOpt,
-    ResizeOpt,
-    VariantOpt,
-    WeightsOpt,
-    DebugOpt,
-    JsonOpt,
-    MaskRatioOpt,
-    SeedOpt,
-    VerificationFailed,
-    error,
-    out,
-    progress,
-    run,
-    sizes_for,
-)
+from mae_cli.common import (BatchOpt, DebugOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, ResizeOpt,
+                            SeedOpt, VariantOpt, VerificationFailed, WeightsOpt, error, out, progress, run)
 
 LowDtypeOpt = Annotated[str, typer.Option("--dtype", help="The low precision compared with float32: float16 or "
                                           "bfloat16 (torch.autocast, weights stay float32).")]
@@ -61,7 +44,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
         with progress(f"float32 and {dtype} forward passes"):
             report = numerics_report(variant, weights, image, batch, seed, dtype=dtype, mask_ratio=mask_ratio,
                                      grad=grad,
-                                     overrides=sizes_for(img_size, in_chans, pictures=bool(image)),
+                                     img_size=img_size, in_chans=in_chans,
                                      resize=resize)
         for note in report["notes"]:
             error(f"note: {note}")

@@ -175,7 +175,7 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
                      batch: int | None, seed: int, *, mask_ratio: float = 0.75, blocks: str = "all",
                      heads: list[int] | None = None, out: str | Path | None = None,
                      png: str | Path | None = None, device: torch.device | str = "cpu",
-                     overrides: Any = None, resize: str = "stretch") -> dict[str, Any]:
+                     img_size: Any = None, in_chans: int = 3, resize: str = "stretch") -> dict[str, Any]:
     """Everything `mae attention` shows: load, record every block, write the tensors; plain data.
 
     ``blocks`` (``all`` or encoder indices like ``0,5,-1``) and ``heads`` choose what is written and
@@ -185,13 +185,12 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
 
     ``png``: also write the picture (:func:`mae_core.views.picture.write_attention_png`).
 
-    ``overrides`` (config fields, or a function of the variant's name returning them) and ``resize``:
-    as :func:`mae_core.views.prepare.prepare` (another image size or channel count).
+    ``img_size``, ``in_chans`` and ``resize``: as :func:`mae_core.views.prepare.prepare` (another image size
+    or channel count).
     """
     from ..models import get_variant
     from .features import check_output, parse_layers
-    from .prepare import check_mask_ratio, prepare, variant_name
-    from .reconstruct import masking_noise
+    from .prepare import check_mask_ratio, prepare, size_overrides, variant_name
 
     out_path = check_output(out, (".safetensors",))
     if png is not None and Path(png).suffix.lower() != ".png":
@@ -202,16 +201,16 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
         parse_layers(blocks, cfg.depth, "blocks")
         check_heads(heads, cfg.num_heads)
         check_mask_ratio(mask_ratio, cfg.num_patches)
-        sized = overrides(name) if callable(overrides) else dict(overrides or {})
+        sized = size_overrides(name, img_size, in_chans, pictures=True)
         _check_attention_fits(cfg.replace(**sized), len(images) if images else batch or 1, mask_ratio, device)
-    prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True,
-                   overrides=overrides, resize=resize)
+    prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True, img_size=img_size,
+                   in_chans=in_chans, resize=resize, mask_ratio=mask_ratio)
     cfg = prep.model.config
     check_mask_ratio(mask_ratio, cfg.num_patches)
     chosen = parse_layers(blocks, cfg.depth, "blocks")
     heads = check_heads(heads, cfg.num_heads)
     _check_attention_fits(cfg, int(prep.imgs.shape[0]), mask_ratio, prep.imgs.device)
-    noise = None if mask_ratio == 0 else masking_noise(prep.imgs.shape[0], cfg.num_patches, seed).to(prep.imgs.device)
+    noise = None if mask_ratio == 0 else prep.plan.noise.to(prep.imgs.device)  # masking_noise(B, L, seed)
     maps = attention_maps(prep.model, prep.imgs, mask_ratio=mask_ratio, noise=noise)
     tensors = {k: v for k, v in maps.tensors(heads).items()
                if not k.startswith("encoder.") or int(k.split(".")[2]) in chosen}

@@ -287,3 +287,45 @@ def colorbar(height: int, width: int = 14) -> np.ndarray:
     """uint8 (height, width, 3): a panel's maximum at the top, its minimum at the bottom."""
     column = np.linspace(1, 0, height)[:, None].repeat(width, 1)
     return colormap(column)
+
+
+# --- the demo's picture (``mae mask-demo``: the paper's Fig. 2) ---------------------------------------
+
+def demo_titles(norm_pix: bool, trained: bool) -> list[str]:
+    """The panels of one row: original, masked, then the reconstruction (and for a norm_pix_loss model the
+    prediction in its normalised space first)."""
+    untrained = "" if trained else " (untrained)"
+    if norm_pix:
+        return ["original", "masked", f"prediction, normalised{untrained}", "de-normalised (visible stats)",
+                "de-normalised + visible"]
+    return ["original", "masked", f"reconstruction{untrained}", "reconstruction + visible"]
+
+
+def normalised_to_display(x: Tensor) -> Tensor:
+    """Per-patch normalised values -> [0, 1] for viewing: 0 (the patch mean) is mid-grey, +-2 std white/black."""
+    return (0.5 + x / 4).clamp(0, 1)
+
+
+def demo_picture(prep: Any, rec: Any, header: str, path: str | Path | None = None, *,
+                 follow_symlink: bool = False) -> tuple[Any, list[str]]:
+    """The PNG of a :class:`~mae_core.views.reconstruct.Reconstruction` of ``prep``'s images: one row per image,
+    every panel de-normalised with the ImageNet mean/std; written to ``path`` (atomically) when given.
+    Returns the picture and the panel titles."""
+    from ..io.images import denormalize
+
+    images = prep.imgs
+    columns = [denormalize(images), denormalize(rec.masked)]
+    if rec.norm_pix_loss:
+        columns.append(normalised_to_display(rec.prediction))
+    columns += [denormalize(rec.reconstruction), denormalize(rec.pasted)]
+    titles = demo_titles(rec.norm_pix_loss, prep.trained_decoder)
+    panels, row_titles = [], []
+    for i, name in enumerate(prep.inputs):
+        panels.append([to_uint8(col[i]) for col in columns])
+        masked = int(rec.mask[i].sum())
+        first = "original (built-in)" if name == "built-in test image" else f"original: {Path(name).name}"
+        row_titles.append([first, f"masked {masked}/{prep.config.num_patches}"] + titles[2:])
+    picture = render(panels, row_titles, header)
+    if path is not None:
+        save_png(picture, path, follow_symlink=follow_symlink)
+    return picture, titles

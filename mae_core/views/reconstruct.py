@@ -184,10 +184,13 @@ def reconstruct(model: MaskedAutoencoderViT, images: Tensor, *, mask_ratio: floa
 
 def reconstruction_target(norm_pix_loss: bool | None, weights_name: str | None,
                           hints: Mapping[str, Any]) -> tuple[bool, str]:
-    """Whether to read predictions as per-patch normalised pixels, and why.
+    """Whether to read predictions as per-patch normalised pixels, and why: THE norm-pix rule, used by every
+    command through :func:`mae_core.views.prepare.prepare` (forward, mask-demo, sweep, compare-official).
 
-    Official ``.pth`` files carry no such flag; a transformers ``config.json`` does (``hints``, from
-    :mod:`mae_core.io.weights`); else the official ``*_full.pth`` naming is the hint.
+    In order: the caller's explicit choice; else what the checkpoint states (a transformers ``config.json``,
+    ``hints`` from :mod:`mae_core.io.weights`); else the official naming: the official ``*_full.pth``
+    checkpoints predict per-patch normalised pixels (trained with ``norm_pix_loss``), the
+    ``mae_visualize_vit_*.pth`` ones raw pixels (the project's DESIGN notes); else raw pixels.
 
     Args:
         norm_pix_loss: the caller's explicit choice, or ``None`` to decide from the file.
@@ -226,3 +229,27 @@ def target_hint(fit: Mapping[str, float], norm_pix_loss: bool) -> TargetHint | N
                                  f"normalised patches (MSE {normalized:.3f}): this checkpoint probably predicts "
                                  "raw pixels")
     return None
+
+
+# --- the demo (``mae mask-demo``): one call on the pipeline's inputs -------------------------------------
+
+def reconstruct_checked(prep: Any) -> tuple[Reconstruction, TargetHint | None]:
+    """:func:`reconstruct` on a :class:`~mae_core.views.prepare.Prepared` (its noise, its target), and, for a
+    trained decoder, a :class:`TargetHint` when the predictions fit the other target far better."""
+    rec = reconstruct(prep.model, prep.imgs, mask_ratio=prep.plan.mask_ratio, noise=prep.plan.noise,
+                      norm_pix_loss=prep.norm_pix_loss)
+    hint = None
+    if prep.trained_decoder:
+        hint = target_hint(target_fit(rec.pred, patchify(prep.imgs, prep.config.patch_size)), prep.norm_pix_loss)
+    return rec, hint
+
+
+def demo_rows(prep: Any, rec: Reconstruction, output: str) -> list[dict[str, Any]]:
+    """One row per image: its name, the mask on the patch grid (1 = masked), the counts and the loss."""
+    rows = []
+    for i, name in enumerate(prep.inputs):
+        masked = int(rec.mask[i].sum())
+        rows.append({"index": i, "image": name, "mask": rec.grid[i].tolist(),
+                     "visible": prep.config.num_patches - masked, "masked": masked, "loss": float(rec.loss[i]),
+                     "output": output})
+    return rows
