@@ -59,9 +59,8 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
         head_list = _heads(heads)
         with progress("recording attention"):
             report = attention_report(variant, weights, image, batch, seed, mask_ratio=mask_ratio, blocks=blocks,
-                                      heads=head_list, out=out_file, png=png,
-                                      img_size=img_size, in_chans=in_chans,
-                                      resize=resize)
+                                      heads=head_list, out=out_file, png=png, img_size=img_size,
+                                      in_chans=in_chans, resize=resize)
         for note in report["notes"]:
             error(f"note: {note}")
         return report

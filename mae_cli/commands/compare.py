@@ -74,7 +74,7 @@ def command(
 
     JSON (--json), one document with the keys:
       variant, title, reference, reference_detail, weights, seed, mask_ratio,
-      norm_pix_loss, atol, rtol, notes (list of str), images (list of str),
+      norm_pix_loss, norm_pix_loss_from, atol, rtol, notes (list of str), images (list of str),
       size, mask_strategy,
       stages (list of {stage, shape, max_abs, max_rel, passed, detail,
       tolerance}), passed, first_failure (stage or null),

@@ -45,8 +45,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
 
         with progress("extracting features"):
             report = features_report(variant, weights, image, batch, seed, layers=layers, pool=pool, out=out_file,
-                                     img_size=img_size, in_chans=in_chans,
-                                     resize=resize)
+                                     img_size=img_size, in_chans=in_chans, resize=resize)
         for note in report["notes"]:
             error(f"note: {note}")
         return report

@@ -43,9 +43,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
 
         with progress(f"float32 and {dtype} forward passes"):
             report = numerics_report(variant, weights, image, batch, seed, dtype=dtype, mask_ratio=mask_ratio,
-                                     grad=grad,
-                                     img_size=img_size, in_chans=in_chans,
-                                     resize=resize)
+                                     grad=grad, img_size=img_size, in_chans=in_chans, resize=resize)
         for note in report["notes"]:
             error(f"note: {note}")
         if not report["ok"]:

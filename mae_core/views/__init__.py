@@ -9,7 +9,7 @@ lists of numbers and strings) that the CLI renders as a table or as JSON. Import
     features.py hidden states of every patch in patch order, and a pooled vector (`mae features`)
     attention.py    attention maps on the patch grid, rollout, the decoder's mix (`mae attention`)
     numerics.py float16 / bfloat16 against float32, stage by stage (`mae numerics`)
-    prepare.py  a view's inputs: the model with its weights (or seeded), the images
+    prepare.py  the one input pipeline of every command that runs a model: model, images, mask, target
     params.py   parameter counts, the per-module breakdown, the check against the official listing
     variants.py the registry as the paper's table
     shapes.py   tensor shapes after each stage of the forward pass, traced with the recorder on ``meta``
