@@ -269,6 +269,22 @@ def compare_models(model: MaskedAutoencoderViT, reference: Reference, imgs: Tens
     return result
 
 
+def check_comparable(variant: str, kind: str, grid: tuple[int, int], perturb: str | None = None) -> None:
+    """Refuse, before any reference is built, a ``perturb`` that names no parameter of ``variant`` and a
+    non-square patch grid for the official code (its position table is square only): a
+    :class:`~mae_core.errors.SettingError` naming the argument."""
+    from mae_core.errors import SettingError
+    from mae_core.loading.weights import official_shapes
+
+    if perturb is not None and perturb not in official_shapes(variant):
+        near = [k for k in official_shapes(variant) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
+        raise SettingError("perturb", f"not a parameter of {variant}; use an official name such as "
+                           + ", ".join(near), given=repr(perturb))
+    if kind == "official" and grid[0] != grid[1]:
+        raise SettingError("reference", f"the official models_mae.py builds its position table for a square patch "
+                           f"grid only, not {grid[0]}x{grid[1]}; compare a non-square size with the timm reference")
+
+
 def make_noise(batch: int, num_patches: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
     """The masking noise both models get: uniform [0, 1), (B, L), from its own seeded generator."""
     g = torch.Generator().manual_seed(seed)

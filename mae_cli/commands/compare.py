@@ -96,11 +96,10 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
             perturb: str | None, device: str, img_size: str | None = None, in_chans: int = 3, mask: str = "random",
             mask_file: Path | None = None, resize: str = "stretch") -> dict[str, Any]:
     """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
-    from mae_core.loading.weights import official_shapes
     from mae_core.views.prepare import prepare, size_text
 
     from official_mae import ReferenceUnavailable, resolve_kind
-    from official_mae.compare import compare_official
+    from official_mae.compare import check_comparable, compare_official
 
     batch = len(images) if images else batch
     check_inputs(images, weights)
@@ -114,15 +113,8 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
                    in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio,
                    norm_pix_loss=norm_pix_loss, stage=progress)
     name, cfg, plan = prep.variant, prep.config, prep.plan
-    if perturb is not None and perturb not in official_shapes(name):
-        near = [k for k in official_shapes(name) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
-        raise BadInput(f"--perturb {perturb!r} is not a parameter of {name}; use an official name such as "
-                       + ", ".join(near))
+    check_comparable(name, kind, cfg.grid_size, perturb)  # before the note: nothing official is imported then
     if source is not None:
-        h, w = cfg.grid_size
-        if h != w:  # refused before the note: nothing of the official source is imported then
-            raise BadInput(f"the official models_mae.py builds its position table for a square patch grid "
-                           f"only, not {h}x{w}; compare a non-square size with --reference timm")
         note(source)
     try:
         with progress(f"comparing {prep.title} with the {kind} reference"):
