@@ -2,7 +2,7 @@
 
 Paper: MAE Sec. 3 (Fig. 1): imgs (B, C, H, W) -> loss (), pred (B, L, p*p*C), mask (B, L).
 Services: :func:`mae_core.views.prepare.prepare` (the one input pipeline: weights, size, images, mask,
-the reconstruction target, the memory check) and :func:`mae_core.views.forward.measure_forward` (loss,
+the reconstruction target, the memory check) and :func:`mae_core.views.forward.forward_report` (loss,
 statistics, latency, peak memory, all measured).
 """
 
@@ -60,38 +60,26 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
             mask_ratio: float, norm_pix_loss: bool | None, device: str, dtype: str, repeat: int,
             warmup: int = 1, img_size: str | None = None, in_chans: int = 3,
             resize: str = "stretch", mask: str = "random", mask_file: Path | None = None) -> dict[str, Any]:
-    from mae_core.views.forward import dtype_name, measure_forward
+    from mae_core.views.forward import forward_report
     from mae_core.views.machine import dtype_support
-    from mae_core.views.prepare import prepare, size_text
+    from mae_core.views.prepare import prepare
 
-    name = resolve_variant(variant) if variant is not None else None
     dev, dt = resolve_device(device), resolve_dtype(dtype)
     check_inputs(images, weights)
     start = time.perf_counter()
-    prep = prepare(name, weights, images, batch, seed, device=dev, img_size=img_size, in_chans=in_chans, resize=resize,
-                   mask=mask, mask_file=mask_file, mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss, dtype=dt,
-                   stage=progress)
+    prep = prepare(variant and resolve_variant(variant), weights, images, batch, seed, device=dev, img_size=img_size,
+                   in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio,
+                   norm_pix_loss=norm_pix_loss, dtype=dt, stage=progress)
     build_s = time.perf_counter() - start
-    chosen = mask.strip().lower() != "random" or mask_file is not None  # random: the official demo's global RNG
     notes = prep.file_notes + prep.plan.notes + ([] if prep.loaded else [
         f"no --weights: the seeded random initialisation (seed {seed}) is untrained"])
     notes += [] if (support := dtype_support(dt, dev))["native"] else [support["detail"]]
     for line in notes:
         note(line)
-    with progress(f"forward pass of {prep.title}"):
-        result = measure_forward(prep.model, prep.imgs, mask_ratio=prep.plan.mask_ratio, seed=seed, dtype=dt,
-                                 repeat=repeat, warmup=warmup, noise=prep.plan.noise if chosen else None)
-    cfg = prep.config
-    report = {
-        "variant": prep.variant, "title": prep.title, "weights": prep.weights,
-        "initialisation": "weights" if prep.loaded is not None else "seeded", "notes": notes, "device": str(dev),
-        "dtype": dtype_name(dt), "batch": int(prep.imgs.shape[0]), "img_size": cfg.to_dict()["img_size"],
-        "in_chans": cfg.in_chans, "size": size_text(cfg), "mask_ratio": prep.plan.mask_ratio,
-        "mask_strategy": prep.plan.strategy, "mask_file": prep.plan.mask_file, "norm_pix_loss": prep.norm_pix_loss,
-        "norm_pix_loss_from": prep.norm_pix_loss_from, "seed": seed, "inputs": prep.inputs, "build_s": build_s,
-        **result.to_dict(),
-    }
-    if not result.ok:
+    with progress(f"forward pass of {prep.title}"):  # random: the global RNG after manual_seed, as the demo does
+        report = forward_report(prep, device=dev, dtype=dt, seed=seed, repeat=repeat, warmup=warmup, notes=notes,
+                                build_s=build_s, strategy_noise=mask.strip().lower() != "random" or mask_file is not None)
+    if not report["ok"]:
         raise VerificationFailed(report, "the forward pass produced non-finite values")
     return report
 
