@@ -76,9 +76,10 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
     notes += [] if (support := dtype_support(dt, dev))["native"] else [support["detail"]]
     for line in notes:
         note(line)
-    with progress(f"forward pass of {prep.title}"):  # random: the global RNG after manual_seed, as the demo does
+    chosen = mask.strip().lower() != "random" or mask_file is not None  # random: the official demo's global RNG
+    with progress(f"forward pass of {prep.title}"):
         report = forward_report(prep, device=dev, dtype=dt, seed=seed, repeat=repeat, warmup=warmup, notes=notes,
-                                build_s=build_s, strategy_noise=mask.strip().lower() != "random" or mask_file is not None)
+                                build_s=build_s, strategy_noise=chosen)
     if not report["ok"]:
         raise VerificationFailed(report, "the forward pass produced non-finite values")
     return report
