@@ -67,8 +67,8 @@ def parse_ratios(text: str) -> list[float]:
 def compute(image_paths: list[Path], *, variant: str | None, weights: Path | None, ratios: str, masks: str, seed: int,
             norm_pix_loss: bool | None, out_path: Path, img_size: str | None, in_chans: int,
             device: str, resize: str = "stretch") -> dict[str, Any]:
-    from mae_core.views.prepare import check_mask_ratio, prepare, size_text
-    from mae_core.views.sweep import loss_sweep, sweep_png
+    from mae_core.views.prepare import check_mask_ratio, prepare
+    from mae_core.views.sweep import sweep_report
 
     values, strategies = parse_ratios(ratios), _strategies(masks)
     _check_out(out_path)
@@ -76,27 +76,15 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
     prep = prepare(variant and resolve_variant(variant), weights, image_paths, None, seed,
                    device=resolve_device(device), builtin=True, img_size=img_size, in_chans=in_chans, resize=resize,
                    mask_ratio=values[0], norm_pix_loss=norm_pix_loss, stage=progress)
-    cfg = prep.config
-    for r in values:
-        check_mask_ratio(r, cfg.num_patches)
-    notes = prep.file_notes
-    if not prep.trained_decoder:
-        notes.append("the decoder is untrained (no --weights, or an encoder-only file): the losses show how the "
-                     "sweep works, not what MAE learned")
+    for r in values:  # before any pass: a ratio that keeps no patch is refused whole
+        check_mask_ratio(r, prep.config.num_patches)
+    notes = prep.file_notes + ([] if prep.trained_decoder else [
+        "the decoder is untrained (no --weights, or an encoder-only file): the losses show how the sweep works, "
+        "not what MAE learned"])
     for line in notes:
         note(line)
     with progress(f"{len(strategies) * len(values)} forward passes"):
-        result = loss_sweep(prep.model, prep.imgs, values, strategies, seed=seed, norm_pix_loss=prep.norm_pix_loss)
-    picture = sweep_png(result, out_path, title=f"MAE {prep.title} ({size_text(cfg)}): loss on the masked patches "
-                        f"vs mask ratio, {len(prep.inputs)} image(s), seed {seed}")
-    return {
-        "variant": prep.variant, "title": prep.title, "weights": prep.weights, "trained_decoder": prep.trained_decoder,
-        "norm_pix_loss": prep.norm_pix_loss, "norm_pix_loss_from": prep.norm_pix_loss_from,
-        "img_size": cfg.to_dict()["img_size"], "size": size_text(cfg), "in_chans": cfg.in_chans, "resize": resize,
-        "seed": seed, "images": prep.inputs, "num_patches": result.num_patches, "strategies": strategies,
-        "ratios": values, "output": str(out_path), "picture_size": list(picture.size), "notes": notes,
-        "cells": [c.__dict__ for c in result.cells],
-    }
+        return sweep_report(prep, values, strategies, out_path, seed=seed, resize=resize, notes=notes)
 
 
 def _strategies(masks: str) -> list[str]:

@@ -101,3 +101,25 @@ def sweep_png(result: SweepResult, path: str | Path, *, title: str, what: str = 
         raise SettingError(what, f"cannot write {str(path)!r} ({exc.strerror or exc}); choose a writable "
                            "path") from None
     return picture
+
+
+def sweep_report(prep: Any, ratios: list[float], strategies: list[str], path: str | Path, *, seed: int = 0,
+                 resize: str = "stretch", notes: list[str] | None = None) -> dict[str, Any]:
+    """``mae sweep`` as plain data: :func:`loss_sweep` on a :class:`~mae_core.views.prepare.Prepared` (its
+    images, its reconstruction target), the plot written to ``path`` (:func:`sweep_png`), and what was run."""
+    from .prepare import check_mask_ratio, size_text
+
+    cfg = prep.config
+    for r in ratios:
+        check_mask_ratio(r, cfg.num_patches)
+    result = loss_sweep(prep.model, prep.imgs, ratios, strategies, seed=seed, norm_pix_loss=prep.norm_pix_loss)
+    picture = sweep_png(result, path, title=f"MAE {prep.title} ({size_text(cfg)}): loss on the masked patches vs mask "
+                        f"ratio, {len(prep.inputs)} image(s), seed {seed}")
+    return {
+        "variant": prep.variant, "title": prep.title, "weights": prep.weights, "trained_decoder": prep.trained_decoder,
+        "norm_pix_loss": prep.norm_pix_loss, "norm_pix_loss_from": prep.norm_pix_loss_from,
+        "img_size": cfg.to_dict()["img_size"], "size": size_text(cfg), "in_chans": cfg.in_chans, "resize": resize,
+        "seed": seed, "images": prep.inputs, "num_patches": result.num_patches, "strategies": strategies,
+        "ratios": ratios, "output": str(path), "picture_size": list(picture.size), "notes": list(notes or []),
+        "cells": [c.__dict__ for c in result.cells],
+    }
