@@ -66,6 +66,7 @@ and beside the paper, the machinery:
     views/memory_budget.py    budgets, available memory, fit checks (``mae memory``)
     views/memory_measured.py  the same bytes measured on a real step
     views/baseline.py         Table 1c / 2: mask tokens in the encoder
+    views/demo.py             ``mae mask-demo`` as data: the rows and the picture of Fig. 2
     views/reconstruct.py      Fig. 2: masked image and reconstruction
     views/picture.py          those panels as one PNG; the attention picture, its colour map
     views/sweep.py            Fig. 5: loss against mask ratio and mask strategy

@@ -5,9 +5,8 @@ Paper: MAE Fig. 2 / Fig. 3 (masked input, reconstruction, reconstruction + visib
 Prints the patch grid of each image (visible vs masked, with the counts) and writes one PNG, one row
 per image: original | masked | reconstruction | reconstruction + visible (for norm_pix_loss
 checkpoints: original | masked | prediction in normalised space | de-normalised | de-normalised +
-visible). The inputs come from :func:`mae_core.views.prepare.prepare`, the tensors from
-:mod:`mae_core.views.reconstruct`, the PNG from :func:`mae_core.views.picture.demo_picture`; this module
-checks the options, words the notes and draws the terminal grid.
+visible). The inputs come from :func:`mae_core.views.prepare.prepare`, the tensors, rows and PNG from
+:mod:`mae_core.views.demo`; this module checks the options, words the notes and draws the terminal grid.
 """
 
 from __future__ import annotations
@@ -78,8 +77,8 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
             resize: str = "stretch") -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
     from mae_core.views.prepare import prepare
-    from mae_core.views.picture import demo_picture
-    from mae_core.views.reconstruct import demo_rows, reconstruct_checked
+    from mae_core.models import get_variant
+    from mae_core.views.demo import demo_report, reconstruct_checked
 
     _check_out(out_path, follow_symlink)
     check_inputs(image_paths, weights)
@@ -87,34 +86,16 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
                    device=resolve_device(device), builtin=True, img_size=img_size, in_chans=in_chans,
                    resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss,
                    stage=progress)
-    cfg, plan = prep.config, prep.plan
     with progress(f"masking and reconstructing {len(prep.inputs)} image(s)"):
         rec, hint = reconstruct_checked(prep)
-    notes = (list(prep.model.pos_embed_notes)
-             + _notes(prep.loaded, weights, seed, prep.norm_pix_loss, prep.norm_pix_loss_from,
-                      get_variant_short(prep.variant)) + plan.notes)
+    notes = (list(prep.model.pos_embed_notes) + _notes(prep.loaded, weights, seed, prep.norm_pix_loss,
+                                                       prep.norm_pix_loss_from, get_variant(prep.variant).short)
+             + prep.plan.notes)
     if hint:
         notes.append(f"hint: {hint.message}; try {'--norm-pix-loss' if hint.norm_pix_loss else '--raw-pix'}")
-    header = _header(prep.title, prep.loaded, weights, seed, plan.mask_ratio, prep.norm_pix_loss, plan.strategy)
-    picture, panels = demo_picture(prep, rec, header, out_path, follow_symlink=follow_symlink)
-    return {
-        "variant": prep.variant, "title": prep.title, "weights": prep.weights,
-        "trained_decoder": prep.trained_decoder, "norm_pix_loss": prep.norm_pix_loss,
-        "norm_pix_loss_from": prep.norm_pix_loss_from,
-        "loss_space": "per-patch normalised pixels" if prep.norm_pix_loss else "ImageNet-normalised pixels",
-        "mask_ratio": plan.mask_ratio, "mask_strategy": plan.strategy, "mask_file": plan.mask_file,
-        "img_size": cfg.to_dict()["img_size"], "in_chans": cfg.in_chans, "seed": seed, "patch_size": cfg.patch_size,
-        "grid": list(cfg.grid_size), "num_patches": cfg.num_patches,
-        "mask_convention": "1 = masked (hidden), 0 = visible", "output": str(out_path),
-        "picture_size": list(picture.size), "panels": panels, "notes": notes,
-        "images": demo_rows(prep, rec, str(out_path)),
-    }
-
-
-def get_variant_short(name: str) -> str:
-    from mae_core.models import get_variant
-
-    return get_variant(name).short
+    header = _header(prep.title, prep.loaded, weights, seed, prep.plan.mask_ratio, prep.norm_pix_loss,
+                     prep.plan.strategy)
+    return demo_report(prep, rec, out_path, header=header, notes=notes, follow_symlink=follow_symlink)
 
 
 def _check_out(path: Path, follow_symlink: bool) -> None:

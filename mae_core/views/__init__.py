@@ -18,6 +18,7 @@ lists of numbers and strings) that the CLI renders as a table or as JSON. Import
     timing.py   fair timing: warm-up, alternating rounds, medians, this machine's matmul ceiling
     bench.py    `mae bench` whole: our model against the references, checked and timed
     machine.py  the CPU a figure ran on, and whether a dtype runs natively there
+    demo.py     `mae mask-demo` as data: Fig. 2's rows and picture, on the pipeline's inputs
     reconstruct.py  the paper's Fig. 2: masked image and reconstruction, and which target a checkpoint predicts
     picture.py  those panels, and the attention maps, drawn as one titled PNG (Pillow, imported when drawing)
     baseline.py the paper's Table 1c / 2 baseline: mask tokens in the encoder

@@ -192,6 +192,7 @@ class Prepared:
     plan: MaskingPlan | None = None  # the masking noise (B, L) and how it was chosen
     norm_pix_loss: bool = False  # the reconstruction target: per-patch normalised pixels?
     norm_pix_loss_from: str = "default"  # why: "option", "config.json", "file name" or "default"
+    seed: int = 0  # what seeded the initialisation, the random images and the masking noise
 
     @property
     def trained_decoder(self) -> bool:
@@ -273,7 +274,7 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
         f"no weights: the model has the seeded random initialisation (seed {seed}), not a trained one"])
     return Prepared(name, info.title, model, imgs.to(device), inputs, str(weights) if weights else None, notes,
                     config=cfg, overrides=overrides, loaded=loaded, plan=plan, norm_pix_loss=norm_pix,
-                    norm_pix_loss_from=norm_pix_from)
+                    norm_pix_loss_from=norm_pix_from, seed=seed)
 
 
 def _build(name: str, loaded: Any, device: torch.device | str, seed: int,

@@ -229,27 +229,3 @@ def target_hint(fit: Mapping[str, float], norm_pix_loss: bool) -> TargetHint | N
                                  f"normalised patches (MSE {normalized:.3f}): this checkpoint probably predicts "
                                  "raw pixels")
     return None
-
-
-# --- the demo (``mae mask-demo``): one call on the pipeline's inputs -------------------------------------
-
-def reconstruct_checked(prep: Any) -> tuple[Reconstruction, TargetHint | None]:
-    """:func:`reconstruct` on a :class:`~mae_core.views.prepare.Prepared` (its noise, its target), and, for a
-    trained decoder, a :class:`TargetHint` when the predictions fit the other target far better."""
-    rec = reconstruct(prep.model, prep.imgs, mask_ratio=prep.plan.mask_ratio, noise=prep.plan.noise,
-                      norm_pix_loss=prep.norm_pix_loss)
-    hint = None
-    if prep.trained_decoder:
-        hint = target_hint(target_fit(rec.pred, patchify(prep.imgs, prep.config.patch_size)), prep.norm_pix_loss)
-    return rec, hint
-
-
-def demo_rows(prep: Any, rec: Reconstruction, output: str) -> list[dict[str, Any]]:
-    """One row per image: its name, the mask on the patch grid (1 = masked), the counts and the loss."""
-    rows = []
-    for i, name in enumerate(prep.inputs):
-        masked = int(rec.mask[i].sum())
-        rows.append({"index": i, "image": name, "mask": rec.grid[i].tolist(),
-                     "visible": prep.config.num_patches - masked, "masked": masked, "loss": float(rec.loss[i]),
-                     "output": output})
-    return rows
