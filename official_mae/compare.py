@@ -39,7 +39,7 @@ import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -267,6 +267,23 @@ def compare_models(model: MaskedAutoencoderViT, reference: Reference, imgs: Tens
                  "reference": None if nothing_masked else float(ref.loss.detach())},
     })
     return result
+
+
+def compare_prepared(prep: Any, *, reference: str = "auto", official_src: str | None = None,
+                     atol: float = SAME_MACHINE.atol, rtol: float = SAME_MACHINE.rtol, grad: bool = False,
+                     perturb: str | None = None) -> dict:
+    """:func:`compare_official` on the inputs :func:`mae_core.views.prepare.prepare` built (our model, the
+    images, the masking noise, the reconstruction target), with what was compared added to the report."""
+    from mae_core.views.prepare import size_text
+
+    plan = prep.plan
+    data = compare_official(prep.variant, prep.imgs, weights=prep.loaded, reference=reference,
+                            official_src=official_src, seed=prep.seed, mask_ratio=plan.mask_ratio, atol=atol,
+                            rtol=rtol, grad=grad, norm_pix_loss=prep.norm_pix_loss, perturb=perturb,
+                            device=prep.imgs.device, overrides=prep.overrides, noise=plan.noise, model=prep.model)
+    data.update(images=prep.inputs, norm_pix_loss_from=prep.norm_pix_loss_from, size=size_text(prep.config),
+                mask_strategy=plan.strategy, notes=data["notes"] + plan.notes)
+    return data
 
 
 def check_comparable(variant: str, kind: str, grid: tuple[int, int], perturb: str | None = None) -> None:

@@ -95,11 +95,11 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
             norm_pix_loss: bool | None,
             perturb: str | None, device: str, img_size: str | None = None, in_chans: int = 3, mask: str = "random",
             mask_file: Path | None = None, resize: str = "stretch") -> dict[str, Any]:
-    """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
-    from mae_core.views.prepare import prepare, size_text
+    """Validate the options, run :func:`official_mae.compare.compare_prepared`, raise if it failed."""
+    from mae_core.views.prepare import prepare
 
     from official_mae import ReferenceUnavailable, resolve_kind
-    from official_mae.compare import check_comparable, compare_official
+    from official_mae.compare import check_comparable, compare_prepared
 
     batch = len(images) if images else batch
     check_inputs(images, weights)
@@ -112,23 +112,15 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
     prep = prepare(variant and resolve_variant(variant), weights, images, batch, seed, device=dev, img_size=img_size,
                    in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio,
                    norm_pix_loss=norm_pix_loss, stage=progress)
-    name, cfg, plan = prep.variant, prep.config, prep.plan
-    check_comparable(name, kind, cfg.grid_size, perturb)  # before the note: nothing official is imported then
+    check_comparable(prep.variant, kind, prep.config.grid_size, perturb)  # before the note: nothing official runs
     if source is not None:
         note(source)
     try:
         with progress(f"comparing {prep.title} with the {kind} reference"):
-            data = compare_official(name, prep.imgs, weights=prep.loaded, reference=kind, official_src=official_src,
-                                    seed=seed, mask_ratio=plan.mask_ratio, atol=atol, rtol=rtol, grad=grad,
-                                    norm_pix_loss=prep.norm_pix_loss, perturb=perturb, device=dev,
-                                    overrides=prep.overrides, noise=plan.noise, model=prep.model)
+            data = compare_prepared(prep, reference=kind, official_src=official_src, atol=atol, rtol=rtol, grad=grad,
+                                    perturb=perturb)
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
-    data["images"] = prep.inputs
-    data["norm_pix_loss_from"] = prep.norm_pix_loss_from
-    data["size"] = size_text(cfg)
-    data["mask_strategy"] = plan.strategy
-    data["notes"] = data["notes"] + plan.notes
     if not data["passed"]:
         raise VerificationFailed(data, f"{data['title']} differs from the {kind} reference from stage "
                                        f"{data['first_failure']} on")
