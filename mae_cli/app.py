@@ -26,6 +26,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("flops", "flops"),
     ("forward", "forward"),
     ("compare-official", "compare"),
+    ("classify", "classify"),
     ("mask-demo", "mask_demo"),
     ("bench", "bench"),
     ("features", "features"),

@@ -80,6 +80,15 @@ def command(
       tolerance}), passed, first_failure (stage or null),
       loss {ours, reference} (null with nothing masked),
       gradients (with --grad: list of {name, max_abs, max_rel, passed, detail}).
+
+    A fine-tuned or linear-probe classifier (--weights FILE holding a head, or --variant vit_base_patch16 /
+    vit_large_patch16 / vit_huge_patch14 seeded with a global-pool head) is compared with the official
+    models_vit.py (your clone, shimmed for today's timm), timm's VisionTransformer or transformers'
+    ViTForImageClassification (cls token + Linear head only): rows patch_embed, blocks.{i}, features (what
+    the head reads), logits, loss (cross-entropy against labels of --seed), grad rows with --grad; its JSON
+    has classifier: true, variant, title, reference, reference_detail, weights, images, batch, seed, atol,
+    rtol, grad, notes, stages, passed, first_failure, loss {ours, reference}, top1 {ours, reference}
+    (lists of class indices), gradients (with --grad).
     """
     run(lambda: compute(variant=variant, weights=weights, reference=reference, official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
@@ -108,10 +117,22 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
         kind = resolve_kind(reference, official_src)  # fail fast, before any model is built
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
+    from mae_core.errors import CheckpointError
+    from mae_core.models import is_classifier
+
+    if variant is not None and is_classifier(variant):  # a fine-tuned classifier (models_vit.py), seeded
+        return _compare_classifier(None, variant, locals())
     source = _official_source(official_src) if kind == "official" else None  # refused here if not a clone
-    prep = prepare(variant and resolve_variant(variant), weights, images, batch, seed, device=dev, img_size=img_size,
-                   in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio,
-                   norm_pix_loss=norm_pix_loss, stage=progress)
+    try:
+        prep = prepare(variant and resolve_variant(variant), weights, images, batch, seed, device=dev,
+                       img_size=img_size, in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file,
+                       mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss, stage=progress)
+    except CheckpointError as exc:  # no pre-trained MAE: a fine-tuned or linear-probe classifier?
+        if weights is None or variant is not None:
+            raise
+        return _compare_classifier(weights, None, locals(), exc)
+    if prep.plan is None:  # the file is a fine-tuned classifier: compared as one
+        return _compare_classifier(weights, None, locals())
     check_comparable(prep.variant, kind, prep.config.grid_size, perturb)  # before the note: nothing official runs
     if source is not None:
         note(source)
@@ -123,6 +144,43 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
         raise BadInput(str(exc)) from None
     if not data["passed"]:
         raise VerificationFailed(data, f"{data['title']} differs from the {kind} reference from stage "
+                                       f"{data['first_failure']} on")
+    return data
+
+
+def _compare_classifier(weights: Path | None, variant: str | None, opts: dict[str, Any],
+                        mae_error: Exception | None = None) -> dict[str, Any]:
+    """compare-official on a classifier (official models_vit.py, timm's VisionTransformer, transformers'
+    ViTForImageClassification): stage by stage to the logits, and the loss's gradients with --grad."""
+    from mae_core.errors import CheckpointError
+    from mae_core.finetune import read_classifier
+
+    from official_mae import ReferenceUnavailable
+    from official_mae.classifier import check_official_vit_source, compare_classifier_checkpoint
+    from official_mae.official import official_source
+
+    if weights is not None and mae_error is not None:
+        try:
+            read_classifier(weights)  # neither an MAE nor a classifier: the MAE reader's message stands
+        except CheckpointError:
+            raise mae_error from None
+    if opts["kind"] == "official":
+        try:
+            check_official_vit_source(official_source(opts["official_src"]))
+        except ReferenceUnavailable as exc:
+            raise BadInput(str(exc)) from None
+    try:
+        with progress("comparing the classifier with the " + opts["kind"] + " reference"):
+            data = compare_classifier_checkpoint(
+                weights, [str(p) for p in opts["images"]], classifier=variant, batch=opts["batch"] or 2,
+                seed=opts["seed"], resize=opts["resize"], reference=opts["kind"], official_src=opts["official_src"],
+                atol=opts["atol"], rtol=opts["rtol"], grad=opts["grad"], perturb=opts["perturb"], device=opts["dev"])
+    except ReferenceUnavailable as exc:
+        raise BadInput(str(exc)) from None
+    except KeyError as exc:
+        raise BadInput(str(exc.args[0])) from None
+    if not data["passed"]:
+        raise VerificationFailed(data, f"{data['title']} differs from the {data['reference']} reference from stage "
                                        f"{data['first_failure']} on")
     return data
 
@@ -151,7 +209,20 @@ def _num(x: float | None) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
+def _render_classifier(data: dict[str, Any]) -> None:
+    out.print(f"[bold]{esc(data['title'])}[/] ({esc(data['variant'])}) vs [bold]{esc(data['reference'])}[/]: "
+              f"{esc(data['reference_detail'])}", highlight=False)
+    out.print(f"weights: {esc(data['weights'])}; input: {len(data['images'])} image(s) "
+              f"({esc(data['images'][0], 100)}{', ...' if len(data['images']) > 1 else ''}); loss: cross-entropy "
+              f"against labels of seed {data['seed']}", highlight=False)
+
+
 def render(data: dict[str, Any]) -> None:
+    if data.get("classifier"):
+        for line in data["notes"]:
+            note(line)
+        _render_classifier(data)
+        return _render_table(data)
     for line in data["notes"]:
         note(line)
     out.print(f"[bold]{esc(data['title'])}[/] ({esc(data['variant'])}) vs [bold]{esc(data['reference'])}[/]: "
@@ -163,6 +234,10 @@ def render(data: dict[str, Any]) -> None:
               f"{', ...' if len(data['images']) > 1 else ''}); masking noise seed {data['seed']}, mask ratio "
               f"{data['mask_ratio']:g}{strategy}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
               highlight=False)
+    _render_table(data)
+
+
+def _render_table(data: dict[str, Any]) -> None:
     table = Table(title=f"stage by stage (pass: max abs diff <= {data['atol']:g} + {data['rtol']:g} x max |reference|;"
                         " masks identical)")
     table.add_column("stage", no_wrap=True)
@@ -181,7 +256,10 @@ def render(data: dict[str, Any]) -> None:
         table.add_row(esc(row["stage"]), esc(shape), _num(row["max_abs"]), _num(row["max_rel"]), verdict)
     out.print(table)
     loss = data["loss"]
-    if loss["ours"] is None:
+    if data.get("classifier"):
+        out.print(f"loss: ours {loss['ours']:.8f}, reference {loss['reference']:.8f}; top-1 ours "
+                  f"{data['top1']['ours']}, reference {data['top1']['reference']}", highlight=False)
+    elif loss["ours"] is None:
         out.print("loss: undefined on both sides (no masked patches)", highlight=False)
     else:
         out.print(f"loss: ours {loss['ours']:.8f}, reference {loss['reference']:.8f}", highlight=False)

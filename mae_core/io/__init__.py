@@ -7,6 +7,7 @@ detection, building, info, conversion, downloads) is :mod:`mae_core.loading`, ab
     weights.py          weight files read safely (``weights_only=True``, bounded, dtypes checked)
     pickle_scan.py      the globals a pickle names, read without unpickling (why a file is refused)
     hf_layout.py        transformers' ViTMAE parameter names (v4 and v5) <-> the official layout
+    hf_vit_layout.py    transformers' ViTForImageClassification names <-> the official classifier's
     safetensors_file.py ``.safetensors`` files through the ``safetensors`` library (lazy ``safe_open``)
     releases.py         the official checkpoints: names, URLs, kinds, published md5 prefixes
     files.py            bounded reads of regular files only; atomic writes

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from ..errors import CheckpointError, MAEError
-from . import checkpoint, hf_layout, pickle_scan
+from . import checkpoint, hf_layout, hf_vit_layout, pickle_scan
 from .files import read_bounded, regular_file, show_path
 from .safetensors_file import DTYPES, SafetensorsError, read_header, read_safetensors
 
@@ -96,6 +96,10 @@ def read_weights(path: str | Path, max_bytes: int) -> ReadWeights:
 
 def _to_official(tensors: dict[str, Tensor], p: Path) -> tuple[dict[str, Tensor], str, list[str]]:
     """Any accepted key naming -> the official layout; the naming found and a note on the conversion."""
+    if hf_vit_layout.is_hf_vit_classifier(tensors):  # the fine-tuned classifier (mae_core.finetune reads it)
+        version = hf_vit_layout.hf_vit_naming(list(tensors))
+        return (hf_vit_layout.hf_to_official_classifier(tensors), f"transformers ViT {version}",
+                [f"transformers ViTForImageClassification names ({version}) converted to the official layout"])
     if hf_layout.is_hf_layout(tensors):
         version = hf_layout.hf_version(tensors)
         return (_from_hf(tensors, p), f"transformers {version}",
@@ -218,6 +222,8 @@ def _read_transformers_dir(p: Path, max_bytes: int) -> ReadWeights:
     """``config.json`` + weights saved by transformers' ``save_pretrained`` (ViTMAE), in the official layout."""
     config = read_hf_config(p)
     model_type = config.get("model_type", "vit_mae")
+    if model_type == "vit":  # ViTForImageClassification: a fine-tuned classifier (mae classify)
+        return _read_hf_vit_dir(p, config, max_bytes)
     if model_type != "vit_mae":
         raise CheckpointError(f"{show_path(p)} holds a transformers {model_type[:40]!r} model, not ViTMAE (model_type "
                               "'vit_mae'); pass an MAE checkpoint")
@@ -261,6 +267,26 @@ def _read_transformers_dir(p: Path, max_bytes: int) -> ReadWeights:
     detail = {"container": "transformers directory", "weights_file": name, "shards": len(shards),
               "naming": f"transformers {version}", "config": config}
     return ReadWeights(state_dict, "transformers", notes, hints, detail)
+
+
+def _read_hf_vit_dir(p: Path, config: dict[str, Any], max_bytes: int) -> ReadWeights:
+    """A transformers ``ViTForImageClassification`` directory (one weights file) in the official classifier layout."""
+    name = next((f for f in ("model.safetensors", "pytorch_model.bin") if (p / f).exists()), None)
+    if name is None:
+        raise CheckpointError(f"transformers directory {show_path(p)} has no model.safetensors or pytorch_model.bin")
+    f = regular_file(p / name, "checkpoint", max_bytes)
+    container = sniff(f)
+    tensors = (_read_safetensors_file(f) if container == "safetensors" or f.suffix == ".safetensors"
+               else _unwrap(_torch_load(f, container), f)[0])
+    if not hf_vit_layout.is_hf_vit_classifier(tensors):
+        raise CheckpointError(f"transformers directory {show_path(p)}: {name} holds no ViTForImageClassification "
+                              "names (vit.embeddings..., classifier.weight)")
+    version = hf_vit_layout.hf_vit_naming(list(tensors))
+    notes = [f"transformers ViTForImageClassification directory ({name}, {version} names) converted to the "
+             "official layout"]
+    detail = {"container": "transformers directory", "weights_file": name, "shards": 1,
+              "naming": f"transformers ViT {version}", "config": config}
+    return ReadWeights(hf_vit_layout.hf_to_official_classifier(tensors), "transformers", notes, {}, detail)
 
 
 def _shards(p: Path, name: str) -> list[Path]:

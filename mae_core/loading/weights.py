@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ClassifierCheckpointError
 from ..io import checkpoint
 from ..io.files import show_path
 from ..io.weights import DECODER_KEYS, check_tensors, has_decoder, read_weights
@@ -96,6 +96,11 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
     """
     wanted = get_variant(variant).name if variant is not None else None
     read = read_weights(path, max_checkpoint_bytes(wanted))
+    if "head.weight" in read.state_dict or "head.1.weight" in read.state_dict:  # models_vit.py, not models_mae.py
+        raise ClassifierCheckpointError(
+            f"checkpoint {show_path(path)} is a fine-tuned classifier (a head, no decoder), not a pre-trained MAE: "
+            "there is no decoder to reconstruct with; mae classify and mae compare-official take it, or pass a "
+            "pre-trained MAE checkpoint here", setting="weights")
     state_dict, notes, stored = check_tensors(read.state_dict, path)
     fmt = read.format
     detected = detect_variant(state_dict)

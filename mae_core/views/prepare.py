@@ -19,7 +19,8 @@ known to fit:
     6. the images, then the model with its weights (``norm_pix_loss`` in its config, so its own loss
        is on that target).
 
-A new kind of model (a fine-tuned classifier) is one more branch in :func:`_build` (and its loader).
+Another kind of model is one branch: a fine-tuned classifier checkpoint (refused by the MAE loader with
+:class:`~mae_core.errors.ClassifierCheckpointError`) goes to :func:`_prepare_classifier`.
 
 Shapes: image files or a batch size in -> a model and imgs (B, C, H, W), normalised like the training
 data (ImageNet mean / std), or B seeded random-normal images (or the built-in picture); noise (B, L).
@@ -37,7 +38,7 @@ import torch
 from torch import Tensor
 
 from ..config import MAEConfig
-from ..errors import ConfigError, SettingError
+from ..errors import ClassifierCheckpointError, ConfigError, SettingError
 from ..mae import MaskedAutoencoderViT
 
 Stage = Callable[[str], AbstractContextManager]  # a progress display for a slow step (the CLI's spinner)
@@ -64,6 +65,26 @@ def check_batch(batch: int) -> int:
     if batch < 1:
         raise SettingError("batch", f"must be at least 1, got {batch}")
     return batch
+
+
+def _prepare_classifier(weights: str | Path, images: list[str | Path] | None, batch: int | None, seed: int, *,
+                        device: torch.device | str, builtin: bool, resize: str) -> Prepared:
+    """:func:`prepare` for a fine-tuned or linear-probe checkpoint: the classifier (``mae_core.classifier``) in
+    evaluation mode, the images at its size."""
+    from ..finetune import build_classifier, read_classifier
+    from ..io.images import builtin_image, load_batch, normalize
+    from ..models import get_classifier
+
+    state_dict, spec = read_classifier(weights)
+    model = build_classifier(state_dict, spec, device=device)
+    cfg = model.config
+    if builtin and not images:
+        imgs, inputs = normalize([builtin_image(cfg.img_size)] * (batch or 1)), ["built-in picture"] * (batch or 1)
+    else:
+        imgs, inputs = load_batch([str(p) for p in images or []], cfg.img_size, batch or 1, seed, resize=resize)
+    notes = [f"the weights are a {spec.head} classifier ({spec.name}): every patch is seen, no masking, no decoder"]
+    return Prepared(spec.name, f"{get_classifier(spec.name).title} classifier", model, imgs.to(device), inputs,
+                    str(weights), notes)
 
 
 def check_mask_ratio(mask_ratio: float, num_patches: int) -> float:
@@ -248,8 +269,13 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
             **size_overrides(name, img_size, in_chans, pictures=pictures)).num_patches)
     loaded = None
     if weights is not None:
-        with stage(f"reading {str(weights)[:100]}"):
-            loaded = load_weights(weights, name)
+        try:
+            with stage(f"reading {str(weights)[:100]}"):
+                loaded = load_weights(weights, name)
+        except ClassifierCheckpointError:  # a fine-tuned / linear-probe classifier: run it as it is
+            if name is not None:
+                raise
+            return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize)
         name = loaded.variant
     info = get_variant(name)
     overrides = size_overrides(name, img_size, in_chans, pictures=pictures)
