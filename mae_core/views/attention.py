@@ -214,7 +214,7 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
         sized = size_overrides(name, img_size, in_chans, pictures=True)
         _check_attention_fits(cfg.replace(**sized), len(images) if images else batch or 1, mask_ratio, device)
     prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True, img_size=img_size,
-                   in_chans=in_chans, resize=resize, mask_ratio=mask_ratio)
+                   in_chans=in_chans, resize=resize, mask_ratio=mask_ratio, classifiers=True)
     cfg = prep.model.config
     if getattr(prep.model, "head", None) is not None:  # a fine-tuned classifier sees every patch
         mask_ratio = 0.0

@@ -198,7 +198,7 @@ def features_report(variant: str | None, weights: str | Path | None, images: lis
     if name is not None:
         parse_layers(layers, get_variant(name).config.depth)
     prep = prepare(variant, weights, images, batch, seed, device=device,
-                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=0.0)
+                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=0.0, classifiers=True)
     feats = extract_features(prep.model, prep.imgs, layers=layers, pool=pool)
     written = None
     if out_path is not None:

@@ -154,7 +154,7 @@ def numerics_report(variant: str | None, weights: str | Path | None, images: lis
     if name is not None:
         check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
     prep = prepare(variant, weights, images, batch, seed, device=device,
-                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=mask_ratio)
+                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=mask_ratio, classifiers=True)
     if getattr(prep.model, "head", None) is not None:  # a fine-tuned classifier sees every patch
         mask_ratio = 0.0
     check_mask_ratio(mask_ratio, prep.model.config.num_patches)

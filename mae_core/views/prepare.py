@@ -230,7 +230,7 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
             img_size: str | int | tuple[int, int] | None = None, in_chans: int = 3, resize: str = "stretch",
             mask: str = "random", mask_file: str | Path | None = None, mask_ratio: float = 0.75,
             fit_mask_ratio: float | None = None, norm_pix_loss: bool | None = None,
-            dtype: torch.dtype = torch.float32, stage: Stage = _quiet) -> Prepared:
+            dtype: torch.dtype = torch.float32, stage: Stage = _quiet, classifiers: bool = False) -> Prepared:
     """Load (or seed) the model, the images and the masking noise, in the order of the module docstring.
 
     Args:
@@ -249,6 +249,8 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
         norm_pix_loss: the reconstruction target; None: decided from the checkpoint (module docstring).
         dtype: the precision the forward pass will run in (autocast), for the memory check.
         stage: a context manager factory shown around the slow steps (reading, building).
+        classifiers: a fine-tuned classifier file is run as it is (the recorder views); otherwise it is refused
+            (:class:`~mae_core.errors.ClassifierCheckpointError`: no decoder to reconstruct with).
     """
     from ..io.images import builtin_image, load_batch, normalize
     from ..loading.weights import load_weights
@@ -273,7 +275,7 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
             with stage(f"reading {str(weights)[:100]}"):
                 loaded = load_weights(weights, name)
         except ClassifierCheckpointError:  # a fine-tuned / linear-probe classifier: run it as it is
-            if name is not None:
+            if name is not None or not classifiers:
                 raise
             return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize)
         name = loaded.variant
