@@ -3,7 +3,7 @@
 Paper: none (engineering; the speed of the same arithmetic on different kernels). The numbers behind the
 benchmarks/README.md's "fast path per CPU" table: for 1 and 2 threads and batch 1 and 8, ours on the exact path
 (``F.linear``), ours on the fast path (oneDNN products) and the timm composition, all on the same weights,
-images and noise, timed in alternating rounds after warm-up (:func:`mae_core.views.bench.benchmark`).
+images and noise, timed in alternating rounds after warm-up (:func:`mae_core.views.timing.benchmark`).
 Reports the median, the quartiles and the minimum of each (the minimum is the least disturbed by other
 work on a shared machine), the per-round ratio fast / exact, and the CPU model, flags and settings.
 
@@ -24,7 +24,8 @@ import torch
 
 from mae_core.kernels.fast_path import use_fast_path
 from mae_core.models import create_model
-from mae_core.views.bench import Competitor, benchmark, cpu_info, describe_cpu
+from mae_core.views.machine import cpu_info, describe_cpu
+from mae_core.views.timing import Competitor, benchmark
 
 CELLS = [(1, 1, 31), (2, 1, 31), (1, 8, 9), (2, 8, 9)]  # (threads, batch, timed rounds)
 

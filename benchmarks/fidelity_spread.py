@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one:
         print(json.dumps(measure()))
         return 0
-    from mae_core.views.bench import cpu_info, describe_cpu
+    from mae_core.views.machine import cpu_info, describe_cpu
 
     doc = {"cpu": describe_cpu(cpu_info()), "settings": {}}
     for label, env in SETTINGS.items():

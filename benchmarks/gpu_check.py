@@ -58,7 +58,8 @@ sys.path.insert(0, str(ROOT))
 import torch
 
 from mae_core.models import create_model, get_variant
-from mae_core.views.bench import bench_report, matmul_gflops
+from mae_core.views.bench import bench_report
+from mae_core.views.timing import matmul_gflops
 
 REFERENCES = ("timm", "hf")
 FIXTURE_SRC = ROOT / "tests" / "data" / "official_fixture"

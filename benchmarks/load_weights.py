@@ -35,7 +35,7 @@ def status(field):
         if line.startswith(field + ":"):
             return int(line.split()[1]) * 1024
 import torch
-from mae_core.io.weights import build_model, load_weights
+from mae_core.loading.weights import build_model, load_weights
 from mae_core.models import create_model
 way, path, variant = sys.argv[1:4]
 torch.set_num_threads(1)

@@ -141,7 +141,7 @@ def _ratio(r: dict | None) -> str:
 
 def machine_of(report: dict) -> str:
     """The CPU a report was measured on, as it recorded it (model, flags, settings): never this machine's."""
-    from mae_core.views.bench import describe_cpu
+    from mae_core.views.machine import describe_cpu
 
     machine = report["machine"]
     if "cpu_info" in machine:

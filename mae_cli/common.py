@@ -12,7 +12,7 @@ from __future__ import annotations
 from .group import *  # noqa: F403
 from .group import MAEGroup, usage_line  # noqa: F401
 from .model_args import *  # noqa: F403
-from .model_args import MaskingPlan, masking_plan, resolve_variant, resolve_weights  # noqa: F401
+from .model_args import check_fits_at_size, resolve_variant, resolve_weights  # noqa: F401
 from .options import *  # noqa: F403
 from .output import *  # noqa: F403
 from .output import err, out  # noqa: F401

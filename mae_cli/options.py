@@ -186,6 +186,19 @@ def check_images(paths: list[Path]) -> None:
         regular_file(path, "image")
 
 
+def check_inputs(images: list[Path], weights: str | os.PathLike | None = None) -> None:
+    """The files a command was given exist and can be read without blocking (never a FIFO or a device):
+    checked here, so the message names the option; :func:`mae_core.views.prepare.prepare` reads them."""
+    check_images(images or [])
+    if weights is None:
+        return
+    check_exists(weights, "--weights", "checkpoint")
+    if not os.path.isdir(weights):  # a transformers folder, or a file
+        from mae_core.io.files import regular_file
+
+        regular_file(weights, "checkpoint")
+
+
 def resolve_device(device: str):
     """A torch.device, or BadInput when the device is unknown or not available here."""
     import torch

@@ -161,7 +161,8 @@ def _flag_hint(exc: BaseException) -> str:
     from mae_core.errors import MAEError, SettingError
 
     if isinstance(exc, SettingError):
-        return f"{_option(exc.setting)}: {exc.problem}"
+        given = f" {exc.given}" if getattr(exc, "given", None) is not None else ""
+        return f"{_option(exc.setting)}{given}: {exc.problem}"
     if isinstance(exc, MAEError) and exc.setting:
         return f"{_one_line(str(exc))} (pass {_option(exc.setting)}{' ' + exc.value if exc.value else ''})"
     return str(exc)

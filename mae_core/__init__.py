@@ -35,40 +35,46 @@ Read it in the paper's order:
 
 and beside the paper, the machinery:
     errors.py                 every exception mae_core raises for bad input (one base: MAEError)
-    io/__init__.py            checkpoints and images in and out
+    io/__init__.py            file formats and safety (knows no model): checkpoints and images in and out
     io/checkpoint.py          the official flat key layout <-> ours
-    io/weights.py             safe weight-file loading (bounded, dtypes checked), variant detection, build + load
+    io/weights.py             weight files read safely (bounded, weights_only, dtypes checked)
     io/pickle_scan.py         the globals a pickle names, read without unpickling it
     io/hf_layout.py           transformers' ViTMAE names (v4, v5) <-> the official layout
     io/hf_vit_layout.py       transformers' ViTForImageClassification names <-> the official classifier's
     io/safetensors_file.py    .safetensors through the safetensors library (lazy safe_open)
-    io/checkpoint_info.py     what a checkpoint file is (``mae checkpoint info``)
-    io/convert.py             every layout to every other, proven by re-reading (``mae checkpoint convert``)
     io/releases.py            the official checkpoints: names, URLs, kinds, published md5 prefixes
-    io/download.py            resumable, hash-checked downloads of the releases (``mae download``)
     io/images.py              images as the official demo prepares them (bit for bit); a built-in picture
     io/files.py               bounded reads and atomic writes
     kernels/__init__.py       which library computes the products
     kernels/switch.py         use_kernels(model, linear=, attention=): the one switch for the kernels
     kernels/linear.py         Linear: nn.Linear with an opt-in oneDNN product, probed per dtype
     kernels/fast_path.py      use_fast_path(model): use_kernels(model, linear="onednn")
+    loading/__init__.py       a checkpoint as a model (above the model files, below the views)
+    loading/weights.py        variant detection, load_weights, build_model
+    loading/info.py           what a checkpoint file is (``mae checkpoint info``)
+    loading/convert.py        every layout to every other, proven by re-reading (``mae checkpoint convert``)
+    loading/download.py       resumable, hash-checked downloads of the releases (``mae download``)
     views/__init__.py         the inspection services behind the `mae` commands
     views/recorder.py         one recorder for every view: hidden states, attention, masks
     views/features.py         hidden states of every patch in patch order, pooled (``mae features``)
     views/attention.py        attention maps on the patch grid, rollout, the decoder's mix (``mae attention``)
     views/numerics.py         float16 / bfloat16 against float32, stage by stage (``mae numerics``)
-    views/prepare.py          a view's inputs: the model with its weights, the images
+    views/prepare.py          the one input pipeline: weights, size, images, mask, target, fit -> model, batch
     views/params.py           parameter counts and the official check
     views/variants.py         the registry as the paper's table
     views/shapes.py           the shape after each stage
     views/forward.py          one measured forward pass
     views/flops.py            FLOPs per stage, counted and in closed form
+    views/timing.py           fair timing in alternating rounds, the matmul ceiling
     views/bench.py            timing against the references (``mae bench``)
-    views/memory.py           memory per stage in closed form, the largest batch (``mae memory``)
+    views/machine.py          the CPU a figure ran on; whether a dtype runs natively
+    views/memory.py           memory per stage in closed form, the largest batch
+    views/memory_budget.py    budgets, available memory, fit checks (``mae memory``)
     views/memory_measured.py  the same bytes measured on a real step
     views/baseline.py         Table 1c / 2: mask tokens in the encoder
+    views/demo.py             ``mae mask-demo`` as data: the rows and the picture of Fig. 2
     views/reconstruct.py      Fig. 2: masked image and reconstruction
-    views/picture.py          those panels as one PNG
+    views/picture.py          those panels as one PNG; the attention picture, its colour map
     views/sweep.py            Fig. 5: loss against mask ratio and mask strategy
     views/recipe.py           App. A.1-A.3: a stage's groups, lr and schedule on meta (``mae recipe``), its plot
     views/plot.py             a line chart drawn with Pillow (the sweep's and the recipe's PNG)
@@ -82,7 +88,7 @@ from .config import MAEConfig
 from .decoder import MAEDecoder
 from .encoder import MAEEncoder
 from .errors import MAEError
-from .io.weights import LoadedWeights, build_model, load_weights
+from .loading.weights import LoadedWeights, build_model, load_weights
 from .kernels.fast_path import use_fast_path
 from .mae import MAEOutput, MaskedAutoencoderViT
 from .models import create_model, list_models, register_model

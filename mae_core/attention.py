@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .kernels.linear import Linear
+from .kernels.switch import SwitchableAttention
 from .record import RecordPoint
 
 
@@ -33,7 +34,7 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     return attention_probs(q, k) @ v  # (B, heads, T, hd)
 
 
-class Attention(nn.Module):
+class Attention(nn.Module, SwitchableAttention):
     """ViT Eq. 2: multi-head self-attention.
 
     Args:

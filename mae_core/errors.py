@@ -33,12 +33,15 @@ class SettingError(MAEError):
     """A keyword argument of a service with a value it cannot take.
 
     ``setting`` is the argument's name (``"mode"``, ``"runs"``) and ``problem`` the rest of the message,
-    so that a front end can name its own option instead (the ``mae`` tool prints ``--runs: ...``).
+    so that a front end can name its own option instead (the ``mae`` tool prints ``--runs: ...``);
+    ``given``, where set, is the refused value, shown after the name (``--in-chans 2: ...``).
     """
 
-    def __init__(self, setting: str, problem: str):
-        super().__init__(f"{setting}: {problem}", setting=setting)
+    def __init__(self, setting: str, problem: str, *, given: str | None = None):
+        super().__init__(f"{setting} {given}: {problem}" if given is not None else f"{setting}: {problem}",
+                         setting=setting)
         self.problem = problem
+        self.given = given  # the value that was refused, where the message names it before the problem
 
 
 class ConfigError(MAEError):

@@ -219,7 +219,7 @@ def read_classifier(path: str | Path) -> tuple[dict[str, Tensor], ClassifierSpec
     Raises:
         CheckpointError: unreadable or unsafe file, or no classifier in it.
     """
-    from .io.weights import read_state_dict
+    from .loading.weights import read_state_dict
 
     state_dict, _fmt = read_state_dict(path)
     spec = detect_classifier(state_dict)
@@ -257,7 +257,7 @@ def convert_classifier(src: str | Path, dst: str | Path, to: str, *, dtype: str 
     """
     import json
 
-    from .io.convert import DTYPES
+    from .loading.convert import DTYPES
     from .io.files import atomic_write, show_path
     from .io.hf_vit_layout import official_to_hf_classifier
     from .io.images import builtin_image, eval_normalize

@@ -114,7 +114,7 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         width, `D_dec` decoder width.
         """),
         code("""
-        from mae_core.io.weights import build_model, load_weights
+        from mae_core.loading.weights import build_model, load_weights
 
         start = time.perf_counter()
         weights = load_weights(WEIGHTS, VARIANT) if WEIGHTS else None
@@ -311,7 +311,8 @@ def cells(v: NotebookVariant) -> list[tuple[str, str]]:
         import numpy as np
         from PIL import Image as PILImage
 
-        from mae_core.views.attention import attention_maps, heat_panel
+        from mae_core.views.attention import attention_maps
+        from mae_core.views.picture import heat_panel
         from mae_core.views.recorder import record
 
         with torch.no_grad(), record(model, attention=True) as rec:

@@ -39,7 +39,7 @@ import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -50,7 +50,7 @@ from mae_core.mae import MaskedAutoencoderViT
 from .reference import Reference, our_stage_modules
 
 if TYPE_CHECKING:
-    from mae_core.io.weights import LoadedWeights
+    from mae_core.loading.weights import LoadedWeights
 
 @dataclass(frozen=True)
 class Tolerance:
@@ -269,6 +269,39 @@ def compare_models(model: MaskedAutoencoderViT, reference: Reference, imgs: Tens
     return result
 
 
+def compare_prepared(prep: Any, *, reference: str = "auto", official_src: str | None = None,
+                     atol: float = SAME_MACHINE.atol, rtol: float = SAME_MACHINE.rtol, grad: bool = False,
+                     perturb: str | None = None) -> dict:
+    """:func:`compare_official` on the inputs :func:`mae_core.views.prepare.prepare` built (our model, the
+    images, the masking noise, the reconstruction target), with what was compared added to the report."""
+    from mae_core.views.prepare import size_text
+
+    plan = prep.plan
+    data = compare_official(prep.variant, prep.imgs, weights=prep.loaded, reference=reference,
+                            official_src=official_src, seed=prep.seed, mask_ratio=plan.mask_ratio, atol=atol,
+                            rtol=rtol, grad=grad, norm_pix_loss=prep.norm_pix_loss, perturb=perturb,
+                            device=prep.imgs.device, overrides=prep.overrides, noise=plan.noise, model=prep.model)
+    data.update(images=prep.inputs, norm_pix_loss_from=prep.norm_pix_loss_from, size=size_text(prep.config),
+                mask_strategy=plan.strategy, notes=data["notes"] + plan.notes)
+    return data
+
+
+def check_comparable(variant: str, kind: str, grid: tuple[int, int], perturb: str | None = None) -> None:
+    """Refuse, before any reference is built, a ``perturb`` that names no parameter of ``variant`` and a
+    non-square patch grid for the official code (its position table is square only): a
+    :class:`~mae_core.errors.SettingError` naming the argument."""
+    from mae_core.errors import SettingError
+    from mae_core.loading.weights import official_shapes
+
+    if perturb is not None and perturb not in official_shapes(variant):
+        near = [k for k in official_shapes(variant) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
+        raise SettingError("perturb", f"not a parameter of {variant}; use an official name such as "
+                           + ", ".join(near), given=repr(perturb))
+    if kind == "official" and grid[0] != grid[1]:
+        raise SettingError("reference", f"the official models_mae.py builds its position table for a square patch "
+                           f"grid only, not {grid[0]}x{grid[1]}; compare a non-square size with the timm reference")
+
+
 def make_noise(batch: int, num_patches: int, seed: int, device: torch.device | str = "cpu") -> Tensor:
     """The masking noise both models get: uniform [0, 1), (B, L), from its own seeded generator."""
     g = torch.Generator().manual_seed(seed)
@@ -296,14 +329,14 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
                      atol: float = SAME_MACHINE.atol, rtol: float = SAME_MACHINE.rtol, grad: bool = False,
                      norm_pix_loss: bool | None = None,
                      perturb: str | None = None, device: torch.device | str = "cpu", overrides: dict | None = None,
-                     noise: Tensor | None = None) -> dict:
+                     noise: Tensor | None = None, model: MaskedAutoencoderViT | None = None) -> dict:
     """Our ``variant`` against a reference, on identical weights, images and noise (the service behind
     ``mae compare-official``).
 
     Args:
         variant: registry name.
         imgs: (B, C, H, W) at the variant's image size.
-        weights: a :class:`mae_core.io.weights.LoadedWeights`, or None for our seeded initialisation.
+        weights: a :class:`mae_core.loading.weights.LoadedWeights`, or None for our seeded initialisation.
         reference: ``auto``, ``official``, ``timm`` or ``hf``.
         official_src: the official source directory (else ``$MAE_OFFICIAL_SRC``).
         seed: initialisation seed (also the decoder of an encoder-only file) and masking-noise seed.
@@ -315,12 +348,14 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
         overrides: config fields changed on the variant for both models (``img_size=448``, ``in_chans=1``);
             the reference is built at that size by its own code; 224-px weights get regenerated tables.
         noise: (B, L) masking noise for both (a mask strategy's); ``None``: :func:`make_noise` of ``seed``.
+        model: ours, already built from ``weights`` at that size and target (what
+            :func:`mae_core.views.prepare.prepare` returns); ``None``: built here the same way.
 
     Returns:
         :func:`compare_models`'s dict plus what was compared (variant, reference, weights, notes, ...).
     """
     from mae_core.models import get_variant
-    from mae_core.io.weights import build_model
+    from mae_core.loading.weights import build_model
 
     from . import build_reference
 
@@ -333,7 +368,9 @@ def compare_official(variant: str, imgs: Tensor, *, weights: LoadedWeights | Non
     if weights is not None and not weights.has_decoder:
         notes.append(f"the reference gets the same decoder weights (initialised from seed {seed})")
 
-    model = build_model(v.name, weights, device=device, seed=seed, norm_pix_loss=norm_pix_loss, **overrides).eval()
+    if model is None:
+        model = build_model(v.name, weights, device=device, seed=seed, norm_pix_loss=norm_pix_loss, **overrides)
+    model = model.eval()
     notes.extend(model.pos_embed_notes)
     ref = build_reference(reference, config, official_src=official_src, device=device)
     ref.load_official_state_dict(perturbed(model.official_state_dict(), perturb))

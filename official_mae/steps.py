@@ -406,7 +406,7 @@ def compare_steps(variant: str, *, official_src: str | Path, steps: int, accum_i
     """
     from mae_core import recipe
     from mae_core.io.images import load_batch
-    from mae_core.io.weights import build_model
+    from mae_core.loading.weights import build_model
     from mae_core.models import get_variant
 
     from .compare import make_noise

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ..model_args import sizes_for
 from ..options import (BatchOpt, BlocksOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, OutOpt, ResizeOpt, SeedOpt,
                        VariantOpt, WeightsOpt)
 from ..output import note, out, progress
@@ -61,9 +60,8 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
         head_list = _heads(heads)
         with progress("recording attention"):
             report = attention_report(variant, weights, image, batch, seed, mask_ratio=mask_ratio, blocks=blocks,
-                                      heads=head_list, out=out_file, png=png,
-                                      overrides=sizes_for(img_size, in_chans, pictures=True),
-                                      resize=resize)
+                                      heads=head_list, out=out_file, png=png, img_size=img_size,
+                                      in_chans=in_chans, resize=resize)
         for line in report["notes"]:
             note(line)
         return report

@@ -17,11 +17,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..model_args import check_mask_ratio, resolve_variant
-from ..options import (MAX_REPEAT, AutocastOpt, BatchOpt, DeviceOpt, DtypeOpt, MaskRatioOpt, ModeOpt, OfficialSrcOpt,
-                       ReferenceOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, resolve_device, resolve_dtype)
-from ..output import err, out, progress
-from ..runner import BadInput, run
+from ..common import (AutocastOpt, BadInput, BatchOpt, DeviceOpt, DtypeOpt, MAX_REPEAT, MaskRatioOpt, ModeOpt,
+                      OfficialSrcOpt, ReferenceOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, err,
+                      out, progress, resolve_device, resolve_dtype, resolve_variant, run)
 
 
 def command(
@@ -114,7 +112,8 @@ def compute(variant: str, *, references: list[str] | tuple[str, ...] = (), refer
 def _check_fits(variant: str, device: str, dtype: str, settings: dict[str, Any]) -> None:
     """Refuse, before anything is allocated, a batch whose estimated memory exceeds what the device has free."""
     from mae_core.models import get_variant
-    from mae_core.views.memory import check_fits
+    from mae_core.views.memory_budget import check_fits
+    from mae_core.views.prepare import check_mask_ratio
 
     batch, mode = settings.get("batch", 1), settings.get("mode", "forward")
     if not isinstance(batch, int) or batch < 1 or mode not in ("forward", "train"):
@@ -156,7 +155,7 @@ def _fmt(x: float | None, spec: str) -> str:
 
 
 def render(data: dict[str, Any]) -> None:
-    from mae_core.views.bench import describe_cpu
+    from mae_core.views.machine import describe_cpu
 
     short = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
     table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, {data['threads']} thread(s): "

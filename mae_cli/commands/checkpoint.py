@@ -1,7 +1,7 @@
 """`mae checkpoint info | convert`: what a checkpoint file is, and the same weights in another layout.
 
-Paper: none (engineering). Services: :func:`mae_core.io.checkpoint_info.checkpoint_info` and
-:func:`mae_core.io.convert.convert`; this module gathers the options and draws the tables.
+Paper: none (engineering). Services: :func:`mae_core.loading.info.checkpoint_info` and
+:func:`mae_core.loading.convert.convert`; this module gathers the options and draws the tables.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def info(path: FileArg, variant: VariantCheck = None,
     """
 
     def compute():
-        from mae_core.io.checkpoint_info import checkpoint_info
+        from mae_core.loading.info import checkpoint_info
 
         name = resolve_variant(variant) if variant else None
         with progress(f"reading {cut(str(path), 100)}" + ("" if no_hash else " and hashing it (sha256, md5)")):
@@ -152,8 +152,8 @@ def convert(
     """
 
     def compute():
-        from mae_core.io.convert import DTYPES, TARGETS
-        from mae_core.io.convert import convert as convert_file
+        from mae_core.loading.convert import DTYPES, TARGETS
+        from mae_core.loading.convert import convert as convert_file
 
         if to not in TARGETS:
             raise BadInput(f"--to {to!r} is unknown; use one of {', '.join(TARGETS)}")

@@ -17,12 +17,10 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..model_args import check_fits_at_size, check_mask_ratio, masking_plan, resolve_weights, size_overrides, size_text
-from ..options import (AccumIterOpt, BatchOpt, DeviceOpt, GradOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt,
-                       MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ReferenceOpt, ResizeOpt, SeedOpt, StageOpt,
-                       VariantOpt, WeightsOpt, check_images, check_tolerance, resolve_device)
-from ..output import cut, esc, note, out, progress
-from ..runner import BadInput, VerificationFailed, run
+from ..common import (AccumIterOpt, BadInput, BatchOpt, DeviceOpt, GradOpt, ImageOpt, ImgSizeOpt, InChansOpt,
+                      MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ReferenceOpt, ResizeOpt,
+                      SeedOpt, StageOpt, VariantOpt, VerificationFailed, WeightsOpt, check_inputs, check_tolerance,
+                      cut, esc, note, out, progress, resolve_device, resolve_variant, run)
 
 AtolOpt = Annotated[float, typer.Option(
     "--atol", metavar="X", callback=check_tolerance, help="Absolute difference a stage may show and pass.")]
@@ -77,17 +75,17 @@ def command(
 
     \b
     JSON (--json), one document with the keys: variant, title, reference,
-      reference_detail, weights, seed, mask_ratio, norm_pix_loss, atol, rtol,
-      notes, images, size, mask_strategy, stages [{stage, shape, max_abs, max_rel,
-      passed, detail, tolerance}], passed, first_failure, loss {ours, reference}
-      (null with nothing masked), gradients (with --grad: [{name, max_abs,
-      max_rel, passed, detail}]). A classifier adds classifier (true), batch,
-      grad, top1 {ours, reference}. --steps: variant, title, stage,
-      steps_requested, accum_iter, batch, images, seed, mask_ratio, norm_pix_loss,
-      epoch, lr, weights, official_rule, shims, notes, groups [{group,
-      weight_decay, ours, official, same}], steps [{step, loss {ours, official},
-      lr [{group, weight_decay, ours, official}], max_param_diff, worst_param,
-      passed}], passed, first_failure.
+      reference_detail, weights, seed, mask_ratio, norm_pix_loss,
+      norm_pix_loss_from, atol, rtol, notes, images, size, mask_strategy, stages
+      [{stage, shape, max_abs, max_rel, passed, detail, tolerance}], passed,
+      first_failure, loss {ours, reference} (null with nothing masked), gradients
+      (with --grad: [{name, max_abs, max_rel, passed, detail}]). A classifier adds
+      classifier (true), batch, grad, top1 {ours, reference}. --steps: variant,
+      title, stage, steps_requested, accum_iter, batch, images, seed, mask_ratio,
+      norm_pix_loss, epoch, lr, weights, official_rule, shims, notes, groups
+      [{group, weight_decay, ours, official, same}], steps [{step, loss {ours,
+      official}, lr [{group, weight_decay, ours, official}], max_param_diff,
+      worst_param, passed}], passed, first_failure.
     """
     if steps is not None or accum_iter is not None or epoch is not None or stage != "pretrain":
         from .compare_steps import compute as compute_steps
@@ -125,18 +123,14 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
             norm_pix_loss: bool | None,
             perturb: str | None, device: str, img_size: str | None = None, in_chans: int = 3, mask: str = "random",
             mask_file: Path | None = None, resize: str = "stretch") -> dict[str, Any]:
-    """Validate the options, run :func:`official_mae.compare.compare_official`, raise if it failed."""
-    from mae_core.models import get_variant
-    from mae_core.io.weights import official_shapes
+    """Validate the options, run :func:`official_mae.compare.compare_prepared`, raise if it failed."""
+    from mae_core.views.prepare import prepare
 
     from official_mae import ReferenceUnavailable, resolve_kind
-    from official_mae.compare import compare_official
+    from official_mae.compare import check_comparable, compare_prepared
 
-    from mae_core.io.images import load_batch
-
-    if images and batch != len(images):
-        batch = len(images)
-    check_images(images)
+    batch = len(images) if images else batch
+    check_inputs(images, weights)
     dev = resolve_device(device)
     try:
         kind = resolve_kind(reference, official_src)  # fail fast, before any model is built
@@ -149,41 +143,24 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
         return _compare_classifier(None, variant, locals())
     source = _official_source(official_src) if kind == "official" else None  # refused here if not a clone
     try:
-        name, loaded = resolve_weights(variant, weights)
+        prep = prepare(variant and resolve_variant(variant), weights, images, batch, seed, device=dev,
+                       img_size=img_size, in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file,
+                       mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss, stage=progress)
     except CheckpointError as exc:  # no pre-trained MAE: a fine-tuned or linear-probe classifier?
         if weights is None or variant is not None:
             raise
         return _compare_classifier(weights, None, locals(), exc)
-    overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
-    cfg = get_variant(name).config.replace(**overrides)
-    check_mask_ratio(mask_ratio, cfg.num_patches)
-    if perturb is not None and perturb not in official_shapes(name):
-        near = [k for k in official_shapes(name) if perturb.split(".")[0] in k][:3] or ["blocks.0.attn.qkv.weight"]
-        raise BadInput(f"--perturb {perturb!r} is not a parameter of {name}; use an official name such as "
-                       + ", ".join(near))
-    check_fits_at_size(cfg, get_variant(name).title, batch or len(images) or 1, dev,
-                       weights_resident=loaded is not None)
-    imgs, described = load_batch([str(p) for p in images], cfg.img_size, batch, seed, cfg.in_chans, resize=resize)
-    plan = masking_plan(mask, mask_file, cfg, imgs.shape[0], mask_ratio, seed)
-
+    if prep.plan is None:  # the file is a fine-tuned classifier: compared as one
+        return _compare_classifier(weights, None, locals())
+    check_comparable(prep.variant, kind, prep.config.grid_size, perturb)  # before the note: nothing official runs
     if source is not None:
-        h, w = cfg.grid_size
-        if h != w:  # refused before the note: nothing of the official source is imported then
-            raise BadInput(f"the official models_mae.py builds its position table for a square patch grid "
-                           f"only, not {h}x{w}; compare a non-square size with --reference timm")
         note(source)
     try:
-        with progress(f"comparing {get_variant(name).title} with the {kind} reference"):
-            data = compare_official(name, imgs, weights=loaded, reference=kind, official_src=official_src,
-                                    seed=seed, mask_ratio=plan.mask_ratio, atol=atol, rtol=rtol,
-                                    grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=dev,
-                                    overrides=overrides, noise=plan.noise)
+        with progress(f"comparing {prep.title} with the {kind} reference"):
+            data = compare_prepared(prep, reference=kind, official_src=official_src, atol=atol, rtol=rtol, grad=grad,
+                                    perturb=perturb)
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
-    data["images"] = described
-    data["size"] = size_text(cfg)
-    data["mask_strategy"] = plan.strategy
-    data["notes"] = data["notes"] + plan.notes
     if not data["passed"]:
         raise VerificationFailed(data, f"{data['title']} differs from the {kind} reference from stage "
                                        f"{data['first_failure']} on")

@@ -13,8 +13,8 @@ from typing import Any
 
 from rich.table import Table
 
-from ..common import (BadInput, VerificationFailed, check_fits_at_size, check_images, check_mask_ratio, esc, note,
-                      out, progress, resolve_weights, size_overrides)
+from ..common import (BadInput, VerificationFailed, check_fits_at_size, check_images, esc, note, out, progress,
+                      resolve_weights)
 
 def compute(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None,
             batch: int | None, images: list[Path], seed: int, mask_ratio: float, norm_pix_loss: bool | None,
@@ -23,6 +23,7 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
             device: str, resize: str, grad: bool, perturb: str | None, mask: str,
             mask_file: Path | None) -> dict[str, Any]:
     from mae_core.models import get_variant
+    from mae_core.views.prepare import check_mask_ratio, size_overrides
 
     from official_mae import ReferenceUnavailable
     from official_mae.official import official_source

@@ -1,6 +1,6 @@
 """`mae download NAME`: fetch an official MAE checkpoint, resumable and hash-checked.
 
-Paper: none. Service: :func:`mae_core.io.download.download`; the URLs are the table in
+Paper: none. Service: :func:`mae_core.loading.download.download`; the URLs are the table in
 :mod:`mae_core.io.releases`. Progress goes to stderr; the report (a table, or JSON) to stdout.
 """
 
@@ -45,7 +45,7 @@ def command(
     """
 
     def compute():
-        from mae_core.io.download import download
+        from mae_core.loading.download import download
 
         with _progress_bar(name) as update:
             data = download(name, folder, mirror=mirror, timeout=timeout, progress=update)

@@ -10,11 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..model_args import sizes_for
-from ..options import (BatchOpt, BlocksOpt, ImageOpt, ImgSizeOpt, InChansOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt,
-                       WeightsOpt)
-from ..output import note, out, progress
-from ..runner import run
+from ..common import (BatchOpt, BlocksOpt, ImageOpt, ImgSizeOpt, InChansOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt,
+                      WeightsOpt, note, out, progress, run)
 
 HIDDEN_STATES_INDEX = ("hidden_states.i is the output of encoder block i (0-based); transformers' hidden_states[0] "
                        "is the embeddings, so ours i is theirs i + 1")
@@ -50,8 +47,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
 
         with progress("extracting features"):
             report = features_report(variant, weights, image, batch, seed, layers=blocks, pool=pool, out=out_file,
-                                     overrides=sizes_for(img_size, in_chans, pictures=bool(image)),
-                                     resize=resize)
+                                     img_size=img_size, in_chans=in_chans, resize=resize)
         for line in report["notes"]:
             note(line)
         report["hidden_states_index"] = HIDDEN_STATES_INDEX

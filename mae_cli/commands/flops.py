@@ -14,8 +14,7 @@ from typing import Any
 from rich.table import Table
 
 from ..common import (BadInput, ImgSizeOpt, InChansOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
-                      check_mask_ratio, esc, fmt_int, out, progress, resolve_variant, run, size_overrides,
-                      size_text)
+                      esc, fmt_int, out, progress, resolve_variant, run)
 
 
 def command(
@@ -48,6 +47,7 @@ def command(
 def compute(variant: str | None, mask_ratio: float, img_size: str | None = None, in_chans: int = 3) -> dict[str, Any]:
     from mae_core.models import create_model, get_variant, is_classifier
     from mae_core.views.flops import classifier_flops, flop_report
+    from mae_core.views.prepare import check_mask_ratio, size_overrides, size_text
 
     if variant is not None and is_classifier(variant):  # the fine-tuned classifier: every patch, then the head
         if img_size is not None or in_chans != 3:

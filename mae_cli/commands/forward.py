@@ -1,10 +1,9 @@
 """`mae forward`: one real forward pass of a variant, measured.
 
 Paper: MAE Sec. 3 (Fig. 1): imgs (B, C, H, W) -> loss (), pred (B, L, p*p*C), mask (B, L).
-Services: :func:`mae_core.io.weights.load_weights` / :func:`mae_core.io.weights.build_model` (a checkpoint is
-assigned to a meta-device model: no wasted random initialisation) and
-:func:`mae_core.views.forward.measure_forward` (loss, statistics, latency, peak memory, all measured).
-Images are prepared by :mod:`mae_core.io.images` as the official demo does.
+Services: :func:`mae_core.views.prepare.prepare` (the one input pipeline: weights, size, images, mask,
+the reconstruction target, the memory check) and :func:`mae_core.views.forward.forward_report` (loss,
+statistics, latency, peak memory, all measured).
 """
 
 from __future__ import annotations
@@ -15,12 +14,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..model_args import check_mask_ratio, masking_plan, resolve_variant, resolve_weights, size_overrides, size_text
-from ..options import (MAX_REPEAT, BatchOpt, DeviceOpt, DtypeOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt,
-                       MaskOpt, MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt, WarmupOpt, WeightsOpt,
-                       check_images, resolve_device, resolve_dtype)
-from ..output import esc, note, out, progress
-from ..runner import BadInput, VerificationFailed, run
+from ..common import (BatchOpt, DeviceOpt, DtypeOpt, ImageOpt, ImgSizeOpt, InChansOpt, MAX_REPEAT,
+                      MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt,
+                      VerificationFailed, WarmupOpt, WeightsOpt, check_inputs, esc,
+                      note, out, progress, resolve_device, resolve_dtype, resolve_variant,
+                      run)
 
 RepeatOpt = Annotated[int, typer.Option(
     "--repeat", min=1, max=MAX_REPEAT, help="Timed forward passes; the median latency is reported.")]
@@ -43,16 +41,15 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
     block|grid|center or --mask-file M.png choose the patches instead (the noise of that strategy).
 
     \b
-    JSON (--json), one document with the keys:
-      variant, title, weights (path or null), initialisation ("seeded" or
-      "weights"), notes (list of str), device, dtype, precision, batch,
-      img_size (H, or [H, W]), in_chans, size, mask_ratio, mask_strategy,
-      mask_file, norm_pix_loss, seed, inputs (list of str), build_s, loss,
-      loss_finite, loss_note, pred_shape, mask_shape, num_visible,
-      masked_fraction (per sample), pred {finite, min, max, mean}, repeat,
-      warmup, latency_s, latencies_s, images_per_s, peak_memory_bytes,
-      memory_before_bytes, memory_method, ok.
-    NaN and inf are written as null.
+    JSON (--json), one document with the keys: variant, title, weights (path or
+      null), initialisation ("seeded" or "weights"), notes (list of str), device,
+      dtype, precision, batch, img_size (H, or [H, W]), in_chans, size,
+      mask_ratio, mask_strategy, mask_file, norm_pix_loss, norm_pix_loss_from,
+      seed, inputs (list of str), build_s, loss, loss_finite, loss_note,
+      pred_shape, mask_shape, num_visible, masked_fraction (per sample), pred
+      {finite, min, max, mean}, repeat, warmup, latency_s, latencies_s,
+      images_per_s, peak_memory_bytes, memory_before_bytes, memory_method, ok. NaN
+      and inf are written as null.
     """
 
     run(lambda: compute(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype,
@@ -63,77 +60,27 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
             mask_ratio: float, norm_pix_loss: bool | None, device: str, dtype: str, repeat: int,
             warmup: int = 1, img_size: str | None = None, in_chans: int = 3,
             resize: str = "stretch", mask: str = "random", mask_file: Path | None = None) -> dict[str, Any]:
-    from mae_core.models import get_variant
+    from mae_core.views.forward import forward_report
+    from mae_core.views.machine import dtype_support
+    from mae_core.views.prepare import prepare
 
-    # Cheap checks first, so a typo never waits for a checkpoint to load.
-    name = resolve_variant(variant) if variant is not None else None
-    if batch is not None and images and batch != len(images):
-        raise BadInput(f"--batch {batch} but {len(images)} --image file(s) given; drop --batch or pass "
-                       f"{batch} images")
-    dev = resolve_device(device)
-    dt = resolve_dtype(dtype)
-    check_images(images)
-    if name is not None:
-        check_mask_ratio(mask_ratio, get_variant(name).config.replace(
-            **size_overrides(name, img_size, in_chans, pictures=bool(images))).num_patches)
-
+    dev, dt = resolve_device(device), resolve_dtype(dtype)
+    check_inputs(images, weights)
     start = time.perf_counter()
-    name, loaded = resolve_weights(name, weights)
-    notes: list[str] = list(loaded.notes) if loaded else []
-    info = get_variant(name)
-    overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
-    cfg = info.config.replace(**overrides)
-    check_mask_ratio(mask_ratio, cfg.num_patches)
-    plan = None
-    if mask.strip().lower() != "random" or mask_file is not None:  # random: the official demo's global RNG
-        plan = masking_plan(mask, mask_file, cfg, batch or len(images) or 1, mask_ratio, seed)
-        mask_ratio = plan.mask_ratio
-        notes += plan.notes
-
-    from mae_core.views.memory import check_fits
-
-    # Refuse a batch that cannot fit before the images or the model are allocated.
-    check_fits(cfg, batch or len(images) or 1, mask_ratio, what=f"a {info.title} forward pass", mode="inference",
-               dtype=dt, amp=True, device=dev, weights_resident=loaded is not None)
-    from mae_core.io.images import load_batch
-
-    imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, cfg.in_chans,
-                              resize=resize)
-    if loaded is None:
-        notes.append(f"no --weights: the seeded random initialisation (seed {seed}) is untrained")
-    if norm_pix_loss is None:  # as the checkpoint says (a transformers config.json), else raw pixels
-        norm_pix_loss = bool(loaded.hints.get("norm_pix_loss")) if loaded is not None else False
-    from mae_core.io.weights import build_model
-
-    with progress(f"building {info.title} on {dev}"):
-        model = build_model(name, loaded, device=dev, seed=seed, norm_pix_loss=norm_pix_loss, **overrides)
-    notes = list(model.pos_embed_notes) + notes
+    prep = prepare(variant and resolve_variant(variant), weights, images, batch, seed, device=dev, img_size=img_size,
+                   in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio,
+                   norm_pix_loss=norm_pix_loss, dtype=dt, stage=progress)
     build_s = time.perf_counter() - start
-    from mae_core.views.bench import dtype_support
-
-    if not (support := dtype_support(dt, dev))["native"]:  # a CPU without native bfloat16 / float16: slow, said
-        notes.append(support["detail"])
+    notes = prep.file_notes + prep.plan.notes + ([] if prep.loaded else [
+        f"no --weights: the seeded random initialisation (seed {seed}) is untrained"])
+    notes += [] if (support := dtype_support(dt, dev))["native"] else [support["detail"]]
     for line in notes:
         note(line)
-
-    from mae_core.views.forward import dtype_name, measure_forward
-
-    with progress(f"forward pass of {info.title}"):
-        result = measure_forward(model, imgs.to(dev), mask_ratio=mask_ratio, seed=seed, dtype=dt, repeat=repeat,
-                                 warmup=warmup, noise=plan.noise if plan is not None else None)
-    report = {
-        "variant": name, "title": info.title,
-        "weights": str(weights) if weights is not None else None,
-        "initialisation": "weights" if loaded is not None else "seeded",
-        "notes": notes, "device": str(dev), "dtype": dtype_name(dt),
-        "batch": int(imgs.shape[0]), "img_size": cfg.to_dict()["img_size"], "in_chans": cfg.in_chans,
-        "size": size_text(cfg), "mask_ratio": mask_ratio,
-        "mask_strategy": plan.strategy if plan is not None else "random",
-        "mask_file": plan.mask_file if plan is not None else None,
-        "norm_pix_loss": norm_pix_loss, "seed": seed, "inputs": inputs, "build_s": build_s,
-        **result.to_dict(),
-    }
-    if not result.ok:
+    chosen = mask.strip().lower() != "random" or mask_file is not None  # random: the official demo's global RNG
+    with progress(f"forward pass of {prep.title}"):
+        report = forward_report(prep, device=dev, dtype=dt, seed=seed, repeat=repeat, warmup=warmup, notes=notes,
+                                build_s=build_s, strategy_noise=chosen)
+    if not report["ok"]:
         raise VerificationFailed(report, "the forward pass produced non-finite values")
     return report
 

@@ -5,8 +5,8 @@ Paper: MAE Fig. 2 / Fig. 3 (masked input, reconstruction, reconstruction + visib
 Prints the patch grid of each image (visible vs masked, with the counts) and writes one PNG, one row
 per image: original | masked | reconstruction | reconstruction + visible (for norm_pix_loss
 checkpoints: original | masked | prediction in normalised space | de-normalised | de-normalised +
-visible). The tensors come from :mod:`mae_core.views.reconstruct`; this module only gathers the
-inputs and draws.
+visible). The inputs come from :func:`mae_core.views.prepare.prepare`, the tensors, rows and PNG from
+:mod:`mae_core.views.demo`; this module checks the options, words the notes and draws the terminal grid.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from typing import Annotated, Any
 
 import typer
 
-from ..model_args import check_fits_at_size, check_mask_ratio, masking_plan, resolve_weights, size_overrides
-from ..options import (DeviceOpt, FollowSymlinkOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt, MaskOpt,
-                       MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_images,
-                       resolve_device)
-from ..output import cut, esc, note, out, progress
-from ..runner import BadInput, run
+from ..common import (BadInput, DeviceOpt, FollowSymlinkOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt, MaskOpt,
+                      MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt,
+                      check_inputs, cut, esc, note,
+                      out, progress, resolve_device, resolve_variant, run)
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
 VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
@@ -80,64 +78,26 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
             img_size: str | None = None, in_chans: int = 3, mask: str = "random", mask_file: Path | None = None,
             resize: str = "stretch") -> dict[str, Any]:
     """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
-    from mae_core.io.images import load_pictures, normalize
-    from mae_core.io.weights import build_model
+    from mae_core.views.prepare import prepare
     from mae_core.models import get_variant
-    from mae_core.patch_embed import patchify
-    from mae_core.views.picture import save_png
-    from mae_core.views.reconstruct import reconstruct, reconstruction_target, target_fit, target_hint
+    from mae_core.views.demo import demo_report, reconstruct_checked
 
     _check_out(out_path, follow_symlink)
-    check_images(image_paths)
-    dev = resolve_device(device)
-    name, loaded = resolve_weights(variant, weights)
-    spec = get_variant(name)
-    overrides = size_overrides(name, img_size, in_chans, pictures=True)
-    cfg = spec.config.replace(**overrides)
-    norm_pix, norm_pix_source = reconstruction_target(norm_pix_loss, weights.name if weights else None,
-                                                      getattr(loaded, "hints", {}))
-
-    check_fits_at_size(cfg, spec.title, max(1, len(image_paths)), dev, weights_resident=loaded is not None)
-    arrays, names = load_pictures(image_paths, cfg.img_size, cfg.in_chans, resize=resize)
-    plan = masking_plan(mask, mask_file, cfg, len(arrays), mask_ratio, seed)
-    mask_ratio = plan.mask_ratio
-    check_mask_ratio(mask_ratio, cfg.num_patches)
-
-    with progress(f"building {spec.title}"):
-        model = build_model(name, loaded, device=dev, seed=seed, **overrides).eval()
-    x = normalize(arrays).to(dev)
-    with progress(f"masking and reconstructing {len(arrays)} image(s)"):
-        rec = reconstruct(model, x, mask_ratio=mask_ratio, noise=plan.noise, norm_pix_loss=norm_pix)
-    trained = loaded is not None and loaded.has_decoder
-    notes = (list(model.pos_embed_notes) + _notes(loaded, weights, seed, norm_pix, norm_pix_source, spec.short)
-             + plan.notes)
-    if trained:
-        hint = target_hint(target_fit(rec.pred, patchify(x, cfg.patch_size)), norm_pix)
-        if hint:
-            notes.append(f"hint: {hint.message}; try {'--norm-pix-loss' if hint.norm_pix_loss else '--raw-pix'}")
-
-    header = _header(spec.title, loaded, weights, seed, mask_ratio, norm_pix, plan.strategy)
-    picture = _draw(x, rec, names, header, trained, cfg.num_patches)
-    save_png(picture, out_path, follow_symlink=follow_symlink)
-
-    h, w = cfg.grid_size
-    rows = []
-    for i, image_name in enumerate(names):
-        masked = int(rec.mask[i].sum())
-        loss = float(rec.loss[i])
-        rows.append({"index": i, "image": image_name, "mask": rec.grid[i].tolist(), "visible": cfg.num_patches - masked,
-                     "masked": masked, "loss": loss, "output": str(out_path)})
-    return {
-        "variant": name, "title": spec.title, "weights": str(weights) if weights else None,
-        "trained_decoder": trained, "norm_pix_loss": norm_pix, "norm_pix_loss_from": norm_pix_source,
-        "loss_space": "per-patch normalised pixels" if norm_pix else "ImageNet-normalised pixels",
-        "mask_ratio": mask_ratio, "mask_strategy": plan.strategy, "mask_file": plan.mask_file,
-        "img_size": cfg.to_dict()["img_size"], "in_chans": cfg.in_chans,
-        "seed": seed, "patch_size": cfg.patch_size, "grid": [h, w],
-        "num_patches": cfg.num_patches, "mask_convention": "1 = masked (hidden), 0 = visible",
-        "output": str(out_path), "picture_size": list(picture.size), "panels": _titles(rec.norm_pix_loss, trained),
-        "notes": notes, "images": rows,
-    }
+    check_inputs(image_paths, weights)
+    prep = prepare(variant and resolve_variant(variant), weights, image_paths, None, seed,
+                   device=resolve_device(device), builtin=True, img_size=img_size, in_chans=in_chans,
+                   resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss,
+                   stage=progress)
+    with progress(f"masking and reconstructing {len(prep.inputs)} image(s)"):
+        rec, hint = reconstruct_checked(prep)
+    notes = (list(prep.model.pos_embed_notes) + _notes(prep.loaded, weights, seed, prep.norm_pix_loss,
+                                                       prep.norm_pix_loss_from, get_variant(prep.variant).short)
+             + prep.plan.notes)
+    if hint:
+        notes.append(f"hint: {hint.message}; try {'--norm-pix-loss' if hint.norm_pix_loss else '--raw-pix'}")
+    header = _header(prep.title, prep.loaded, weights, seed, prep.plan.mask_ratio, prep.norm_pix_loss,
+                     prep.plan.strategy)
+    return demo_report(prep, rec, out_path, header=header, notes=notes, follow_symlink=follow_symlink)
 
 
 def _check_out(path: Path, follow_symlink: bool) -> None:
@@ -178,16 +138,6 @@ def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str,
     return notes
 
 
-# --- the picture -----------------------------------------------------------------------------------
-
-def _titles(norm_pix: bool, trained: bool) -> list[str]:
-    untrained = "" if trained else " (untrained)"
-    if norm_pix:
-        return ["original", "masked", f"prediction, normalised{untrained}", "de-normalised (visible stats)",
-                "de-normalised + visible"]
-    return ["original", "masked", f"reconstruction{untrained}", "reconstruction + visible"]
-
-
 def _header(title: str, loaded, weights: Path | None, seed: int, mask_ratio: float, norm_pix: bool,
             strategy: str = "random") -> str:
     if loaded is None:
@@ -199,30 +149,6 @@ def _header(title: str, loaded, weights: Path | None, seed: int, mask_ratio: flo
     target = " | norm_pix_loss" if norm_pix else ""
     how = "" if strategy == "random" else f" ({strategy})"
     return f"MAE {title} | {source} | mask ratio {mask_ratio:g}{how} | noise seed {seed}{target}"
-
-
-def normalised_to_display(x):
-    """Per-patch normalised values -> [0, 1] for viewing: 0 (the patch mean) is mid-grey, +-2 std white/black."""
-    return (0.5 + x / 4).clamp(0, 1)
-
-
-def _draw(images, rec, names: list[str], header: str, trained: bool, num_patches: int):
-    """The PNG: one row per image, every panel de-normalised with the ImageNet mean/std."""
-    from mae_core.io.images import denormalize
-    from mae_core.views.picture import render, to_uint8
-
-    columns = [denormalize(images), denormalize(rec.masked)]
-    if rec.norm_pix_loss:
-        columns.append(normalised_to_display(rec.prediction))
-    columns += [denormalize(rec.reconstruction), denormalize(rec.pasted)]
-    titles = _titles(rec.norm_pix_loss, trained)
-    panels, row_titles = [], []
-    for i, name in enumerate(names):
-        panels.append([to_uint8(col[i]) for col in columns])
-        masked = int(rec.mask[i].sum())
-        first = "original (built-in)" if name == "built-in test image" else f"original: {Path(name).name}"
-        row_titles.append([first, f"masked {masked}/{num_patches}"] + titles[2:])
-    return render(panels, row_titles, header)
 
 
 # --- the terminal ------------------------------------------------------------------------------------

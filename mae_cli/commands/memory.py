@@ -2,7 +2,7 @@
 
 Paper: MAE Sec. 3 (the encoder sees only the visible patches, the decoder every token, so the mask ratio
 moves the answer) and Table 1c (mask tokens in the encoder: the budget comparison).
-Services: :func:`mae_core.views.memory.memory_report` (the closed form, the budget search) and, with ``--check``,
+Services: :func:`mae_core.views.memory_budget.memory_report` (the closed form, the budget search) and, with ``--check``,
 :mod:`mae_core.views.memory_measured` (a real step, measured).
 """
 
@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..model_args import check_batch, check_mask_ratio, resolve_variant, size_overrides
+from ..model_args import resolve_variant
 from ..options import (AutocastOpt, BatchOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, ModeOpt,
                        VariantOpt, resolve_device, resolve_dtype)
 from ..output import fmt_int, out, progress
@@ -73,7 +73,8 @@ def command(
 
 
 def _options(mode: str, optimizer: str, budget: str | None) -> tuple[str, str, int | None]:
-    from mae_core.views.memory import MODES, OPTIMIZERS, parse_bytes
+    from mae_core.views.memory import MODES, OPTIMIZERS
+    from mae_core.views.memory_budget import parse_bytes
 
     mode, optimizer = mode.strip().lower(), optimizer.strip().lower()
     if mode not in MODES:
@@ -93,7 +94,8 @@ def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, a
            budget: str | None, check: bool = False, device: str = "cpu", img_size: str | None = None,
            in_chans: int = 3) -> dict[str, Any]:
     from mae_core.models import get_variant
-    from mae_core.views import memory as mem
+    from mae_core.views import memory_budget
+    from mae_core.views.prepare import check_batch, check_mask_ratio, size_overrides
 
     mode, optimizer, budget_bytes = _options(mode, optimizer, budget)
     name = resolve_variant(variant)
@@ -106,13 +108,13 @@ def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, a
     dev = resolve_device(device) if check else None
     options = {"mode": mode, "dtype": dt, "amp": amp, "optimizer": optimizer}
     with progress("searching the largest batch that fits") if budget_bytes is not None else nullcontext():
-        data = mem.memory_report(cfg, batch, mask_ratio, variant=name, title=spec.title, budget=budget_bytes,
+        data = memory_budget.memory_report(cfg, batch, mask_ratio, variant=name, title=spec.title, budget=budget_bytes,
                                  **options)
     if check:
         from mae_core.views.memory_measured import check_estimate
 
-        mem.check_fits(cfg, batch, mask_ratio, what=f"the --check {mode} step of {spec.title}", device=dev,
-                       **options)
+        memory_budget.check_fits(cfg, batch, mask_ratio, what=f"the --check {mode} step of {spec.title}",
+                                 device=dev, **options)
         with progress(f"running one {mode} step of {spec.title} at batch {batch} on {dev}"):
             data["check"] = check_estimate(name, batch, mask_ratio, mode=mode, dtype=dt, amp=amp,
                                            optimizer=optimizer, device=dev, **overrides)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
-from ..model_args import sizes_for
 from ..options import (BatchOpt, DtypeOpt, GradOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, ResizeOpt, SeedOpt,
                        VariantOpt, WeightsOpt)
 from ..output import error, note, out, progress
@@ -44,9 +42,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
 
         with progress(f"float32 and {dtype} forward passes"):
             report = numerics_report(variant, weights, image, batch, seed, dtype=dtype, mask_ratio=mask_ratio,
-                                     grad=grad,
-                                     overrides=sizes_for(img_size, in_chans, pictures=bool(image)),
-                                     resize=resize)
+                                     grad=grad, img_size=img_size, in_chans=in_chans, resize=resize)
         for line in report["notes"]:
             note(line)
         if not report["ok"]:

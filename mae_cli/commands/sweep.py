@@ -1,7 +1,8 @@
 """`mae sweep`: the reconstruction loss against the mask ratio (and the mask strategy), table + PNG plot.
 
 Paper: MAE Fig. 5 / Table 1a (masking ratio) and Table 1f / Fig. 6 (mask sampling), on whatever weights
-the user has. Service: :func:`mae_core.views.sweep.loss_sweep`; the plot is :func:`mae_core.views.plot.line_plot`.
+the user has. Services: :func:`mae_core.views.prepare.prepare` (the inputs), :func:`mae_core.views.sweep.loss_sweep`
+and :func:`mae_core.views.sweep.sweep_png` (the plot).
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
-from ..model_args import check_fits_at_size, check_mask_ratio, resolve_weights, size_overrides, size_text
-from ..options import (DeviceOpt, ImgSizeOpt, InChansOpt, MaskOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt,
-                       WeightsOpt, resolve_device)
-from ..output import note, out, progress
-from ..runner import BadInput, run
+from ..common import (BadInput, DeviceOpt, ImgSizeOpt, InChansOpt, MaskOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt,
+                      VariantOpt, WeightsOpt, check_inputs, note, out, progress,
+                      resolve_device, resolve_variant, run)
 
 DEFAULT_RATIOS = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.75,0.8,0.9"
 
@@ -43,13 +42,12 @@ def command(
     one line each: random, block, grid (0.75 only), center. --out: the PNG plot (default sweep.png).
 
     \b
-    JSON (--json), one document with the keys:
-      variant, title, weights, trained_decoder, norm_pix_loss, img_size, size,
+    JSON (--json), one document with the keys: variant, title, weights,
+      trained_decoder, norm_pix_loss, norm_pix_loss_from, img_size, size,
       in_chans, resize, seed, images, num_patches, strategies, ratios, output,
-      picture_size, notes, cells [{strategy, mask_ratio, num_masked, loss,
-      losses, reason}].
-    A cell's loss is null (with a reason) where a strategy cannot reach that
-    ratio.
+      picture_size, notes, cells [{strategy, mask_ratio, num_masked, loss, losses,
+      reason}]. A cell's loss is null (with a reason) where a strategy cannot
+      reach that ratio.
     """
     run(lambda: compute(images or [], variant=variant, weights=weights, ratios=ratios, masks=masks, seed=seed,
                         norm_pix_loss=norm_pix_loss, out_path=out_path, img_size=img_size, in_chans=in_chans,
@@ -70,70 +68,41 @@ def parse_ratios(text: str) -> list[float]:
 def compute(image_paths: list[Path], *, variant: str | None, weights: Path | None, ratios: str, masks: str, seed: int,
             norm_pix_loss: bool | None, out_path: Path, img_size: str | None, in_chans: int,
             device: str, resize: str = "stretch") -> dict[str, Any]:
+    from mae_core.views.prepare import check_mask_ratio, prepare
+    from mae_core.views.sweep import sweep_report
+
+    values, strategies = parse_ratios(ratios), _strategies(masks)
+    _check_out(out_path)
+    check_inputs(image_paths, weights)
+    prep = prepare(variant and resolve_variant(variant), weights, image_paths, None, seed,
+                   device=resolve_device(device), builtin=True, img_size=img_size, in_chans=in_chans, resize=resize,
+                   mask_ratio=values[0], norm_pix_loss=norm_pix_loss, stage=progress)
+    for r in values:  # before any pass: a ratio that keeps no patch is refused whole
+        check_mask_ratio(r, prep.config.num_patches)
+    notes = prep.file_notes + ([] if prep.trained_decoder else [
+        "the decoder is untrained (no --weights, or an encoder-only file): the losses show how the sweep works, "
+        "not what MAE learned"])
+    for line in notes:
+        note(line)
+    with progress(f"{len(strategies) * len(values)} forward passes"):
+        return sweep_report(prep, values, strategies, out_path, seed=seed, resize=resize, notes=notes)
+
+
+def _strategies(masks: str) -> list[str]:
     from mae_core import mask_strategies
-    from mae_core.io.images import load_pictures, normalize
-    from mae_core.io.weights import build_model
-    from mae_core.models import get_variant
-    from mae_core.views.sweep import loss_sweep
 
-    from mae_core.views.plot import line_plot
-
-    values = parse_ratios(ratios)
     strategies = [s.strip().lower() for s in masks.split(",") if s.strip()]
-    unknown = [s for s in strategies if s not in mask_strategies.STRATEGIES]
-    if unknown or not strategies:
+    if not strategies or any(s not in mask_strategies.STRATEGIES for s in strategies):
         raise BadInput(f"--mask {masks!r}: use strategies from {', '.join(mask_strategies.STRATEGIES)}")
+    return strategies
+
+
+def _check_out(out_path: Path) -> None:
     if out_path.suffix.lower() != ".png":
         raise BadInput(f"--out {str(out_path)!r} must end in .png")
     parent = out_path.parent if str(out_path.parent) else Path(".")
     if not parent.is_dir():
         raise BadInput(f"--out {str(out_path)!r}: the folder {str(parent)!r} does not exist; create it first")
-    dev = resolve_device(device)
-    name, loaded = resolve_weights(variant, weights)
-    spec = get_variant(name)
-    overrides = size_overrides(name, img_size, in_chans, pictures=True)
-    cfg = spec.config.replace(**overrides)
-    for r in values:
-        check_mask_ratio(r, cfg.num_patches)
-    if norm_pix_loss is None:
-        norm_pix_loss = bool(getattr(loaded, "hints", {}).get("norm_pix_loss")) or (
-            weights is not None and "_full" in weights.name)
-    check_fits_at_size(cfg, spec.title, max(1, len(image_paths)), dev, weights_resident=loaded is not None)
-    arrays, names = load_pictures(image_paths, cfg.img_size, cfg.in_chans, resize=resize)
-
-    with progress(f"building {spec.title}"):
-        model = build_model(name, loaded, device=dev, seed=seed, **overrides).eval()
-    notes = list(model.pos_embed_notes) + (list(loaded.notes) if loaded else [])
-    trained = loaded is not None and loaded.has_decoder
-    if not trained:
-        notes.append("the decoder is untrained (no --weights, or an encoder-only file): the losses show how the "
-                     "sweep works, not what MAE learned")
-    for line in notes:
-        note(line)
-    with progress(f"{len(strategies) * len(values)} forward passes"):
-        result = loss_sweep(model, normalize(arrays).to(dev), values, strategies, seed=seed,
-                            norm_pix_loss=norm_pix_loss)
-
-    series = {s: [(c.mask_ratio, c.loss) for c in result.cells if c.strategy == s] for s in strategies}
-    target = "per-patch normalised pixels" if norm_pix_loss else "pixels"
-    picture = line_plot(series, title=f"MAE {spec.title} ({size_text(cfg)}): loss on the masked patches vs mask "
-                                      f"ratio, {len(names)} image(s), seed {seed}",
-                        xlabel="mask ratio", ylabel=f"loss (MSE, {target})")
-    from mae_core.io.files import atomic_write
-
-    try:
-        with atomic_write(out_path, what="--out") as f:
-            picture.save(f, format="PNG")
-    except OSError as exc:
-        raise BadInput(f"cannot write --out {str(out_path)!r} ({exc.strerror or exc}); "
-                       "choose a writable path") from None
-    return {
-        "variant": name, "title": spec.title, "weights": str(weights) if weights else None,
-        "trained_decoder": trained, "norm_pix_loss": norm_pix_loss, "img_size": cfg.to_dict()["img_size"],
-        "size": size_text(cfg), "in_chans": cfg.in_chans, "resize": resize, "seed": seed, "images": names,
-        "num_patches": result.num_patches, "strategies": strategies, "ratios": values, "output": str(out_path),
-        "picture_size": list(picture.size), "notes": notes, "cells": [c.__dict__ for c in result.cells],
-    }
 
 
 def render(data: dict[str, Any]) -> None:

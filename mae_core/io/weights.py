@@ -1,7 +1,9 @@
-"""Reading weight files safely, recognising the variant they belong to, and building a model from them.
+"""Weight files read safely: the containers, key namings and dtypes a checkpoint may come in.
 
-Paper: none (engineering). Every command that takes ``--weights`` goes through :func:`load_weights`
-and :func:`build_model`.
+Paper: none (engineering). The bottom of loading a checkpoint: :func:`read_weights` turns a file (or a
+transformers directory) into a flat ``{name: tensor}`` dict in the official key layout, and nothing
+else; recognising the variant and building a model from it is :mod:`mae_core.loading.weights`, above
+the model.
 
 Accepted files:
     * official ``.pth`` (``{'model': state_dict}``), bare state dicts, ``'state_dict'`` / ``'model'``
@@ -12,10 +14,10 @@ Accepted files:
       or their sharded ``*.index.json`` forms), and single files with transformers' names;
     * official key layout, ours (``encoder.* / decoder.*``) or transformers' (v4 or v5 names, see
       ``hf_layout.py``); always returned in the official layout;
-    * encoder-only files (the official ``mae_pretrain_vit_*.pth``): ``has_decoder`` is False.
+    * encoder-only files (the official ``mae_pretrain_vit_*.pth``): no decoder keys.
 
-Weights are loaded without a wasted random initialisation: the model is built on the ``meta``
-device and the file's tensors are assigned to it.
+Every read is bounded: the caller passes the most bytes a checkpoint may weigh (``max_bytes``).
+Shapes: a file -> ``{official key: tensor}`` as stored (float32 after :func:`check_tensors`).
 """
 
 from __future__ import annotations
@@ -26,67 +28,30 @@ import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError, ClassifierCheckpointError, MAEError
-from ..mae import MaskedAutoencoderViT
-from ..pos_embed import adapt_pos_embeds
+from ..errors import CheckpointError, MAEError
 from . import checkpoint, hf_layout, hf_vit_layout, pickle_scan
 from .files import read_bounded, regular_file, show_path
 from .safetensors_file import DTYPES, SafetensorsError, read_header, read_safetensors
 
 _WRAPPERS = ("model", "state_dict", "model_state", "module")
-_DECODER_KEYS = ("mask_token", "decoder_")
-
-# What a file may weigh: every parameter in float64, three times over (weights + two Adam moments, as a
-# training checkpoint holds them), plus room for the pickle, header or config: anything larger is not
-# a checkpoint of the variant, and is refused before a byte of it is read.
-_BYTES_PER_PARAM = 8 * 3
-_SLACK_BYTES = 64 << 20
+DECODER_KEYS = ("mask_token", "decoder_")  # official-layout prefixes of the decoder's parameters
 _MAX_JSON_BYTES = 16 << 20  # config.json / *.index.json
 
 
 @dataclass
-class LoadedWeights:
-    state_dict: dict[str, Tensor]  # official key layout, float32 tensors on CPU
-    path: str
-    format: str  # "pth", "safetensors" or "transformers"
-    variant: str | None  # canonical registry name whose shapes the file matches, if any
-    has_decoder: bool  # False for encoder-only files
-    notes: list[str] = field(default_factory=list)  # what a user should know (e.g. "no decoder")
-    hints: dict[str, Any] = field(default_factory=dict)  # config the file states, e.g. {"norm_pix_loss": True}
-    file_dtypes: dict[str, int] = field(default_factory=dict)  # dtype name -> tensor count, as stored
-
-
-@dataclass
-class _Read:
+class ReadWeights:
+    """What a weight file holds, read but not yet checked against any model."""
     state_dict: dict[str, Tensor]  # official layout, dtypes as stored
-    format: str
+    format: str  # "pth", "safetensors" or "transformers"
     notes: list[str] = field(default_factory=list)
-    hints: dict[str, Any] = field(default_factory=dict)
+    hints: dict[str, Any] = field(default_factory=dict)  # config the file states, e.g. {"norm_pix_loss": True}
     detail: dict[str, Any] = field(default_factory=dict)  # container, wrapper keys, naming, config (for info)
-
-
-def read_state_dict(path: str | Path) -> tuple[dict[str, Tensor], str]:
-    """Read a weight file (or transformers directory) into a flat ``{name: tensor}`` dict in the
-    official layout (dtypes as stored), and its format (``"pth"``, ``"safetensors"`` or ``"transformers"``)."""
-    read = _read(path)
-    return read.state_dict, read.format
-
-
-@cache
-def max_checkpoint_bytes(variant: str | None = None) -> int:
-    """The most bytes a checkpoint of ``variant`` (any registered variant if None) can need."""
-    from ..models import list_models
-
-    names = [variant] if variant else list_models()
-    params = max(sum(math.prod(s) for s in official_shapes(n).values()) for n in names)
-    return params * _BYTES_PER_PARAM + _SLACK_BYTES
 
 
 def sniff(path: str | Path) -> str | None:
@@ -105,12 +70,14 @@ def sniff(path: str | Path) -> str | None:
     return None
 
 
-def _read(path: str | Path, variant: str | None = None) -> _Read:
+def read_weights(path: str | Path, max_bytes: int) -> ReadWeights:
+    """Read ``path`` (a file of at most ``max_bytes``, or a transformers directory whose weights weigh
+    that much at most) into the official layout, dtypes as stored."""
     p = Path(path)
     if p.is_dir():
-        return _read_transformers_dir(p, variant)
+        return _read_transformers_dir(p, max_bytes)
     try:
-        p = regular_file(p, "checkpoint", max_checkpoint_bytes(variant))
+        p = regular_file(p, "checkpoint", max_bytes)
     except CheckpointError:
         raise
     except MAEError as exc:  # missing, a device, a FIFO, too large: the fix is another weights file
@@ -124,7 +91,7 @@ def _read(path: str | Path, variant: str | None = None) -> _Read:
         fmt, detail["container"] = "pth", container
     state_dict, naming, notes = _to_official(tensors, p)
     detail["naming"] = naming
-    return _Read(state_dict, fmt, notes, detail=detail)
+    return ReadWeights(state_dict, fmt, notes, detail=detail)
 
 
 def _to_official(tensors: dict[str, Tensor], p: Path) -> tuple[dict[str, Tensor], str, list[str]]:
@@ -251,12 +218,12 @@ def _json_preview(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _read_transformers_dir(p: Path, variant: str | None = None) -> _Read:
+def _read_transformers_dir(p: Path, max_bytes: int) -> ReadWeights:
     """``config.json`` + weights saved by transformers' ``save_pretrained`` (ViTMAE), in the official layout."""
     config = read_hf_config(p)
     model_type = config.get("model_type", "vit_mae")
     if model_type == "vit":  # ViTForImageClassification: a fine-tuned classifier (mae classify)
-        return _read_hf_vit_dir(p, config, variant)
+        return _read_hf_vit_dir(p, config, max_bytes)
     if model_type != "vit_mae":
         raise CheckpointError(f"{show_path(p)} holds a transformers {model_type[:40]!r} model, not ViTMAE (model_type "
                               "'vit_mae'); pass an MAE checkpoint")
@@ -265,7 +232,7 @@ def _read_transformers_dir(p: Path, variant: str | None = None) -> _Read:
         raise CheckpointError(f"transformers directory {show_path(p)} has no weights; expected one of "
                               + ", ".join(_HF_WEIGHT_FILES))
     tensors: dict[str, Tensor] = {}
-    budget = max_checkpoint_bytes(variant)
+    budget = max_bytes
     shards = _shards(p, name)
     headers: dict[Path, dict[str, Any]] = {}
     for shard in shards:
@@ -299,15 +266,15 @@ def _read_transformers_dir(p: Path, variant: str | None = None) -> _Read:
         notes.append("its config.json sets norm_pix_loss: it predicts per-patch normalised pixels")
     detail = {"container": "transformers directory", "weights_file": name, "shards": len(shards),
               "naming": f"transformers {version}", "config": config}
-    return _Read(state_dict, "transformers", notes, hints, detail)
+    return ReadWeights(state_dict, "transformers", notes, hints, detail)
 
 
-def _read_hf_vit_dir(p: Path, config: dict[str, Any], variant: str | None) -> _Read:
+def _read_hf_vit_dir(p: Path, config: dict[str, Any], max_bytes: int) -> ReadWeights:
     """A transformers ``ViTForImageClassification`` directory (one weights file) in the official classifier layout."""
     name = next((f for f in ("model.safetensors", "pytorch_model.bin") if (p / f).exists()), None)
     if name is None:
         raise CheckpointError(f"transformers directory {show_path(p)} has no model.safetensors or pytorch_model.bin")
-    f = regular_file(p / name, "checkpoint", max_checkpoint_bytes(variant))
+    f = regular_file(p / name, "checkpoint", max_bytes)
     container = sniff(f)
     tensors = (_read_safetensors_file(f) if container == "safetensors" or f.suffix == ".safetensors"
                else _unwrap(_torch_load(f, container), f)[0])
@@ -319,7 +286,7 @@ def _read_hf_vit_dir(p: Path, config: dict[str, Any], variant: str | None) -> _R
              "official layout"]
     detail = {"container": "transformers directory", "weights_file": name, "shards": 1,
               "naming": f"transformers ViT {version}", "config": config}
-    return _Read(hf_vit_layout.hf_to_official_classifier(tensors), "transformers", notes, {}, detail)
+    return ReadWeights(hf_vit_layout.hf_to_official_classifier(tensors), "transformers", notes, {}, detail)
 
 
 def _shards(p: Path, name: str) -> list[Path]:
@@ -506,118 +473,4 @@ def _is_tensor_dict(obj: Mapping) -> bool:
 
 def has_decoder(state_dict: Mapping[str, Tensor]) -> bool:
     """True if the (official-layout) state dict carries decoder weights."""
-    return any(k.startswith(_DECODER_KEYS) for k in state_dict)
-
-
-@cache
-def official_shapes(variant: str) -> dict[str, tuple[int, ...]]:
-    """Official-layout key -> shape of a registered variant, from a meta-device model (no memory)."""
-    from ..models import create_model
-
-    model = create_model(variant, device="meta")
-    return {k: tuple(v.shape) for k, v in model.official_state_dict().items()}
-
-
-def detect_variant(state_dict: Mapping[str, Tensor]) -> str | None:
-    """The registered variant whose official key set and shapes the state dict matches (encoder part
-    only for an encoder-only file), or ``None``."""
-    from ..models import list_models
-
-    got = {k: tuple(v.shape) for k, v in state_dict.items()}
-    decoder = has_decoder(state_dict)
-    for name in list_models():
-        expected = official_shapes(name)
-        if not decoder:
-            expected = {k: s for k, s in expected.items() if not k.startswith(_DECODER_KEYS)}
-        if got == expected:
-            return name
-    return None
-
-
-def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
-    """Read ``path`` and check it against ``variant`` (a registry name), or detect the variant.
-
-    Raises:
-        CheckpointError: missing, unreadable, unsafe or corrupt file; or keys/shapes that do not fit
-            ``variant`` (the message names the keys and the variant the file looks like).
-    """
-    from ..models import get_variant
-
-    wanted = get_variant(variant).name if variant is not None else None
-    read = _read(path, wanted)
-    if "head.weight" in read.state_dict or "head.1.weight" in read.state_dict:  # models_vit.py, not models_mae.py
-        raise ClassifierCheckpointError(
-            f"checkpoint {show_path(path)} is a fine-tuned classifier (a head, no decoder), not a pre-trained MAE: "
-            "there is no decoder to reconstruct with; mae classify and mae compare-official take it, or pass a "
-            "pre-trained MAE checkpoint here", setting="weights")
-    state_dict, notes, stored = check_tensors(read.state_dict, path)
-    fmt = read.format
-    detected = detect_variant(state_dict)
-    decoder = has_decoder(state_dict)
-    if wanted is not None:
-        if detected != wanted:
-            expected = official_shapes(wanted)
-            if not decoder:
-                expected = {k: s for k, s in expected.items() if not k.startswith(_DECODER_KEYS)}
-            looks = f"it looks like {detected}" if detected else "it matches no registered variant"
-            try:
-                shapes = {k: torch.empty(s, device="meta") for k, s in expected.items()}
-                checkpoint.check_same_layout(state_dict, shapes, what=f"checkpoint {show_path(path)}")
-            except checkpoint.CheckpointMismatchError as exc:
-                short = _short(detected) or None
-                fix = f"load it as variant {short!r}" if short else "name the variant the file was saved from"
-                raise CheckpointError(f"{exc}; {looks}: {fix}", setting="variant", value=short) from None
-    elif detected is None:
-        raise CheckpointError(
-            f"checkpoint {show_path(path)} matches none of the registered variants ({', '.join(_shorts())}) by its "
-            "key names and shapes; name the variant it should be to see which keys differ", setting="variant")
-    loaded = LoadedWeights(state_dict, str(path), fmt, wanted or detected, decoder,
-                           notes=list(read.notes) + notes, hints=dict(read.hints), file_dtypes=stored)
-    if not decoder:
-        loaded.notes.append("the file has no decoder weights (encoder-only checkpoint): the decoder is "
-                            "initialised from the seed, so its predictions are not trained reconstructions")
-    return loaded
-
-
-def _short(name: str | None) -> str:
-    from ..models import get_variant
-
-    return get_variant(name).short if name else ""
-
-
-def _shorts() -> list[str]:
-    from ..models import VARIANTS
-
-    return [v.short for v in VARIANTS.values()]
-
-
-def build_model(variant: str, weights: LoadedWeights | None = None, *, device: torch.device | str = "cpu",
-                seed: int = 0, pos_embed: str = "sincos", **overrides: Any) -> MaskedAutoencoderViT:
-    """Build ``variant`` with the file's weights, or with the seeded official initialisation.
-
-    With weights the model is created on ``meta`` and the tensors are assigned (no random init is
-    computed and thrown away). An encoder-only file gets a decoder initialised from ``seed``.
-    ``overrides`` may change the size (``img_size=448``): the file's position tables are then replaced
-    as ``pos_embed`` says (see :func:`mae_core.pos_embed.adapt_pos_embeds`), and ``model.pos_embed_notes``
-    says so.
-    """
-    from ..models import create_model
-
-    if weights is None:
-        torch.manual_seed(seed)
-        return create_model(variant, device=device, **overrides)
-    model = create_model(variant, device="meta", **overrides)
-    # Weights saved for another image size: the position tables are regenerated for this model's grid
-    # (model.pos_embed_notes says which), every other tensor is used as it is.
-    state_dict, notes = adapt_pos_embeds(weights.state_dict, model.config.grid_size, pos_embed)
-    if weights.has_decoder:
-        model.load_state_dict(state_dict, assign=True)
-    else:
-        encoder_sd = {k: v for k, v in state_dict.items() if not k.startswith(_DECODER_KEYS)}
-        model.encoder.load_state_dict(encoder_sd, assign=True)
-        model.decoder.to_empty(device="cpu")
-        torch.manual_seed(seed)
-        with torch.no_grad():
-            model.decoder.init_weights()
-    model.pos_embed_notes = notes
-    return model.to(device)
+    return any(k.startswith(DECODER_KEYS) for k in state_dict)

@@ -17,7 +17,8 @@ Shapes: unchanged; ``use_kernels(model, ...)`` returns the same model, switched.
     attention  "sdpa"      ``F.scaled_dot_product_attention`` (``mae_core.attention.Attention.fused``)
                "explicit"  :func:`mae_core.attention.explicit_attention`, the same formula written out
 
-Per-layer flags stay the mechanism (``Linear.onednn``, ``Attention.fused``); this is the one place that
+Per-layer flags stay the mechanism (``Linear.onednn``, ``Attention.fused``, the layers marked
+:class:`SwitchableAttention`); this is the one place that
 sets them for a model, so callers never reach into layers.
 """
 
@@ -35,12 +36,16 @@ LINEAR_KERNELS = ("exact", "onednn")
 ATTENTION_KERNELS = ("sdpa", "explicit")
 
 
-def _attention_modules(model: nn.Module) -> list[nn.Module]:
-    from ..attention import (
-        Attention,  # lazily: the attention module itself imports this package
-    )
+class SwitchableAttention:
+    """The mark of a layer whose attention kernel this switch sets: it holds a bool ``fused`` (True:
+    ``F.scaled_dot_product_attention``, False: written out). :class:`mae_core.attention.Attention` carries
+    it, so the switch finds attention layers without importing the model (which imports this package)."""
 
-    return [m for m in model.modules() if isinstance(m, Attention)]
+    fused: bool
+
+
+def _attention_modules(model: nn.Module) -> list[nn.Module]:
+    return [m for m in model.modules() if isinstance(m, SwitchableAttention)]
 
 
 def use_kernels(model: nn.Module, *, linear: LinearKernel | None = None,

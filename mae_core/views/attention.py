@@ -170,7 +170,8 @@ def attention_bytes(cfg, batch: int, mask_ratio: float) -> int:
 def _check_attention_fits(cfg, batch: int, mask_ratio: float, device) -> None:
     """Refuse a recording whose probabilities alone exceed the memory available (before computing them)."""
     from ..errors import MemoryBudgetError
-    from .memory import available_memory, iec
+    from .memory import iec
+    from .memory_budget import available_memory
 
     available = available_memory(device)
     need = attention_bytes(cfg, batch, mask_ratio)
@@ -184,7 +185,7 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
                      batch: int | None, seed: int, *, mask_ratio: float = 0.75, blocks: str = "all",
                      heads: list[int] | None = None, out: str | Path | None = None,
                      png: str | Path | None = None, device: torch.device | str = "cpu",
-                     overrides: Any = None, resize: str = "stretch") -> dict[str, Any]:
+                     img_size: Any = None, in_chans: int = 3, resize: str = "stretch") -> dict[str, Any]:
     """Everything `mae attention` shows: load, record every block, write the tensors; plain data.
 
     ``blocks`` (``all`` or encoder indices like ``0,5,-1``) and ``heads`` choose what is written and
@@ -192,15 +193,14 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     picture is used (``batch`` copies). The masking noise is seeded by
     ``seed`` (its own generator); with ``mask_ratio`` 0 there is no noise: raster order.
 
-    ``png``: also write the picture (:func:`write_png`).
+    ``png``: also write the picture (:func:`mae_core.views.picture.write_attention_png`).
 
-    ``overrides`` (config fields, or a function of the variant's name returning them) and ``resize``:
-    as :func:`mae_core.views.prepare.prepare` (another image size or channel count).
+    ``img_size``, ``in_chans`` and ``resize``: as :func:`mae_core.views.prepare.prepare` (another image size
+    or channel count).
     """
     from ..models import get_variant
     from .features import check_output, parse_layers
-    from .prepare import check_mask_ratio, prepare, variant_name
-    from .reconstruct import masking_noise
+    from .prepare import check_mask_ratio, prepare, size_overrides, variant_name
 
     out_path = check_output(out, (".safetensors",))
     if png is not None and Path(png).suffix.lower() != ".png":
@@ -211,10 +211,10 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
         parse_layers(blocks, cfg.depth, "blocks")
         check_heads(heads, cfg.num_heads)
         check_mask_ratio(mask_ratio, cfg.num_patches)
-        sized = overrides(name) if callable(overrides) else dict(overrides or {})
+        sized = size_overrides(name, img_size, in_chans, pictures=True)
         _check_attention_fits(cfg.replace(**sized), len(images) if images else batch or 1, mask_ratio, device)
-    prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True,
-                   overrides=overrides, resize=resize)
+    prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True, img_size=img_size,
+                   in_chans=in_chans, resize=resize, mask_ratio=mask_ratio, classifiers=True)
     cfg = prep.model.config
     if getattr(prep.model, "head", None) is not None:  # a fine-tuned classifier sees every patch
         mask_ratio = 0.0
@@ -222,7 +222,7 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     chosen = parse_layers(blocks, cfg.depth, "blocks")
     heads = check_heads(heads, cfg.num_heads)
     _check_attention_fits(cfg, int(prep.imgs.shape[0]), mask_ratio, prep.imgs.device)
-    noise = None if mask_ratio == 0 else masking_noise(prep.imgs.shape[0], cfg.num_patches, seed).to(prep.imgs.device)
+    noise = None if mask_ratio == 0 or prep.plan is None else prep.plan.noise.to(prep.imgs.device)
     maps = attention_maps(prep.model, prep.imgs, mask_ratio=mask_ratio, noise=noise)
     tensors = {k: v for k, v in maps.tensors(heads).items()
                if not k.startswith("encoder.") or int(k.split(".")[2]) in chosen}
@@ -247,71 +247,10 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
               "decoder": maps.decoder_mix(0) if mask_ratio > 0 else [],
               "tensors": {k: list(v.shape) for k, v in tensors.items()},
               "out": str(out_path) if out_path is not None else None, "bytes_written": written}
-    report["png"] = write_png(png, report, maps, prep) if png is not None else None
+    if png is not None:
+        from .picture import write_attention_png
+
+        report["png"] = write_attention_png(png, report, maps, prep)
+    else:
+        report["png"] = None
     return report
-
-
-def write_png(path: str | Path, report: dict[str, Any], maps: AttentionMaps, prep: Any) -> str:
-    """The picture of the first image, as ``mae attention --png`` writes it (atomically).
-
-    The input with its masked patches grey; the cls token's attention of each block in ``report["blocks"]``
-    (heads averaged, or each head of ``report["heads"]`` when a subset was chosen) on the patch grid; the
-    rollout over every encoder block; and where the decoder's mask tokens attend.
-    """
-    from ..io.images import denormalize
-    from .picture import attention_picture, save_png, to_uint8
-    from .reconstruct import mask_to_pixels
-
-    p = Path(path)
-    if p.suffix.lower() != ".png":
-        raise SettingError("png", f"{str(p)!r}: name the picture .png")
-    cfg = prep.model.config
-    seen = 1 - mask_to_pixels(maps.mask[:1].cpu(), cfg.patch_size, maps.grid)  # (1, 1, H, W): 1 where visible
-    image = denormalize(prep.imgs[:1].cpu()) * seen + 0.78 * (1 - seen)  # masked patches light grey
-    heads = report["heads"] if len(report["heads"]) < cfg.num_heads else [None]
-    panels = [(f"block {i} cls" + (f" head {h}" if h is not None else ""),
-               maps.cls_map(f"encoder.blocks.{i}.attn", 0, h)) for i in report["blocks"] for h in heads]
-    panels.append(("rollout, all blocks", maps.rollout(0)))
-    source = f"weights {Path(prep.weights).name}" if prep.weights else "untrained"
-    header = (f"{prep.title} attention, mask ratio {report['mask_ratio']:g} ({report['num_visible']} of "
-              f"{cfg.num_patches} visible), {source}; {report['inputs'][0]}")
-    save_png(attention_picture(to_uint8(image[0]), panels, report["decoder"], header), p)
-    return str(p)
-
-
-# --- pictures as arrays (the CLI and the notebooks draw them with Pillow) ------------------------------
-
-# A perceptually ordered dark-blue -> green -> yellow ramp (viridis-like), as (position, RGB) stops.
-_STOPS = np.array([[0.0, 68, 1, 84], [0.25, 59, 82, 139], [0.5, 33, 145, 140], [0.75, 94, 201, 98],
-                   [1.0, 253, 231, 37]])
-BLANK = (200, 200, 200)  # a patch the encoder did not see
-
-
-def colormap(values: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] (any shape) -> uint8 RGB (..., 3); NaN -> the light grey of a masked patch."""
-    v = np.clip(np.nan_to_num(values, nan=0.0), 0, 1)
-    rgb = np.stack([np.interp(v, _STOPS[:, 0], _STOPS[:, c]) for c in (1, 2, 3)], axis=-1)
-    rgb[np.isnan(values)] = BLANK
-    return rgb.round().astype(np.uint8)
-
-
-def heat_panel(grid: np.ndarray, side: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """(h, w) grid -> uint8 (side, side, 3) panel, its colours spread from the grid's own minimum to its
-    maximum (NaN: grey), with a patch grid drawn; returns the panel and that (min, max) range."""
-    seen = grid[np.isfinite(grid)]
-    lo, hi = (float(seen.min()), float(seen.max())) if seen.size else (0.0, 0.0)
-    scaled = (grid - lo) / (hi - lo) if hi > lo else np.where(np.isnan(grid), np.nan, 0.5)
-    h, w = grid.shape
-    cell = max(1, side // max(h, w))
-    panel = np.repeat(np.repeat(colormap(scaled), cell, 0), cell, 1)
-    panel[::cell, :, :] = panel[::cell, :, :] // 2 + 60  # patch boundaries, so positions can be counted
-    panel[:, ::cell, :] = panel[:, ::cell, :] // 2 + 60
-    out = np.full((side, side, 3), 255, np.uint8)
-    out[: panel.shape[0], : panel.shape[1]] = panel[:side, :side]
-    return out, (lo, hi)
-
-
-def colorbar(height: int, width: int = 14) -> np.ndarray:
-    """uint8 (height, width, 3): a panel's maximum at the top, its minimum at the bottom."""
-    column = np.linspace(1, 0, height)[:, None].repeat(width, 1)
-    return colormap(column)

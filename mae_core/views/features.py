@@ -179,15 +179,15 @@ def save_tensors(tensors: dict[str, Tensor], path: str | Path, metadata: dict[st
 def features_report(variant: str | None, weights: str | Path | None, images: list[str | Path] | None,
                     batch: int | None, seed: int, *, layers: str = "all", pool: str = "cls",
                     out: str | Path | None = None, device: torch.device | str = "cpu",
-                    overrides: Any = None, resize: str = "stretch") -> dict[str, Any]:
+                    img_size: Any = None, in_chans: int = 3, resize: str = "stretch") -> dict[str, Any]:
     """Everything `mae features` shows: load, extract, optionally write the file; plain data.
 
     Cheap checks (pool, output extension, layer indices when the variant is known) run before any
     weights are read. ``seed`` only seeds the random initialisation (without weights) and the random
     images (without image files): the features themselves involve no randomness.
 
-    ``overrides`` (config fields, or a function of the variant's name returning them) and ``resize``:
-    as :func:`mae_core.views.prepare.prepare` (another image size or channel count).
+    ``img_size``, ``in_chans`` and ``resize``: as :func:`mae_core.views.prepare.prepare` (another image size
+    or channel count).
     """
     from ..models import get_variant
     from .prepare import prepare, variant_name
@@ -198,7 +198,7 @@ def features_report(variant: str | None, weights: str | Path | None, images: lis
     if name is not None:
         parse_layers(layers, get_variant(name).config.depth)
     prep = prepare(variant, weights, images, batch, seed, device=device,
-                   overrides=overrides, resize=resize)
+                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=0.0, classifiers=True)
     feats = extract_features(prep.model, prep.imgs, layers=layers, pool=pool)
     written = None
     if out_path is not None:

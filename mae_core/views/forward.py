@@ -211,3 +211,28 @@ def measure_forward(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75,
         memory_method=memory.method,
         loss_note=None if mask.sum().item() > 0 else NO_MASKED_PATCHES,
     )
+
+
+def forward_report(prep: Any, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0,
+                   repeat: int = 1, warmup: int = 1, strategy_noise: bool = True, notes: list[str] | None = None,
+                   build_s: float = 0.0) -> dict[str, Any]:
+    """``mae forward`` as plain data: :func:`measure_forward` on a :class:`~mae_core.views.prepare.Prepared`
+    and what was run (variant, weights, size, mask, target, inputs).
+
+    ``strategy_noise``: feed the pipeline's masking noise (a strategy's or a mask file's); False: the noise
+    is drawn right after ``torch.manual_seed(seed)``, as the official demo does.
+    """
+    from .prepare import size_text
+
+    plan, cfg = prep.plan, prep.config
+    result = measure_forward(prep.model, prep.imgs, mask_ratio=plan.mask_ratio, seed=seed, dtype=dtype, repeat=repeat,
+                             warmup=warmup, noise=plan.noise if strategy_noise else None)
+    return {
+        "variant": prep.variant, "title": prep.title, "weights": prep.weights,
+        "initialisation": "weights" if prep.loaded is not None else "seeded", "notes": list(notes or []),
+        "device": str(device), "dtype": dtype_name(dtype), "batch": int(prep.imgs.shape[0]),
+        "img_size": cfg.to_dict()["img_size"], "in_chans": cfg.in_chans, "size": size_text(cfg),
+        "mask_ratio": plan.mask_ratio, "mask_strategy": plan.strategy, "mask_file": plan.mask_file,
+        "norm_pix_loss": prep.norm_pix_loss, "norm_pix_loss_from": prep.norm_pix_loss_from, "seed": seed,
+        "inputs": prep.inputs, "build_s": build_s, **result.to_dict(),
+    }

@@ -136,11 +136,11 @@ def numerics(model: nn.Module, imgs: Tensor, noise: Tensor, *, dtype: torch.dtyp
 def numerics_report(variant: str | None, weights: str | Path | None, images: list[str | Path] | None,
                     batch: int | None, seed: int, *, dtype: str = "float16", mask_ratio: float = 0.75,
                     grad: bool = False, device: torch.device | str = "cpu",
-                    overrides: Any = None, resize: str = "stretch") -> dict[str, Any]:
+                    img_size: Any = None, in_chans: int = 3, resize: str = "stretch") -> dict[str, Any]:
     """Everything `mae numerics` shows (plain data); ``dtype`` is "float16" or "bfloat16".
 
-    ``overrides`` (config fields, or a function of the variant's name returning them) and ``resize``:
-    as :func:`mae_core.views.prepare.prepare` (another image size or channel count).
+    ``img_size``, ``in_chans`` and ``resize``: as :func:`mae_core.views.prepare.prepare` (another image size
+    or channel count).
     """
     from ..errors import SettingError
     from ..models import get_variant
@@ -154,11 +154,12 @@ def numerics_report(variant: str | None, weights: str | Path | None, images: lis
     if name is not None:
         check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
     prep = prepare(variant, weights, images, batch, seed, device=device,
-                   overrides=overrides, resize=resize)
+                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=mask_ratio, classifiers=True)
     if getattr(prep.model, "head", None) is not None:  # a fine-tuned classifier sees every patch
         mask_ratio = 0.0
     check_mask_ratio(mask_ratio, prep.model.config.num_patches)
-    noise = masking_noise(prep.imgs.shape[0], prep.model.config.num_patches, seed).to(prep.imgs.device)
+    noise = (prep.plan.noise if prep.plan is not None  # masking_noise(B, L, seed); a classifier has no plan
+             else masking_noise(prep.imgs.shape[0], prep.model.config.num_patches, seed)).to(prep.imgs.device)
     result = numerics(prep.model, prep.imgs, noise, dtype=dtypes[dtype.lower()], mask_ratio=mask_ratio, grad=grad)
     return {"variant": prep.variant, "title": prep.title, "weights": prep.weights, "notes": prep.notes,
             "inputs": prep.inputs, "batch": int(prep.imgs.shape[0]), "img_size": list(prep.model.config.image_hw),

@@ -4,6 +4,7 @@ Paper: MAE Fig. 2 / Fig. 3 (each row: masked input, reconstruction, original).
 
 Shapes: panels are uint8 arrays (H, W, 3), all the same size; the picture is one row per image and
 one column per panel, a title strip above every panel and an optional header line on top.
+Also the attention picture (``mae attention --png``) and the colour map its heat panels use.
 Text uses Pillow's default font, so the picture needs no font files. Pillow (a dependency of the
 package) is imported only when a picture is drawn.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -142,8 +144,6 @@ def attention_picture(image: np.ndarray, maps: list[tuple[str, np.ndarray]], dec
     """
     from PIL import Image, ImageDraw
 
-    from mae_core.views.attention import BLANK, colorbar, colormap, heat_panel
-
     grid = maps[0][1].shape if maps else None
     panels = [("input (grey: masked)", _square(image, side, grid))]
     for title, grid in maps:
@@ -208,7 +208,7 @@ def _decoder_bars(draw, font, mix: list[dict], left: int, top: int, width: int, 
 
 def _square(image: np.ndarray, side: int, grid: tuple[int, int] | None = None) -> np.ndarray:
     """uint8 (H, W, 3) -> (side, side, 3) by nearest neighbour. With the patch ``grid`` (h, w), the picture
-    takes the box a heat map of that grid takes (:func:`~mae_core.views.attention.heat_panel`: ``side //
+    takes the box a heat map of that grid takes (:func:`heat_panel`: ``side //
     max(h, w)`` pixels a patch, top left, white around), so a non-square input lines up with its maps."""
     from PIL import Image
 
@@ -220,3 +220,112 @@ def _square(image: np.ndarray, side: int, grid: tuple[int, int] | None = None) -
     panel = np.full((side, side, 3), 255, np.uint8)
     panel[: fitted.shape[0], : fitted.shape[1]] = fitted[:side, :side]
     return panel
+
+
+def write_attention_png(path: str | Path, report: dict[str, Any], maps: Any, prep: Any) -> str:
+    """``maps`` (:class:`~mae_core.views.attention.AttentionMaps`) of the first image, drawn as
+    ``mae attention --png`` writes it (atomically).
+
+    The input with its masked patches grey; the cls token's attention of each block in ``report["blocks"]``
+    (heads averaged, or each head of ``report["heads"]`` when a subset was chosen) on the patch grid; the
+    rollout over every encoder block; and where the decoder's mask tokens attend.
+    """
+    from ..errors import SettingError
+    from ..io.images import denormalize
+    from .reconstruct import mask_to_pixels
+
+    p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise SettingError("png", f"{str(p)!r}: name the picture .png")
+    cfg = prep.model.config
+    seen = 1 - mask_to_pixels(maps.mask[:1].cpu(), cfg.patch_size, maps.grid)  # (1, 1, H, W): 1 where visible
+    image = denormalize(prep.imgs[:1].cpu()) * seen + 0.78 * (1 - seen)  # masked patches light grey
+    heads = report["heads"] if len(report["heads"]) < cfg.num_heads else [None]
+    panels = [(f"block {i} cls" + (f" head {h}" if h is not None else ""),
+               maps.cls_map(f"encoder.blocks.{i}.attn", 0, h)) for i in report["blocks"] for h in heads]
+    panels.append(("rollout, all blocks", maps.rollout(0)))
+    source = f"weights {Path(prep.weights).name}" if prep.weights else "untrained"
+    header = (f"{prep.title} attention, mask ratio {report['mask_ratio']:g} ({report['num_visible']} of "
+              f"{cfg.num_patches} visible), {source}; {report['inputs'][0]}")
+    save_png(attention_picture(to_uint8(image[0]), panels, report["decoder"], header), p)
+    return str(p)
+
+
+# --- colour maps as arrays (the attention picture and the notebooks draw them with Pillow) ---------------
+
+# A perceptually ordered dark-blue -> green -> yellow ramp (viridis-like), as (position, RGB) stops.
+_STOPS = np.array([[0.0, 68, 1, 84], [0.25, 59, 82, 139], [0.5, 33, 145, 140], [0.75, 94, 201, 98],
+                   [1.0, 253, 231, 37]])
+BLANK = (200, 200, 200)  # a patch the encoder did not see
+
+
+def colormap(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] (any shape) -> uint8 RGB (..., 3); NaN -> the light grey of a masked patch."""
+    v = np.clip(np.nan_to_num(values, nan=0.0), 0, 1)
+    rgb = np.stack([np.interp(v, _STOPS[:, 0], _STOPS[:, c]) for c in (1, 2, 3)], axis=-1)
+    rgb[np.isnan(values)] = BLANK
+    return rgb.round().astype(np.uint8)
+
+
+def heat_panel(grid: np.ndarray, side: int) -> tuple[np.ndarray, tuple[float, float]]:
+    """(h, w) grid -> uint8 (side, side, 3) panel, its colours spread from the grid's own minimum to its
+    maximum (NaN: grey), with a patch grid drawn; returns the panel and that (min, max) range."""
+    seen = grid[np.isfinite(grid)]
+    lo, hi = (float(seen.min()), float(seen.max())) if seen.size else (0.0, 0.0)
+    scaled = (grid - lo) / (hi - lo) if hi > lo else np.where(np.isnan(grid), np.nan, 0.5)
+    h, w = grid.shape
+    cell = max(1, side // max(h, w))
+    panel = np.repeat(np.repeat(colormap(scaled), cell, 0), cell, 1)
+    panel[::cell, :, :] = panel[::cell, :, :] // 2 + 60  # patch boundaries, so positions can be counted
+    panel[:, ::cell, :] = panel[:, ::cell, :] // 2 + 60
+    out = np.full((side, side, 3), 255, np.uint8)
+    out[: panel.shape[0], : panel.shape[1]] = panel[:side, :side]
+    return out, (lo, hi)
+
+
+def colorbar(height: int, width: int = 14) -> np.ndarray:
+    """uint8 (height, width, 3): a panel's maximum at the top, its minimum at the bottom."""
+    column = np.linspace(1, 0, height)[:, None].repeat(width, 1)
+    return colormap(column)
+
+
+# --- the demo's picture (``mae mask-demo``: the paper's Fig. 2) ---------------------------------------
+
+def demo_titles(norm_pix: bool, trained: bool) -> list[str]:
+    """The panels of one row: original, masked, then the reconstruction (and for a norm_pix_loss model the
+    prediction in its normalised space first)."""
+    untrained = "" if trained else " (untrained)"
+    if norm_pix:
+        return ["original", "masked", f"prediction, normalised{untrained}", "de-normalised (visible stats)",
+                "de-normalised + visible"]
+    return ["original", "masked", f"reconstruction{untrained}", "reconstruction + visible"]
+
+
+def normalised_to_display(x: Tensor) -> Tensor:
+    """Per-patch normalised values -> [0, 1] for viewing: 0 (the patch mean) is mid-grey, +-2 std white/black."""
+    return (0.5 + x / 4).clamp(0, 1)
+
+
+def demo_picture(prep: Any, rec: Any, header: str, path: str | Path | None = None, *,
+                 follow_symlink: bool = False) -> tuple[Any, list[str]]:
+    """The PNG of a :class:`~mae_core.views.reconstruct.Reconstruction` of ``prep``'s images: one row per image,
+    every panel de-normalised with the ImageNet mean/std; written to ``path`` (atomically) when given.
+    Returns the picture and the panel titles."""
+    from ..io.images import denormalize
+
+    images = prep.imgs
+    columns = [denormalize(images), denormalize(rec.masked)]
+    if rec.norm_pix_loss:
+        columns.append(normalised_to_display(rec.prediction))
+    columns += [denormalize(rec.reconstruction), denormalize(rec.pasted)]
+    titles = demo_titles(rec.norm_pix_loss, prep.trained_decoder)
+    panels, row_titles = [], []
+    for i, name in enumerate(prep.inputs):
+        panels.append([to_uint8(col[i]) for col in columns])
+        masked = int(rec.mask[i].sum())
+        first = "original (built-in)" if name == "built-in test image" else f"original: {Path(name).name}"
+        row_titles.append([first, f"masked {masked}/{prep.config.num_patches}"] + titles[2:])
+    picture = render(panels, row_titles, header)
+    if path is not None:
+        save_png(picture, path, follow_symlink=follow_symlink)
+    return picture, titles

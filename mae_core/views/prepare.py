@@ -1,14 +1,35 @@
-"""The inputs of a view: a variant with its weights (or the seeded initialisation) and a batch of images.
+"""The one input pipeline: what a command was given -> the model, the images, the mask and the target.
 
-Paper: none (plumbing shared by ``features``, ``attention`` and ``numerics``).
+Paper: Sec. 3 "Masking" (the noise whose argsort picks the visible patches; Fig. 6 / Table 1f's
+strategies) and "Reconstruction target" (pixels, or per-patch normalised pixels: Table 1d's
+``norm_pix_loss``). Every command that runs a model (forward, mask-demo, sweep, compare-official,
+features, attention, numerics) calls :func:`prepare` once; nothing here knows any command-line flag
+(errors are :class:`~mae_core.errors.SettingError` naming the argument: ``img_size``, ``mask``, ...).
+
+In order, so that a typo never waits for a checkpoint and nothing large is allocated before it is
+known to fit:
+    1. the settings are checked (variant name, batch, image size and channels, mask ratio);
+    2. the weights are read (bounded, safe) and the variant detected, or checked against ``variant``;
+    3. the config at that size; the masking noise (a strategy's, or a mask file's; :func:`masking_plan`);
+    4. the reconstruction target, by ONE rule (:func:`mae_core.views.reconstruct.reconstruction_target`):
+       the caller's choice, else the checkpoint's ``config.json``, else ``*_full.pth`` in the file name
+       (the official full checkpoints were trained with ``norm_pix_loss``, the ``mae_visualize_*`` ones
+       without), else raw pixels;
+    5. the memory check, once (:func:`mae_core.views.memory_budget.check_fits`);
+    6. the images, then the model with its weights (``norm_pix_loss`` in its config, so its own loss
+       is on that target).
+
+Another kind of model is one branch: a fine-tuned classifier checkpoint (refused by the MAE loader with
+:class:`~mae_core.errors.ClassifierCheckpointError`) goes to :func:`_prepare_classifier`.
 
 Shapes: image files or a batch size in -> a model and imgs (B, C, H, W), normalised like the training
-data (ImageNet mean / std), or B seeded random-normal images.
+data (ImageNet mean / std), or B seeded random-normal images (or the built-in picture); noise (B, L).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,20 +37,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import ClassifierCheckpointError, SettingError
+from ..config import MAEConfig
+from ..errors import ClassifierCheckpointError, ConfigError, SettingError
 from ..mae import MaskedAutoencoderViT
 
+Stage = Callable[[str], AbstractContextManager]  # a progress display for a slow step (the CLI's spinner)
 
-@dataclass
-class Prepared:
-    variant: str  # canonical registry name
-    title: str  # "ViT-B/16"
-    model: MaskedAutoencoderViT  # float32, eval mode
-    imgs: Tensor  # (B, C, H, W)
-    inputs: list[str]  # one description per sample
-    weights: str | None  # the checkpoint's path, or None (seeded random initialisation)
-    notes: list[str] = field(default_factory=list)  # what the user should know (printed on stderr)
 
+def _quiet(_: str) -> AbstractContextManager:
+    return nullcontext()
+
+
+# --- the settings, checked before anything is read ------------------------------------------------------
 
 def variant_name(variant: str | None, weights: str | Path | None, default: str = "base") -> str | None:
     """The canonical variant, cheaply: ``variant`` if given, ``default`` without weights, else None
@@ -41,66 +60,11 @@ def variant_name(variant: str | None, weights: str | Path | None, default: str =
     return get_variant(default).name if weights is None else None
 
 
-def prepare(variant: str | None, weights: str | Path | None, images: list[str | Path] | None, batch: int | None,
-            seed: int, *, device: torch.device | str = "cpu", builtin: bool = False,
-            overrides: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None,
-            resize: str = "stretch") -> Prepared:
-    """Load (or seed) the model and the images.
-
-    Args:
-        variant: registry name, or None to detect it from ``weights`` (base without weights).
-        weights: checkpoint path, or None for the seeded official initialisation.
-        images: image files; without them ``batch`` (default 1) seeded random-normal images.
-        batch: the batch size; must equal the number of images when both are given.
-        seed: seeds the initialisation and the random images.
-        device: where the model and the images go.
-        builtin: without image files, use the built-in picture (``batch`` copies of it) instead of
-            random-normal images, for pictures a person looks at.
-        overrides: config fields to change (``{"img_size": (224, 320), "in_chans": 1}``), or a function of
-            the variant's name that returns (and checks) them: called once before the weights are read
-            when the variant is known, and again for the variant the file turned out to be.
-        resize: how image files are fitted to the size (:data:`mae_core.io.images.RESIZE_PRESETS`).
-    """
-    from ..io.images import load_batch
-    from ..io.weights import build_model, load_weights
-    from ..models import get_variant
-
-    if batch is not None and batch < 1:
+def check_batch(batch: int) -> int:
+    """A batch size of at least one."""
+    if batch < 1:
         raise SettingError("batch", f"must be at least 1, got {batch}")
-    if images and batch is not None and batch != len(images):
-        raise SettingError("batch", f"{batch} but {len(images)} image(s) given; drop the batch size or pass "
-                           f"{batch} images")
-    sized = overrides if callable(overrides) else (lambda _name: dict(overrides or {}))
-    name = variant_name(variant, weights)
-    if name is not None:
-        sized(name)  # a bad size is refused before any weights are read
-    try:
-        loaded = load_weights(weights, name) if weights is not None else None
-    except ClassifierCheckpointError:  # a fine-tuned / linear-probe classifier: run it as it is
-        if name is not None:
-            raise
-        return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize)
-    name = loaded.variant if loaded is not None else name
-    info = get_variant(name)
-    changes = sized(name)
-    cfg = info.config.replace(**changes)
-    from .memory import check_fits
-
-    check_fits(cfg, len(images) if images else batch or 1, 0.0, what=f"a {info.title} forward pass",
-               device=device, weights_resident=loaded is not None)  # before the images or the model exist
-    notes = list(loaded.notes) if loaded is not None else [
-        f"no weights: the model has the seeded random initialisation (seed {seed}), not a trained one"]
-    if builtin and not images:
-        from ..io.images import builtin_image, normalize
-
-        imgs = normalize([builtin_image(cfg.img_size, channels=cfg.in_chans)] * (batch or 1))
-        inputs = ["built-in picture"] * (batch or 1)
-    else:
-        imgs, inputs = load_batch([str(p) for p in images or []], cfg.img_size, batch or 1, seed, cfg.in_chans,
-                                  resize=resize)
-    model = build_model(name, loaded, device=device, seed=seed, **changes).eval()
-    notes = list(model.pos_embed_notes) + notes
-    return Prepared(name, info.title, model, imgs.to(device), inputs, str(weights) if weights else None, notes)
+    return batch
 
 
 def _prepare_classifier(weights: str | Path, images: list[str | Path] | None, batch: int | None, seed: int, *,
@@ -132,3 +96,219 @@ def check_mask_ratio(mask_ratio: float, num_patches: int) -> float:
     except ValueError as exc:
         raise SettingError("mask_ratio", str(exc)) from None
     return mask_ratio
+
+
+def parse_img_size(text: str | int | tuple[int, int] | None) -> int | tuple[int, int] | None:
+    """``"448"`` -> 448, ``"224x320"`` -> (224, 320), ``None`` -> None (ints and pairs pass through)."""
+    if text is None or isinstance(text, (int, tuple)):
+        return text
+    parts = text.strip().lower().replace("*", "x").split("x")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values) < 1:
+        raise SettingError("img_size", f"{text!r} is not a size; give pixels as 448 or HxW such as 224x320")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def size_overrides(variant: str, img_size: str | int | tuple[int, int] | None = None, in_chans: int = 3, *,
+                   pictures: bool = False) -> dict[str, Any]:
+    """The config fields an image size and a channel count change on ``variant`` (empty at the defaults, so
+    a default run builds exactly the registry's model), checked. ``pictures``: image files are read, so
+    only 1 or 3 channels."""
+    from ..io.images import MAX_PIXELS
+    from ..models import get_variant
+
+    if in_chans < 1:
+        raise SettingError("in_chans", f"must be at least 1, got {in_chans}; use 3 (RGB) or 1 (grayscale)")
+    if pictures and in_chans not in (1, 3):
+        raise SettingError("in_chans", "image files are read as RGB (3) or grayscale (1)", given=str(in_chans))
+    size = parse_img_size(img_size)
+    shown = str(img_size)[:40]
+    if size is not None:
+        H, W = (size, size) if isinstance(size, int) else size
+        if H * W > MAX_PIXELS:
+            raise SettingError("img_size", f"{H * W:,} pixels, over the {MAX_PIXELS:,} (8000x8000) any image may "
+                               "have here; use a smaller size such as 448 or 224x320", given=shown)
+    base = get_variant(variant).config
+    overrides: dict[str, Any] = {}
+    if size is not None:
+        overrides["img_size"] = size
+    if in_chans != base.in_chans:
+        overrides["in_chans"] = in_chans
+    try:
+        cfg = base.replace(**overrides)
+    except ConfigError as exc:
+        raise SettingError("img_size", str(exc).removeprefix("invalid MAEConfig: "), given=shown) from None
+    return {k: getattr(cfg, k) for k in overrides if getattr(cfg, k) != getattr(base, k)}
+
+
+def size_text(cfg: MAEConfig) -> str:
+    """``224 px`` or ``224x320 px``."""
+    H, W = cfg.image_hw
+    return f"{H} px" if H == W else f"{H}x{W} px"
+
+
+# --- the mask -------------------------------------------------------------------------------------------
+
+@dataclass
+class MaskingPlan:
+    """The masking noise a run feeds the model, and how it was chosen."""
+
+    noise: Tensor  # (B, L) float32
+    mask_ratio: float  # the ratio given, or the one a mask file implies
+    strategy: str  # random, block, grid, center, or file
+    mask_file: str | None
+    notes: list[str]
+
+
+def masking_plan(strategy: str, mask_file: str | Path | None, cfg: MAEConfig, batch: int, mask_ratio: float,
+                 seed: int) -> MaskingPlan:
+    """A strategy or a mask file -> the noise (B, L) for the model (see :mod:`mae_core.mask_strategies`).
+
+    ``random`` is ``torch.rand(B, L)`` from a generator seeded with ``seed``
+    (:func:`mae_core.views.reconstruct.masking_noise`, bit for bit). Other strategies and files raise
+    :class:`~mae_core.errors.MaskError` / :class:`SettingError` when they cannot give the count the ratio asks for.
+    """
+    from .. import mask_strategies as ms
+
+    generator = torch.Generator().manual_seed(seed)
+    strategy = strategy.strip().lower()
+    if mask_file is not None:
+        if strategy != "random":
+            raise SettingError("mask", f"{strategy!r} and a mask file both choose the mask; give one of them")
+        from ..io.images import load_mask
+
+        removed = ms.removed_from_pixels(load_mask(mask_file, cfg.image_hw), cfg.patch_size)
+        hidden = int(removed.sum())
+        sample, ratio = ms.from_removed(removed.expand(batch, -1), generator)
+        note = (f"mask from {mask_file}: {hidden} of {cfg.num_patches} patches hidden (by majority of their pixels), "
+                f"so the mask ratio is {ratio:.4g}")
+        return MaskingPlan(sample.noise, ratio, "file", str(mask_file), [note])
+    if strategy not in ms.STRATEGIES:
+        raise SettingError("mask", f"{strategy!r} is not a strategy; use one of {', '.join(ms.STRATEGIES)} "
+                           "(or a mask file)")
+    check_mask_ratio(mask_ratio, cfg.num_patches)
+    sample = ms.sample(strategy, batch, cfg.grid_size, mask_ratio, generator)
+    return MaskingPlan(sample.noise, mask_ratio, strategy, None, [])
+
+
+# --- the pipeline ---------------------------------------------------------------------------------------
+
+@dataclass
+class Prepared:
+    """Everything a run needs, built once: the variant, the model with its weights, the batch, the mask."""
+
+    variant: str  # canonical registry name
+    title: str  # "ViT-B/16"
+    model: MaskedAutoencoderViT  # float32, eval mode, on the device
+    imgs: Tensor  # (B, C, H, W) on the device
+    inputs: list[str]  # one description per sample
+    weights: str | None  # the checkpoint's path, or None (seeded random initialisation)
+    notes: list[str] = field(default_factory=list)  # what the user should know (printed on stderr)
+    config: MAEConfig | None = None  # the model's config (size, channels, norm_pix_loss)
+    overrides: dict[str, Any] = field(default_factory=dict)  # the size fields changed on the variant
+    loaded: Any = None  # the LoadedWeights, or None
+    plan: MaskingPlan | None = None  # the masking noise (B, L) and how it was chosen
+    norm_pix_loss: bool = False  # the reconstruction target: per-patch normalised pixels?
+    norm_pix_loss_from: str = "default"  # why: "option", "config.json", "file name" or "default"
+    seed: int = 0  # what seeded the initialisation, the random images and the masking noise
+
+    @property
+    def trained_decoder(self) -> bool:
+        return self.loaded is not None and self.loaded.has_decoder
+
+    @property
+    def file_notes(self) -> list[str]:
+        """The notes on the weights alone: regenerated position tables, what the loader noticed in the file."""
+        return list(self.model.pos_embed_notes) + (list(self.loaded.notes) if self.loaded is not None else [])
+
+
+def prepare(variant: str | None, weights: str | Path | None, images: Sequence[str | Path] | None,
+            batch: int | None, seed: int, *, device: torch.device | str = "cpu", builtin: bool = False,
+            img_size: str | int | tuple[int, int] | None = None, in_chans: int = 3, resize: str = "stretch",
+            mask: str = "random", mask_file: str | Path | None = None, mask_ratio: float = 0.75,
+            fit_mask_ratio: float | None = None, norm_pix_loss: bool | None = None,
+            dtype: torch.dtype = torch.float32, stage: Stage = _quiet, classifiers: bool = False) -> Prepared:
+    """Load (or seed) the model, the images and the masking noise, in the order of the module docstring.
+
+    Args:
+        variant: registry name, or None to detect it from ``weights`` (base without weights).
+        weights: checkpoint path, or None for the seeded official initialisation.
+        images: image files; without them ``batch`` (default 1) seeded random-normal images, or with
+            ``builtin`` the built-in picture (``batch`` copies), for pictures a person looks at.
+        batch: the batch size; must equal the number of images when both are given.
+        seed: seeds the initialisation, the random images and the masking noise (its own generator).
+        device: where the model and the images go.
+        img_size, in_chans: another image size (``448``, ``"224x320"``) or channel count.
+        resize: how image files are fitted to the size (:data:`mae_core.io.images.RESIZE_PRESETS`).
+        mask, mask_file, mask_ratio: the masking (:func:`masking_plan`); ``prep.plan.mask_ratio`` is the
+            ratio the run uses (a mask file's own).
+        fit_mask_ratio: the ratio the memory check assumes (default: the run's; a sweep passes its smallest).
+        norm_pix_loss: the reconstruction target; None: decided from the checkpoint (module docstring).
+        dtype: the precision the forward pass will run in (autocast), for the memory check.
+        stage: a context manager factory shown around the slow steps (reading, building).
+        classifiers: a fine-tuned classifier file is run as it is (the recorder views); otherwise it is refused
+            (:class:`~mae_core.errors.ClassifierCheckpointError`: no decoder to reconstruct with).
+    """
+    from ..io.images import builtin_image, load_batch, normalize
+    from ..loading.weights import load_weights
+    from ..models import get_variant
+    from .memory_budget import check_fits
+    from .reconstruct import reconstruction_target
+
+    images = [str(p) for p in images or []]
+    if batch is not None:
+        check_batch(batch)
+    if images and batch is not None and batch != len(images):
+        raise SettingError("batch", f"{batch} but {len(images)} image(s) given; drop the batch size or pass "
+                           f"{batch} images")
+    pictures = bool(images) or builtin
+    name = variant_name(variant, weights)
+    if name is not None:  # a bad size or ratio is refused before any weights are read
+        check_mask_ratio(mask_ratio, get_variant(name).config.replace(
+            **size_overrides(name, img_size, in_chans, pictures=pictures)).num_patches)
+    loaded = None
+    if weights is not None:
+        try:
+            with stage(f"reading {str(weights)[:100]}"):
+                loaded = load_weights(weights, name)
+        except ClassifierCheckpointError:  # a fine-tuned / linear-probe classifier: run it as it is
+            if name is not None or not classifiers:
+                raise
+            return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize)
+        name = loaded.variant
+    info = get_variant(name)
+    overrides = size_overrides(name, img_size, in_chans, pictures=pictures)
+    cfg = info.config.replace(**overrides)
+    count = len(images) or batch or 1
+    plan = masking_plan(mask, mask_file, cfg, count, mask_ratio, seed)
+    norm_pix, norm_pix_from = reconstruction_target(norm_pix_loss, Path(weights).name if weights else None,
+                                                    loaded.hints if loaded is not None else {})
+    target = {"norm_pix_loss": norm_pix} if norm_pix != cfg.norm_pix_loss else {}  # only a change is passed on
+    cfg = cfg.replace(**target)
+    check_fits(cfg, count, plan.mask_ratio if fit_mask_ratio is None else fit_mask_ratio,
+               what=f"a {info.title} forward pass at {size_text(cfg)}", mode="inference", dtype=dtype, amp=True,
+               device=device, weights_resident=loaded is not None)  # before the images or the model exist
+    if builtin and not images:
+        imgs = normalize([builtin_image(cfg.img_size, channels=cfg.in_chans)] * count)
+        inputs = ["built-in test image"] * count
+    else:
+        imgs, inputs = load_batch(images, cfg.img_size, count, seed, cfg.in_chans, resize=resize)
+    with stage(f"building {info.title} on {torch.device(device)}"):
+        model = _build(name, loaded, device, seed, {**overrides, **target})
+    notes = list(model.pos_embed_notes) + (list(loaded.notes) if loaded is not None else [
+        f"no weights: the model has the seeded random initialisation (seed {seed}), not a trained one"])
+    return Prepared(name, info.title, model, imgs.to(device), inputs, str(weights) if weights else None, notes,
+                    config=cfg, overrides=overrides, loaded=loaded, plan=plan, norm_pix_loss=norm_pix,
+                    norm_pix_loss_from=norm_pix_from, seed=seed)
+
+
+def _build(name: str, loaded: Any, device: torch.device | str, seed: int,
+           overrides: dict[str, Any]) -> MaskedAutoencoderViT:
+    """The model of a pre-trained MAE checkpoint (or the seeded initialisation). Another kind of model (a
+    fine-tuned classifier) is another branch here, on the kind its loader reports."""
+    from ..loading import weights as loading  # looked up at call time (tests replace build_model)
+
+    return loading.build_model(name, loaded, device=device, seed=seed, **overrides).eval()

@@ -184,10 +184,13 @@ def reconstruct(model: MaskedAutoencoderViT, images: Tensor, *, mask_ratio: floa
 
 def reconstruction_target(norm_pix_loss: bool | None, weights_name: str | None,
                           hints: Mapping[str, Any]) -> tuple[bool, str]:
-    """Whether to read predictions as per-patch normalised pixels, and why.
+    """Whether to read predictions as per-patch normalised pixels, and why: THE norm-pix rule, used by every
+    command through :func:`mae_core.views.prepare.prepare` (forward, mask-demo, sweep, compare-official).
 
-    Official ``.pth`` files carry no such flag; a transformers ``config.json`` does (``hints``, from
-    :mod:`mae_core.io.weights`); else the official ``*_full.pth`` naming is the hint.
+    In order: the caller's explicit choice; else what the checkpoint states (a transformers ``config.json``,
+    ``hints`` from :mod:`mae_core.io.weights`); else the official naming: the official ``*_full.pth``
+    checkpoints predict per-patch normalised pixels (trained with ``norm_pix_loss``), the
+    ``mae_visualize_vit_*.pth`` ones raw pixels (the project's DESIGN notes); else raw pixels.
 
     Args:
         norm_pix_loss: the caller's explicit choice, or ``None`` to decide from the file.

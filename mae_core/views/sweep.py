@@ -4,7 +4,8 @@ Paper: MAE Sec. 4 "Masking ratio" (Fig. 5: accuracy against ratio, best near 75 
 (mask sampling: random, block, grid). The sweep measures what the weights a user has do at each
 ratio: the loss the model reports (MSE over the masked patches), image by image and on average.
 
-Shapes: images (B, C, H, W) -> for each (strategy, ratio): loss per image (B,), their mean.
+Shapes: images (B, C, H, W) -> for each (strategy, ratio): loss per image (B,), their mean; and
+:func:`sweep_png`, the plot of those means (one line per strategy), as a PNG.
 
 Every strategy draws its mask from a generator seeded with ``seed`` afresh for each cell, so a cell does
 not depend on which other cells were asked for; ``random`` at ratio r is the mask every other command
@@ -14,11 +15,13 @@ draws with that seed.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..errors import MaskError
+from ..errors import MaskError, SettingError
 from ..mae import MaskedAutoencoderViT
 from ..mask_strategies import sample
 from ..patch_embed import patchify
@@ -80,3 +83,43 @@ def loss_sweep(model: MaskedAutoencoderViT, images: Tensor, ratios: list[float],
             cells.append(SweepCell(strategy, ratio, int(mask[0].sum()), float(losses.mean()),
                                    [float(v) for v in losses]))
     return SweepResult(list(strategies), list(ratios), cfg.num_patches, norm_pix_loss, cells)
+
+
+def sweep_png(result: SweepResult, path: str | Path, *, title: str, what: str = "out") -> Any:
+    """Draw the loss against the mask ratio, one line per strategy (:func:`mae_core.views.plot.line_plot`),
+    and write it to ``path`` atomically; returns the picture. ``what`` names the argument in errors."""
+    from ..io.files import atomic_write
+    from .plot import line_plot
+
+    series = {s: [(c.mask_ratio, c.loss) for c in result.cells if c.strategy == s] for s in result.strategies}
+    target = "per-patch normalised pixels" if result.norm_pix_loss else "pixels"
+    picture = line_plot(series, title=title, xlabel="mask ratio", ylabel=f"loss (MSE, {target})")
+    try:
+        with atomic_write(path, what=f"--{what}") as f:
+            picture.save(f, format="PNG")
+    except OSError as exc:
+        raise SettingError(what, f"cannot write {str(path)!r} ({exc.strerror or exc}); choose a writable "
+                           "path") from None
+    return picture
+
+
+def sweep_report(prep: Any, ratios: list[float], strategies: list[str], path: str | Path, *, seed: int = 0,
+                 resize: str = "stretch", notes: list[str] | None = None) -> dict[str, Any]:
+    """``mae sweep`` as plain data: :func:`loss_sweep` on a :class:`~mae_core.views.prepare.Prepared` (its
+    images, its reconstruction target), the plot written to ``path`` (:func:`sweep_png`), and what was run."""
+    from .prepare import check_mask_ratio, size_text
+
+    cfg = prep.config
+    for r in ratios:
+        check_mask_ratio(r, cfg.num_patches)
+    result = loss_sweep(prep.model, prep.imgs, ratios, strategies, seed=seed, norm_pix_loss=prep.norm_pix_loss)
+    picture = sweep_png(result, path, title=f"MAE {prep.title} ({size_text(cfg)}): loss on the masked patches vs mask "
+                        f"ratio, {len(prep.inputs)} image(s), seed {seed}")
+    return {
+        "variant": prep.variant, "title": prep.title, "weights": prep.weights, "trained_decoder": prep.trained_decoder,
+        "norm_pix_loss": prep.norm_pix_loss, "norm_pix_loss_from": prep.norm_pix_loss_from,
+        "img_size": cfg.to_dict()["img_size"], "size": size_text(cfg), "in_chans": cfg.in_chans, "resize": resize,
+        "seed": seed, "images": prep.inputs, "num_patches": result.num_patches, "strategies": strategies,
+        "ratios": ratios, "output": str(path), "picture_size": list(picture.size), "notes": list(notes or []),
+        "cells": [c.__dict__ for c in result.cells],
+    }

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from mae_core.io.images import load_batch
-from mae_core.io.weights import build_model
+from mae_core.loading.weights import build_model
 from official_mae import load_reference
 
 SEED = 0

@@ -188,7 +188,7 @@ def test_huge_patch_geometry_gives_a_16x16_grid(tmp_path, monkeypatch):
         return create_model(variant, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=16, decoder_depth=1,
                             decoder_num_heads=2, device=device)
 
-    monkeypatch.setattr("mae_core.io.weights.build_model", tiny_huge)
+    monkeypatch.setattr("mae_core.loading.weights.build_model", tiny_huge)
     report, picture = demo(tmp_path, "--variant", "huge", "--seed", "4")
     (row,) = report["images"]
     assert report["grid"] == [16, 16] and report["patch_size"] == 14

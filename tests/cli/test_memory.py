@@ -8,6 +8,7 @@ import torch
 
 from mae_core.models import get_variant
 from mae_core.views import memory as mem
+from mae_core.views import memory_budget
 
 
 def test_train_report_matches_the_closed_form(cli_json):
@@ -97,7 +98,7 @@ def test_forward_and_bench_refuse_a_batch_that_cannot_fit(cli, args):
 
 def test_forward_refusal_names_the_largest_batch_that_fits(cli, monkeypatch):
     budget = 1 * 2**30
-    monkeypatch.setattr(mem, "available_memory", lambda device: mem.Available(budget, "test"))
+    monkeypatch.setattr(memory_budget, "available_memory", lambda device: memory_budget.Available(budget, "test"))
     cfg = get_variant("base").config
     fits = mem.largest_batch(lambda b: mem.estimate(cfg, b).total <= budget)
     result = cli("forward", "--variant", "base", "--batch", str(fits + 1))

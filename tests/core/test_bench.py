@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mae_core import MaskedAutoencoderViT
-from mae_core.views.bench import Competitor, Summary, benchmark, make_step, matmul_gflops, time_rounds
+from mae_core.views.timing import Competitor, Summary, benchmark, make_step, matmul_gflops, time_rounds
 
 TINY = dict(img_size=32, patch_size=8, embed_dim=64, depth=2, num_heads=4, decoder_embed_dim=32, decoder_depth=2,
             decoder_num_heads=4)

@@ -124,7 +124,7 @@ def test_a_file_with_one_extra_key_is_refused(tmp_path):
     """The same through the file loader every ``--weights`` uses: the official ViT-B/16 keys and shapes
     (stride-0 tensors, a few KB) plus one extra key fit no variant, and do not fit ViT-B/16."""
     from mae_core.errors import MAEError
-    from mae_core.io.weights import CheckpointError, load_weights
+    from mae_core.loading.weights import CheckpointError, load_weights
 
     official = create_model("base", device="meta").official_state_dict()
     state = {k: torch.zeros(()).expand(v.shape) for k, v in official.items()}

@@ -11,8 +11,6 @@ from mae_core.models import create_model
 from mae_core.views.attention import (
     attention_maps,
     check_heads,
-    colormap,
-    heat_panel,
     rollout,
 )
 from mae_core.views.features import (
@@ -22,6 +20,7 @@ from mae_core.views.features import (
     parse_layers,
 )
 from mae_core.views.numerics import numerics
+from mae_core.views.picture import colormap, heat_panel
 
 TINY = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 3, "num_heads": 4, "decoder_embed_dim": 16,
         "decoder_depth": 2, "decoder_num_heads": 2}

@@ -24,6 +24,7 @@ from mae_core.config import MAEConfig
 from mae_core.mae import MaskedAutoencoderViT
 from mae_core.models import create_model, get_variant
 from mae_core.views import memory as mem
+from mae_core.views import memory_budget
 from mae_core.views.baseline import MaskTokensInEncoder
 from mae_core.views.memory_measured import live_peak, saved_bytes
 
@@ -243,24 +244,24 @@ def test_largest_batch_is_the_largest_that_fits():
 @pytest.mark.parametrize("text, value", [("24GiB", 24 * 2**30), ("24 GB", 24 * 10**9), ("1e9", 10**9),
                                          ("512 MiB", 512 * 2**20), ("80gib", 80 * 2**30), ("1_000", 1000)])
 def test_parse_bytes(text, value):
-    assert mem.parse_bytes(text) == value
+    assert memory_budget.parse_bytes(text) == value
 
 
 @pytest.mark.parametrize("text", ["-1GiB", "0", "lots", "24 XB", "24G", "nan", "inf GiB", ""])
 def test_parse_bytes_refuses(text):
     with pytest.raises(ValueError):
-        mem.parse_bytes(text)
+        memory_budget.parse_bytes(text)
 
 
 def test_check_fits_refuses_with_the_estimate_and_the_largest_batch(monkeypatch):
     from mae_core.errors import MemoryBudgetError
 
     cfg = get_variant("base").config
-    monkeypatch.setattr(mem, "available_memory", lambda device: mem.Available(2 * 2**30, "test"))
-    mem.check_fits(cfg, 8, what="ViT-B/16 forward")  # fits
+    monkeypatch.setattr(memory_budget, "available_memory", lambda device: memory_budget.Available(2 * 2**30, "test"))
+    memory_budget.check_fits(cfg, 8, what="ViT-B/16 forward")  # fits
     fits = mem.largest_batch(lambda b: mem.estimate(cfg, b).total <= 2 * 2**30)
     with pytest.raises(MemoryBudgetError, match=f"largest batch that fits is {fits}$"):
-        mem.check_fits(cfg, fits + 1, what="ViT-B/16 forward")
+        memory_budget.check_fits(cfg, fits + 1, what="ViT-B/16 forward")
 
 
 def test_a_non_square_image_is_counted_as_h_times_w_pixels():

@@ -8,7 +8,8 @@ import warnings
 import pytest
 import torch
 
-from mae_core.io.weights import _LEGACY_TORCH_MAGIC, CheckpointError, read_state_dict
+from mae_core.io.weights import _LEGACY_TORCH_MAGIC, CheckpointError
+from mae_core.loading.weights import read_state_dict
 
 
 def _garbage(seed: int) -> bytes:

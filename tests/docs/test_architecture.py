@@ -5,6 +5,9 @@ imported or run:
 
 * ``mae_core`` imports only torch, numpy, safetensors and the standard library (Pillow lazily, inside
   the functions that read or draw images), never ``mae_cli`` or ``official_mae``;
+* inside ``mae_core`` the layers only point down (:data:`LAYERS`): errors, then ``io/`` (file formats and
+  safety: it knows no model), ``kernels/``, the model files, ``loading/`` (a checkpoint as a model), then
+  ``views/``; and no two modules import each other through any path (no circle);
 * ``official_mae`` never imports ``mae_cli``; the notebooks import nothing from ``mae_cli``;
 * a command module (``mae_cli/commands/*.py``) parses options, makes one call and renders: it imports
   no numerical library (torch, numpy, Pillow, timm, transformers: tensors are a service's business),
@@ -141,6 +144,136 @@ def test_the_rules_can_fail(tmp_path):
     bad_notebook = tmp_path / "bad.py"
     bad_notebook.write_text("x = 1\nfrom mae_cli.picture import render\n")
     assert cli_imports_in_notebook(bad_notebook) == ["from mae_cli.picture import render"]
+
+
+# --- inside mae_core: layers that only point down, and no circle -------------------------------------
+
+# Bottom first. A module may import its own layer or one below it. A name matches its longest prefix.
+MODEL_FILES = ("config", "patch_embed", "pos_embed", "masking", "mask_strategies", "attention", "mlp", "block",
+               "encoder", "decoder", "loss", "mae", "init", "record", "models", "drop_path", "classifier")
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("errors", ("mae_core.errors",)),
+    ("io: file formats and safety", ("mae_core.io",)),
+    ("kernels", ("mae_core.kernels",)),
+    ("the model", tuple(f"mae_core.{m}" for m in MODEL_FILES)),
+    ("loading: a checkpoint as a model", ("mae_core.loading", "mae_core.finetune")),
+    ("views", ("mae_core.views",)),
+    ("the package", ("mae_core",)),
+]
+
+
+def layer_of(module: str) -> int:
+    """The index in :data:`LAYERS` of a ``mae_core`` module (its longest matching prefix)."""
+    best, length = len(LAYERS) - 1, 0
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > length:
+                best, length = i, len(prefix)
+    return best
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if path.name == "__init__.py" else parts)
+
+
+def core_edges(path: Path, package: str | None = None) -> set[str]:
+    """The ``mae_core`` modules ``path`` imports (``from . import x`` names the submodule x where it is one)."""
+    edges = set()
+    for module, names, _, _ in imports(path, package):
+        if module.split(".")[0] != "mae_core":
+            continue
+        subs = [f"{module}.{n}" for n in names if (ROOT / Path(*f"{module}.{n}".split("."))).with_suffix(".py").exists()
+                or (ROOT / Path(*f"{module}.{n}".split("."))).is_dir()]
+        edges |= set(subs) if subs else {module}
+    return edges
+
+
+def layer_violations(path: Path, package: str | None = None) -> list[str]:
+    own = layer_of(package + ".x" if package else module_name(path))
+    return [f"{path.name} ({LAYERS[own][0]}) imports {m} ({LAYERS[layer_of(m)][0]}): a layer only imports the ones "
+            "below it" for m in sorted(core_edges(path, package)) if layer_of(m) > own]
+
+
+def core_graph() -> dict[str, set[str]]:
+    return {module_name(p): {m for m in core_edges(p) if m != module_name(p)} for p in sources("mae_core")}
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of two or more modules (each a circle of imports), Tarjan's algorithm."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+@pytest.mark.parametrize("path", sources("mae_core"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_mae_core_layers_point_down(path):
+    assert layer_violations(path) == []
+
+
+def test_mae_core_has_no_circle():
+    assert circles(core_graph()) == []
+
+
+# The upward arrows issue 22 removed, each planted again where it stood: the rules must catch every one.
+REMOVED_ARROWS = [
+    ("mae_core.io", "from ..mae import MaskedAutoencoderViT"),  # io/weights.py built models
+    ("mae_core.io", "from ..pos_embed import adapt_pos_embeds"),  # io/weights.py adapted position tables
+    ("mae_core.io", "def f():\n    from ..models import create_model, list_models\n"),  # io/weights.py, lazily
+    ("mae_core.io", "def f():\n    from ..models import get_variant, list_models\n"),  # io/checkpoint_info.py
+    ("mae_core.io", "def f():\n    from ..models import get_variant\n"),  # io/convert.py
+    ("mae_core.io", "def f():\n    from ..loading.weights import max_checkpoint_bytes\n"),  # io/download.py
+    ("mae_core.kernels", "def f():\n    from ..attention import Attention\n"),  # kernels/switch.py
+]
+
+
+@pytest.mark.parametrize("package, code", REMOVED_ARROWS, ids=[c.split("import ")[1].split("\n")[0] + f" in {p}"
+                                                               for p, c in REMOVED_ARROWS])
+def test_each_removed_upward_import_would_fail(tmp_path, package, code):
+    planted = tmp_path / "planted.py"
+    planted.write_text(code + "\n")
+    assert len(layer_violations(planted, package)) == 1
+
+
+@pytest.mark.parametrize("edge", [
+    ("mae_core.views.picture", "mae_core.views.attention"),  # the colormaps lived in attention.py
+    ("mae_core.kernels.linear", "mae_core.kernels.switch"),  # a circle inside one layer
+], ids=lambda e: " -> ".join(e))
+def test_a_circle_would_fail(edge):
+    graph = core_graph()
+    assert circles(graph) == []
+    graph[edge[0]] = graph[edge[0]] | {edge[1]}
+    assert circles(graph) != [], f"planting {edge} makes no circle: the graph misses an edge"
+
+
+def test_the_graph_sees_relative_and_lazy_imports():
+    assert "mae_core.views.picture" in core_graph()["mae_core.views.attention"]  # lazily, ``from .picture``
+    assert "mae_core.io.checkpoint" in core_graph()["mae_core.mae"]  # ``from .io import checkpoint``
 
 
 # --- the maps: README's tree and mae_core's package map list every file --------------------------------

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from mae_cli.app import app
 from mae_core.errors import MAEError
-from mae_core.io import download as dl
+from mae_core.loading import download as dl
 from mae_core.io import pickle_scan, releases
 from mae_core.io.files import atomic_path, atomic_write, read_bounded, regular_file
 
@@ -243,7 +243,7 @@ def test_pickle_scan_refusal_from_the_cli(tmp_path, protocol):
 @pytest.mark.parametrize("how", ["same", "hardlink", "symlink", "inside"])
 def test_convert_refuses_its_own_input(tmp_path, how):
     from mae_core.errors import CheckpointError
-    from mae_core.io.convert import convert
+    from mae_core.loading.convert import convert
 
     src = tmp_path / "in.pth"
     src.write_bytes(OLD)

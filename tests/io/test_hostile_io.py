@@ -32,7 +32,8 @@ import torch
 
 from mae_core.errors import CheckpointError, ImageError, MAEError
 from mae_core.io.images import load_image
-from mae_core.io.weights import check_tensors, load_weights, read_state_dict
+from mae_core.io.weights import check_tensors
+from mae_core.loading.weights import load_weights, read_state_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,7 +126,7 @@ CHILD = textwrap.dedent(r"""
     resource.setrlimit(resource.RLIMIT_CPU, (120, 120))
     from mae_core.errors import MAEError
     from mae_core.io.images import load_image
-    from mae_core.io.weights import load_weights
+    from mae_core.loading.weights import load_weights
     def timeout(*_):
         raise TimeoutError("case ran past 10 s")
     signal.signal(signal.SIGALRM, timeout)

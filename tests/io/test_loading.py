@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from mae_core.io import hf_layout
-from mae_core.io.weights import read_state_dict
+from mae_core.loading.weights import read_state_dict
 
 
 def _tiny_hf(tmp_path, dtype=torch.float32):

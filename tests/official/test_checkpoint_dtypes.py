@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from mae_cli.app import app
 from mae_core.io.safetensors_file import write_safetensors
-from mae_core.io.weights import build_model, load_weights
+from mae_core.loading.weights import build_model, load_weights
 from mae_core.models import create_model
 
 runner = CliRunner()

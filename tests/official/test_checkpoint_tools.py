@@ -17,9 +17,9 @@ import torch
 from typer.testing import CliRunner
 
 from mae_cli.app import app
-from mae_core.io.checkpoint_info import checkpoint_info
-from mae_core.io.convert import convert
-from mae_core.io.weights import load_weights
+from mae_core.loading.info import checkpoint_info
+from mae_core.loading.convert import convert
+from mae_core.loading.weights import load_weights
 from mae_core.models import create_model
 from official_mae import load_reference
 
@@ -123,7 +123,7 @@ def test_info_names_missing_and_unexpected_keys_and_exits_1(tmp_path, official):
 
 
 def test_info_matches_an_official_release_by_md5(tmp_path, official, monkeypatch):
-    from mae_core.io import checkpoint_info as info_module
+    from mae_core.loading import info as info_module
     from mae_core.io import releases
 
     path = tmp_path / "whatever.pth"
@@ -199,7 +199,7 @@ def test_convert_never_overwrites_its_input(src):
 
 def test_convert_reports_a_damaged_output_as_failed(tmp_path, src, monkeypatch):
     """The proof can fail: a writer that flips one weight makes convert say passed=False."""
-    from mae_core.io import convert as convert_module
+    from mae_core.loading import convert as convert_module
 
     real = convert_module._write
 

@@ -16,7 +16,7 @@ import torch
 from mae_core.io import hf_layout
 from mae_core.models import create_model
 from mae_core.io.safetensors_file import write_safetensors
-from mae_core.io.weights import CheckpointError, build_model, load_weights
+from mae_core.loading.weights import CheckpointError, build_model, load_weights
 from official_mae import load_reference
 from official_mae.compare import compare_official
 

@@ -23,6 +23,13 @@ def invoke(*args: str):
     return runner.invoke(app, ["compare-official", *args])
 
 
+def test_a_perturb_that_names_no_parameter_is_exit_2_with_near_names():
+    result = invoke("--variant", "base", "--reference", "timm", "--batch", "1", "--perturb", "blocks.5.nothing")
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: --perturb 'blocks.5.nothing'") and "such as blocks.0.norm1.weight" in line
+
+
 def test_perturbed_weight_exits_1_naming_the_stage_where_divergence_starts():
     result = invoke("--variant", "base", "--reference", "timm", "--batch", "1",
                     "--perturb", "blocks.5.mlp.fc2.bias", "--json")

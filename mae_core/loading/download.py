@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MAEError
-from . import releases
-from .files import show_path
+from ..io import releases
+from ..io.files import show_path
+from .weights import max_checkpoint_bytes
 
 CHUNK = 1 << 20
 
@@ -64,8 +65,6 @@ def download(name: str, folder: str | Path = ".", *, mirror: str | None = None, 
     have = part.stat().st_size if part.exists() else 0
     if have:
         _hash_into(part, md5, sha)
-    from .weights import max_checkpoint_bytes
-
     limit = max_checkpoint_bytes(release.variant)
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:

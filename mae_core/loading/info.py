@@ -1,6 +1,6 @@
 """What is this checkpoint? The service behind ``mae checkpoint info``: one plain dict about a file.
 
-Paper: none (engineering). Read with the same safe loader as every ``--weights`` (``weights.py``), then
+Paper: none (engineering). Read with the same safe loader as every ``--weights`` (``io/weights.py``), then
 described: the container (zip / legacy ``torch.save``, safetensors, a transformers directory, sharded or
 not), the wrappers peeled (``model``, ``state_dict``, a DDP ``module.`` prefix) and what lies beside the
 weights (optimizer, epoch, ...), the key naming (official, ours, transformers v4 / v5), the variant by its
@@ -17,8 +17,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from . import releases
-from .weights import _DECODER_KEYS, _read, official_shapes
+from ..io import releases
+from ..io.weights import DECODER_KEYS, read_weights
+from .weights import max_checkpoint_bytes, official_shapes
 
 # A fine-tuned ViT (the official main_finetune.py, timm's VisionTransformer): a classifier head, and with
 # global average pooling (the official default) fc_norm in place of the encoder's final norm.
@@ -47,18 +48,18 @@ def checkpoint_info(path: str | Path, variant: str | None = None, hashes: bool =
     from ..models import get_variant, list_models
 
     p = Path(path)
-    read = _read(p, get_variant(variant).name if variant else None)
+    read = read_weights(p, max_checkpoint_bytes(get_variant(variant).name if variant else None))
     sd = read.state_dict
     detail = read.detail
     head = {k: v for k, v in sd.items() if k.startswith(_HEAD_KEYS)}
     body = {k: v for k, v in sd.items() if k not in head}
-    has_decoder = any(k.startswith(_DECODER_KEYS) for k in body)
+    has_decoder = any(k.startswith(DECODER_KEYS) for k in body)
     shapes = {k: tuple(v.shape) for k, v in body.items()}
 
     def expected_of(name: str) -> dict[str, tuple[int, ...]]:
         expected = official_shapes(name)
         if not has_decoder:
-            expected = {k: s for k, s in expected.items() if not k.startswith(_DECODER_KEYS)}
+            expected = {k: s for k, s in expected.items() if not k.startswith(DECODER_KEYS)}
         if any(k.startswith("fc_norm.") for k in head):  # fine-tuned with global pooling: fc_norm replaces norm
             expected = {k: s for k, s in expected.items() if not k.startswith("norm.")}
         return expected

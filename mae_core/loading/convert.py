@@ -28,10 +28,11 @@ import torch
 from torch import Tensor
 
 from ..errors import CheckpointError
-from . import checkpoint, hf_layout
-from .files import atomic_write, show_path
-from .safetensors_file import write_safetensors
-from .weights import _DECODER_KEYS, build_model, check_tensors, load_weights
+from ..io import checkpoint, hf_layout
+from ..io.files import atomic_write, show_path
+from ..io.safetensors_file import write_safetensors
+from ..io.weights import DECODER_KEYS, check_tensors
+from .weights import build_model, load_weights
 
 TARGETS = ("official", "ours", "safetensors", "hf", "timm")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -84,7 +85,7 @@ def convert(src: str | Path, dst: str | Path, to: str, *, dtype: str = "float32"
     official = {k: v.to(target_dtype).contiguous() for k, v in loaded.state_dict.items()}
     notes = list(loaded.notes)
     if to == "timm":
-        dropped = [k for k in official if k.startswith(_DECODER_KEYS)]
+        dropped = [k for k in official if k.startswith(DECODER_KEYS)]
         official = {k: v for k, v in official.items() if k not in dropped}
         if dropped:
             notes.append(f"timm's VisionTransformer is the encoder alone: the decoder's {len(dropped)} tensors are "
@@ -146,7 +147,7 @@ def _write(official: dict[str, Tensor], dst: Path, to: str, *, name: str, has_de
 
 def _reread_raw(dst: Path, to: str, hf_version: str) -> dict[str, Tensor]:
     """OUT's tensors under the names it holds, read back from disk."""
-    from .safetensors_file import read_safetensors
+    from ..io.safetensors_file import read_safetensors
 
     if to == "hf":
         return read_safetensors(dst / "model.safetensors")[0]
@@ -158,7 +159,7 @@ def _reread_raw(dst: Path, to: str, hf_version: str) -> dict[str, Tensor]:
 
 def _forward_check(src, out, dtype: torch.dtype, seed: int, *, decoder: bool) -> dict[str, Any]:
     """Forward models built from IN (rounded to ``dtype``) and from OUT on one seeded image and noise."""
-    from .images import builtin_image, normalize
+    from ..io.images import builtin_image, normalize
 
     if dtype != torch.float32:
         rounded, _, _ = check_tensors({k: v.to(dtype) for k, v in src.state_dict.items()}, src.path)

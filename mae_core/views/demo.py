@@ -1,0 +1,61 @@
+"""``mae mask-demo`` as data: the paper's Fig. 2 for the pipeline's images, the rows, the picture.
+
+Paper: MAE Fig. 2 / Fig. 3 (masked input, reconstruction, reconstruction + visible), Sec. 3 "Masking"
+and "Reconstruction target". The tensors come from :func:`mae_core.views.reconstruct.reconstruct`, the
+PNG from :func:`mae_core.views.picture.demo_picture`; the inputs (model, images, noise, target) from
+:func:`mae_core.views.prepare.prepare`.
+
+Shapes: imgs (B, C, H, W) -> per image the mask on the (h, w) patch grid (1 = masked), the loss, and one
+picture row of panels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..patch_embed import patchify
+from .reconstruct import Reconstruction, TargetHint, reconstruct, target_fit, target_hint
+
+
+def reconstruct_checked(prep: Any) -> tuple[Reconstruction, TargetHint | None]:
+    """:func:`reconstruct` on a :class:`~mae_core.views.prepare.Prepared` (its noise, its target), and, for a
+    trained decoder, a :class:`TargetHint` when the predictions fit the other target far better."""
+    rec = reconstruct(prep.model, prep.imgs, mask_ratio=prep.plan.mask_ratio, noise=prep.plan.noise,
+                      norm_pix_loss=prep.norm_pix_loss)
+    hint = None
+    if prep.trained_decoder:
+        hint = target_hint(target_fit(rec.pred, patchify(prep.imgs, prep.config.patch_size)), prep.norm_pix_loss)
+    return rec, hint
+
+
+def demo_rows(prep: Any, rec: Reconstruction, output: str) -> list[dict[str, Any]]:
+    """One row per image: its name, the mask on the patch grid (1 = masked), the counts and the loss."""
+    rows = []
+    for i, name in enumerate(prep.inputs):
+        masked = int(rec.mask[i].sum())
+        rows.append({"index": i, "image": name, "mask": rec.grid[i].tolist(),
+                     "visible": prep.config.num_patches - masked, "masked": masked, "loss": float(rec.loss[i]),
+                     "output": output})
+    return rows
+
+
+def demo_report(prep: Any, rec: Reconstruction, path: str | Path, *, header: str, notes: list[str],
+                follow_symlink: bool = False) -> dict[str, Any]:
+    """Draw and write the picture (:func:`mae_core.views.picture.demo_picture`) and return the report."""
+    from .picture import demo_picture
+
+    cfg, plan = prep.config, prep.plan
+    picture, panels = demo_picture(prep, rec, header, path, follow_symlink=follow_symlink)
+    return {
+        "variant": prep.variant, "title": prep.title, "weights": prep.weights,
+        "trained_decoder": prep.trained_decoder, "norm_pix_loss": prep.norm_pix_loss,
+        "norm_pix_loss_from": prep.norm_pix_loss_from,
+        "loss_space": "per-patch normalised pixels" if prep.norm_pix_loss else "ImageNet-normalised pixels",
+        "mask_ratio": plan.mask_ratio, "mask_strategy": plan.strategy, "mask_file": plan.mask_file,
+        "img_size": cfg.to_dict()["img_size"], "in_chans": cfg.in_chans, "seed": prep.seed,
+        "patch_size": cfg.patch_size, "grid": list(cfg.grid_size), "num_patches": cfg.num_patches,
+        "mask_convention": "1 = masked (hidden), 0 = visible", "output": str(path),
+        "picture_size": list(picture.size), "panels": panels, "notes": list(notes),
+        "images": demo_rows(prep, rec, str(path)),
+    }

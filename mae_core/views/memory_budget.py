@@ -1,0 +1,164 @@
+"""Memory budgets: sizes as people write them, the memory a device has, and whether a step fits.
+
+Paper: MAE Sec. 3 and Table 1c as :mod:`mae_core.views.memory` computes them in closed form; this module
+holds what turns those bytes into decisions: :func:`parse_bytes` (``"24GiB"``), :func:`available_memory`
+(what a new allocation can use here), :func:`check_fits` (refuse a step that cannot fit, before anything
+large is allocated) and :func:`memory_report` (``mae memory``: the rows, and with a budget the largest
+batch that fits, for the MAE and for Table 1c's baseline).
+
+Shapes: a config, a batch B and a mask ratio in; bytes, a batch size or a plain dict out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..config import MAEConfig
+from ..errors import MemoryBudgetError
+from .memory import estimate, iec, largest_batch, largest_batch_for
+
+UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+         "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def memory_report(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, variant: str, title: str,
+                  budget: int | None = None, **options) -> dict[str, Any]:
+    """Everything `mae memory` shows, as plain data: the rows of :func:`estimate` (weights, gradients,
+    optimizer, images, saved activations per stage, transient, total) and, with a ``budget`` in bytes,
+    the largest batch that fits, for the MAE and with mask tokens in the encoder (Table 1c's baseline).
+    ``options``: ``mode``, ``dtype``, ``amp``, ``optimizer`` as :func:`estimate` takes them."""
+    from dataclasses import asdict
+
+    est = estimate(cfg, batch, mask_ratio, **options)
+    pr = est.precision
+    rows = [{"key": "weights", "description": f"weights ({pr.name if not pr.weight_copies else 'float32'})",
+             "bytes": est.weights}]
+    if est.mode == "train":
+        rows += [{"key": "gradients", "description": "gradients (trainable weights only)", "bytes": est.gradients},
+                 {"key": "optimizer", "description": f"optimizer state ({est.optimizer})",
+                  "bytes": est.optimizer_state}]
+    rows.append({"key": "images", "description": "input images", "bytes": est.images})
+    if est.mode == "train":
+        rows.append({"key": "saved", "description": "activations saved for backward", "bytes": est.saved_total})
+    inference = [s for s in est.inference if s.key != "autocast_cache"]
+    largest = max(inference, key=lambda s: s.bytes)
+    transient = ("transient peak of the largest stage" if est.mode == "train" else
+                 f"transient peak ({largest.description})")
+    rows.append({"key": "transient", "description": transient, "bytes": est.transient})
+    rows.append({"key": "total", "description": "total", "bytes": est.total})
+    report = {
+        "variant": variant, "title": title, "mode": est.mode, "batch": est.batch, "mask_ratio": est.mask_ratio,
+        "img_size": list(cfg.image_hw), "in_chans": cfg.in_chans, "grid": list(cfg.grid_size),
+        "num_patches": cfg.num_patches, "num_visible": cfg.num_visible(est.mask_ratio),
+        "precision": asdict(pr), "optimizer": est.optimizer, "rows": rows,
+        "saved": [{"key": s.key, "description": s.description, "bytes": s.bytes, "count": s.count,
+                   "per_block": s.per_block} for s in est.saved],
+        "inference": [{"key": s.key, "description": s.description, "bytes": s.bytes} for s in est.inference],
+        "transient_stage": largest.key, "total_bytes": est.total, "budget": None, "check": None,
+    }
+    if budget is not None:
+        ours = largest_batch_for(cfg, budget, mask_ratio, **options)
+        baseline = largest_batch_for(cfg, budget, mask_ratio, mask_tokens_in_encoder=True, **options)
+        baseline_need = (estimate(cfg, ours, mask_ratio, mask_tokens_in_encoder=True, **options).total
+                         if ours else None)
+        report["budget"] = {"bytes": budget, "largest_batch": ours, "largest_batch_mask_tokens_in_encoder": baseline,
+                            "batch_ratio": ours / baseline if baseline else None,
+                            "mask_tokens_in_encoder_bytes_at_largest_batch": baseline_need}
+    return report
+
+
+def parse_bytes(text: str) -> int:
+    """``"24GiB"`` -> 25769803776, ``"24 GB"`` -> 24000000000, ``"1e9"`` -> 1000000000.
+
+    IEC units (KiB, MiB, GiB, TiB) are powers of 1024, SI units (KB, MB, GB, TB) powers of 1000, a bare
+    number is bytes. Raises ``ValueError`` naming the problem for anything else, zero, or a negative size.
+    """
+    s = text.strip().lower().replace(" ", "").replace("_", "")
+    number = s.rstrip("kmgtib")
+    unit = s[len(number):]
+    if unit in ("k", "m", "g", "t"):
+        raise ValueError(f"{text!r} is ambiguous: write {number}{unit.upper()}iB (powers of 1024) or "
+                         f"{number}{unit.upper()}B (powers of 1000)")
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if unit not in UNITS or not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a size; write e.g. 24GiB, 80 GB or 1e9 (bytes)")
+    if value <= 0:
+        raise ValueError(f"{text!r} must be a positive size")
+    return int(value * UNITS[unit])
+
+
+@dataclass
+class Available:
+    """Memory a new allocation can use on a device, and how it was read."""
+
+    bytes: int | None
+    method: str = field(default="")
+
+
+def available_memory(device: torch.device | str = "cpu") -> Available:
+    """Free memory on ``device``: CUDA ``torch.cuda.mem_get_info``; CPU Linux ``MemAvailable``, or less
+    where a cgroup (container) limit leaves less. ``bytes`` is None where it cannot be read.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return Available(int(free), "torch.cuda.mem_get_info (free)")
+    found = Available(None, "unknown on this system")
+    try:
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                found = Available(int(line.split()[1]) * 1024, "/proc/meminfo MemAvailable")
+    except OSError:
+        return found
+    cgroup = Path("/sys/fs/cgroup")
+    try:
+        limit = (cgroup / "memory.max").read_text(encoding="ascii").strip()
+        used = int((cgroup / "memory.current").read_text(encoding="ascii").strip())
+        if limit != "max" and found.bytes is not None and int(limit) - used < found.bytes:
+            found = Available(int(limit) - used, "cgroup memory.max - memory.current")
+    except (OSError, ValueError):
+        pass
+    return found
+
+
+def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: str, mode: str = "inference",
+               dtype: torch.dtype = torch.float32, amp: bool = False, optimizer: str = "none",
+               device: torch.device | str = "cpu", weights_resident: bool = False) -> None:
+    """Raise :class:`~mae_core.errors.MemoryBudgetError` if the step's :func:`estimate` exceeds the memory available.
+
+    Called before anything is allocated, so a batch that cannot fit fails in a second with the estimate and the
+    largest batch that fits, not in the allocator minutes later. Nothing is refused where the free memory
+    cannot be read.
+
+    Args:
+        what: the step, for the message ("ViT-B/16 forward pass").
+        weights_resident: the weights are already in memory (a checkpoint read): leave them out.
+        Others: as :func:`estimate`.
+    """
+    available = available_memory(device)
+    if available.bytes is None:
+        return
+
+    def need(b: int) -> int:
+        e = estimate(cfg, b, mask_ratio, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer)
+        return e.total - (e.weights if weights_resident else 0)
+
+    needed = need(batch)
+    if needed <= available.bytes:
+        return
+    fits = largest_batch(lambda b: need(b) <= available.bytes)
+    raise MemoryBudgetError(
+        f"{what} at batch {batch} needs about {iec(needed)} (weights, images and the peak of the activations, "
+        f"in closed form) but {iec(available.bytes)} is available on {torch.device(device)} ({available.method}); "
+        + (f"the largest batch that fits is {fits}" if fits else
+           "not even batch 1 fits: free some memory" + (" or use a smaller image size" if cfg.image_hw != (224, 224)
+                                                         else ""))
+    )
