@@ -86,6 +86,9 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
 
     _check_out(out_path, follow_symlink)
     check_images(image_paths)
+    from mae_core.io.files import check_outputs
+
+    check_outputs([(out_path, "--out")], [*image_paths, weights, mask_file], follow_symlink=follow_symlink)
     dev = resolve_device(device)
     name, loaded = resolve_weights(variant, weights)
     spec = get_variant(name)

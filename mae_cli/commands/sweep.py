@@ -105,6 +105,9 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
     parent = out_path.parent if str(out_path.parent) else Path(".")
     if not parent.is_dir():
         raise BadInput(f"--out {str(out_path)!r}: the folder {str(parent)!r} does not exist; create it first")
+    from mae_core.io.files import check_outputs
+
+    check_outputs([(out_path, "--out")], [*image_paths, weights])  # before any forward pass
     dev = resolve_device(device)
     name, loaded = resolve_weights(variant, weights)
     spec = get_variant(name)

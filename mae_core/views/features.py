@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import SettingError
-from ..io.files import atomic_write
+from ..io.files import atomic_write, check_outputs
 from .recorder import record
 
 POOLS = ("cls", "mean", "none")
@@ -180,6 +180,7 @@ def features_report(variant: str | None, weights: str | Path | None, images: lis
 
     check_pool(pool)
     out_path = check_output(out)
+    check_outputs([(out_path, "--out")], [weights, *(images or [])])
     name = variant_name(variant, weights)
     if name is not None:
         parse_layers(layers, get_variant(name).config.depth)
