@@ -36,7 +36,8 @@ def info(path: FileArg, variant: VariantCheck = None,
     cannot be read.
 
     JSON (--json), one document with the keys:
-      path, bytes, format, container, naming, wrapper, beside, module_prefix, shards, variant,
+      path, bytes, hashed_files, skipped_files, format, container,
+      naming, wrapper, beside, module_prefix, shards, variant,
       compared_with, kind, kind_detail, has_decoder, dtypes, tensors, parameters, official_parameters,
       official_parameters_of_this_kind, missing, unexpected, wrong_shape, fits, sha256, md5, release,
       target, target_certainty, layer_norm_eps, layer_norm_eps_source, notes.

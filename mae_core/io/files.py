@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import MAEError
+from ..errors import MAEError, SettingError
 
 
 def _show(path: str | os.PathLike) -> str:
@@ -271,24 +271,26 @@ def check_output_folder(folder: str | os.PathLike, names: Iterable[str], what: s
 
 # --- numbers and URLs from options and files that Python can refuse ----------------------------------------
 
-def finite_float(text: str | float, what: str, *, low: float | None = None, high: float | None = None,
+def finite_float(text: str | float, setting: str, *, low: float | None = None, high: float | None = None,
                  low_open: bool = False) -> float:
-    """``text`` as a finite float within ``[low, high]`` (``(low, high]`` if ``low_open``), else MAEError."""
+    """``text`` as a finite float within ``[low, high]`` (``(low, high]`` if ``low_open``); anything else
+    (not a number, nan, inf, an overflow) is a :class:`SettingError` naming ``setting``."""
+    shown = repr(str(text)[:80])
     try:
         value = float(text)
     except (TypeError, ValueError, OverflowError):
-        raise MAEError(f"{what} {str(text)[:80]!r} is not a number") from None
+        raise SettingError(setting, f"{shown} is not a number") from None
     if not math.isfinite(value):
-        raise MAEError(f"{what} {str(text)[:80]!r} is not a finite number; give a number such as 30")
+        raise SettingError(setting, f"{shown} is not a finite number; give a number such as 30")
     if low is not None and (value < low or low_open and value <= low):
-        raise MAEError(f"{what} {str(text)[:80]!r} must be {'above' if low_open else 'at least'} {low:g}")
+        raise SettingError(setting, f"{shown} must be {'above' if low_open else 'at least'} {low:g}")
     if high is not None and value > high:
-        raise MAEError(f"{what} {str(text)[:80]!r} must be at most {high:g}")
+        raise SettingError(setting, f"{shown} must be at most {high:g}")
     return value
 
 
-def http_url(text: str, what: str) -> str:
-    """``text`` if it is an http(s) URL Python can parse (host, port, brackets), else MAEError."""
+def http_url(text: str, setting: str) -> str:
+    """``text`` if it is an http(s) URL Python can parse (host, port, brackets), else a SettingError."""
     import urllib.parse
 
     shown = repr(text[:80])
@@ -296,9 +298,36 @@ def http_url(text: str, what: str) -> str:
         parts = urllib.parse.urlsplit(text)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
     except ValueError as exc:
-        raise MAEError(f"{what} {shown} is not a valid URL ({exc}); give one like https://host/path") from None
+        raise SettingError(setting, f"{shown} is not a valid URL ({exc}); give one like https://host/path") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise MAEError(f"{what} {shown} is not an http(s) URL with a host; give one like https://host/path")
+        raise SettingError(setting, f"{shown} is not an http(s) URL with a host; give one like https://host/path")
     if any(ord(c) < 33 for c in text):
-        raise MAEError(f"{what} {shown} holds spaces or control characters; give one like https://host/path")
+        raise SettingError(setting, f"{shown} holds spaces or control characters; give one like https://host/path")
     return text
+
+
+def open_regular(path: str | os.PathLike, *, write: bool = False, append: bool = False, what: str = "file") -> int:
+    """A file descriptor on ``path``, which must be a regular file reached without a symlink.
+
+    ``O_NOFOLLOW`` refuses a symlink at the last component; ``O_NONBLOCK`` keeps a FIFO from blocking the
+    open, and ``fstat`` then refuses anything that is not a regular file (a FIFO, a device). With
+    ``write``, the file is created if missing, truncated unless ``append``. Raises :class:`MAEError`.
+    """
+    flags = os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    flags |= (os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)) if write else os.O_RDONLY
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MAEError(f"{what} {_show(path)} is a symbolic link; refusing to use it (remove it)") from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO):
+            kind = "a directory" if exc.errno == errno.EISDIR else "a FIFO or device"
+            raise MAEError(f"{what} {_show(path)} is {kind}; remove it or choose another folder") from None
+        raise MAEError(f"cannot open {what} {_show(path)}: {(exc.strerror or type(exc).__name__).lower()}") from None
+    st = os.fstat(fd)
+    kind = _kind(st.st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise MAEError(f"{what} {_show(path)} is {kind}; remove it or choose another folder")
+    os.set_blocking(fd, True)
+    return fd

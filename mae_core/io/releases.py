@@ -13,9 +13,13 @@ Kinds:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 BASE_URL = "https://dl.fbaipublicfiles.com/mae"
+# The size bound of each kind of release, as a multiple of its float32 tensors (Release.max_bytes).
+SIZE_FACTOR = {"visualize": 1, "pretrain": 1, "full": 3}
+SIZE_SLACK = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,18 @@ class Release:
     has_decoder: bool
     norm_pix_loss: bool | None  # what the decoder was trained to predict (None: no decoder)
     note: str = ""
+
+    @property
+    def max_bytes(self) -> int:
+        """The most bytes this release's file can be: its tensors in float32 (the encoder alone for a
+        ``pretrain`` file), times ``SIZE_FACTOR[kind]`` (a ``full`` file may carry the optimiser's two
+        moments), plus ``SIZE_SLACK`` for the pickle. A download stops there (issue 23)."""
+        from .weights import official_shapes
+
+        shapes = official_shapes(self.variant)
+        numel = sum(math.prod(s) for k, s in shapes.items() if self.has_decoder or not k.startswith(("mask_token",
+                                                                                                     "decoder_")))
+        return numel * 4 * SIZE_FACTOR[self.kind] + SIZE_SLACK
 
     @property
     def target(self) -> str:

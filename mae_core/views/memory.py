@@ -524,7 +524,13 @@ def parse_bytes(text: str) -> int:
         raise ValueError(f"{text!r} is not a size; write e.g. 24GiB, 80 GB or 1e9 (bytes)")
     if value <= 0:
         raise ValueError(f"{text!r} must be a positive size")
-    return int(value * UNITS[unit])
+    total = value * UNITS[unit]
+    if not math.isfinite(total) or total > MAX_BUDGET:
+        raise ValueError(f"{text[:80]!r} is more memory than any machine has; give at most 1 EiB")
+    return int(total)
+
+
+MAX_BUDGET = float(1 << 60)  # 1 EiB: a larger size is a typo (and 1e300 TiB overflows a float)
 
 
 def iec(n: float) -> str:
