@@ -103,8 +103,15 @@ def check_tolerance(value: float) -> float:
     return value
 
 
+def _non_empty_variant(value: str | None) -> str | None:
+    """``--variant ''`` is a mistake (an unset shell variable), never the default: refuse it (issue 23)."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty; give base, large, huge or a registry name (`mae variants` lists them)")
+    return value
+
+
 VariantOpt = Annotated[Optional[str], typer.Option(
-    "--variant", "-m", show_default=False,
+    "--variant", "-m", show_default=False, callback=_non_empty_variant,
     help="Model: base, large, huge, or any registry name (`mae variants` lists them). Default: the variant "
          "of --weights where the command takes a checkpoint, else base.")]
 WeightsOpt = Annotated[Optional[Path], typer.Option(
