@@ -118,7 +118,8 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
     if norm_pix_loss is None:
         norm_pix_loss = bool(getattr(loaded, "hints", {}).get("norm_pix_loss")) or (
             weights is not None and "_full" in weights.name)
-    check_fits_at_size(cfg, spec.title, max(1, len(image_paths)), dev, weights_resident=loaded is not None)
+    check_fits_at_size(cfg, spec.title, max(1, len(image_paths)), dev, weights_resident=loaded is not None,
+                       passes=len(strategies) * len(values))
     arrays, names = load_pictures(image_paths, cfg.img_size, cfg.in_chans, resize=resize)
 
     with progress(f"building {spec.title}"):

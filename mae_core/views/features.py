@@ -85,6 +85,13 @@ def check_pool(pool: str) -> str:
     return pool
 
 
+def kept_bytes(cfg, writing: bool) -> int:
+    """Bytes per image features keep: every block's hidden state, the latent and the pooled vector (float32,
+    1 + L tokens each), twice over when they are also written (the file's contiguous copy)."""
+    tensors = (cfg.depth + 1) * (1 + cfg.num_patches) * cfg.embed_dim + cfg.embed_dim
+    return 4 * tensors * (2 if writing else 1)
+
+
 def check_output(path: str | Path | None, formats: tuple[str, ...] = FORMATS) -> Path | None:
     """The output file, if its extension is one of ``formats`` (.safetensors or .npz)."""
     if path is None:
@@ -185,7 +192,7 @@ def features_report(variant: str | None, weights: str | Path | None, images: lis
     if name is not None:
         parse_layers(layers, get_variant(name).config.depth)
     prep = prepare(variant, weights, images, batch, seed, device=device,
-                   overrides=overrides, resize=resize)
+                   overrides=overrides, resize=resize, kept_per_image=lambda c: kept_bytes(c, out_path is not None))
     feats = extract_features(prep.model, prep.imgs, layers=layers, pool=pool)
     written = None
     if out_path is not None:

@@ -44,7 +44,7 @@ def variant_name(variant: str | None, weights: str | Path | None, default: str =
 def prepare(variant: str | None, weights: str | Path | None, images: list[str | Path] | None, batch: int | None,
             seed: int, *, device: torch.device | str = "cpu", builtin: bool = False,
             overrides: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None,
-            resize: str = "stretch") -> Prepared:
+            resize: str = "stretch", kept_per_image: Callable[[Any], int] | None = None) -> Prepared:
     """Load (or seed) the model and the images.
 
     Args:
@@ -60,6 +60,8 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
             the variant's name that returns (and checks) them: called once before the weights are read
             when the variant is known, and again for the variant the file turned out to be.
         resize: how image files are fitted to the size (:data:`mae_core.io.images.RESIZE_PRESETS`).
+        kept_per_image: bytes per image the caller keeps beyond a plain forward (recorded hidden states),
+            as a function of the sized config: the memory check counts them (issue 23).
     """
     from ..io.images import load_batch
     from ..io.weights import build_model, load_weights
@@ -82,7 +84,8 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
     from .memory import check_fits
 
     check_fits(cfg, len(images) if images else batch or 1, 0.0, what=f"a {info.title} forward pass",
-               device=device, weights_resident=loaded is not None)  # before the images or the model exist
+               device=device, weights_resident=loaded is not None,  # before the images or the model exist
+               kept_per_image=kept_per_image(cfg) if kept_per_image else 0)
     notes = list(loaded.notes) if loaded is not None else [
         f"no weights: the model has the seeded random initialisation (seed {seed}), not a trained one"]
     if builtin and not images:
