@@ -254,19 +254,9 @@ def _flag_hint(exc: BaseException) -> str:
 
     if isinstance(exc, SettingError):
         return f"--{exc.setting.replace('_', '-')}: {exc.problem}"
-    if isinstance(exc, MAEError) and exc.setting and _has_option(f"--{exc.setting.replace('_', '-')}"):
+    if isinstance(exc, MAEError) and exc.setting:
         return f"{_one_line(str(exc))} (pass --{exc.setting.replace('_', '-')}{' ' + exc.value if exc.value else ''})"
     return str(exc)
-
-
-def _has_option(flag: str) -> bool:
-    """Whether the command being run has ``flag`` (a hint never names an option the command lacks)."""
-    import click
-
-    context = click.get_current_context(silent=True)
-    if context is None:
-        return True
-    return any(flag in getattr(param, "opts", ()) for param in context.command.params)
 
 
 def _one_line(message: str) -> str:

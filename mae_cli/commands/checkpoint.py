@@ -6,6 +6,8 @@ Paper: none (engineering). Services: :func:`mae_core.io.checkpoint_info.checkpoi
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -46,12 +48,27 @@ def info(path: FileArg, variant: VariantCheck = None,
     def compute():
         from mae_core.io.checkpoint_info import checkpoint_info
 
-        data = checkpoint_info(path, resolve_variant(variant) if variant else None, hashes=not no_hash)
+        with _no_weights_hint():
+            data = checkpoint_info(path, resolve_variant(variant) if variant else None, hashes=not no_hash)
         if not data["fits"]:
             raise VerificationFailed(data, "keys or shapes differ from the variant")
         return data
 
     run(compute, _render_info, json_out=json_out, debug=debug)
+
+
+@contextlib.contextmanager
+def _no_weights_hint() -> Iterator[None]:
+    """A checkpoint error names the file, which these commands take as an argument: drop the core's
+    "(pass --weights)" hint, an option they do not have (issue 23)."""
+    from mae_core.errors import MAEError
+
+    try:
+        yield
+    except MAEError as exc:
+        if exc.setting == "weights":
+            exc.setting = None
+        raise
 
 
 def facts_table(title: str, rows: list[tuple[str, object]]) -> None:
@@ -135,8 +152,9 @@ def convert(
             raise BadInput(f"--dtype {dtype!r} is not supported; use {', '.join(DTYPES)}")
         if hf_v4 and to != "hf":
             raise BadInput("--hf-v4 only applies to --to hf")
-        data = convert_file(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5",
-                            variant=resolve_variant(variant) if variant else None)
+        with _no_weights_hint():
+            data = convert_file(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5",
+                                variant=resolve_variant(variant) if variant else None)
         if not data["passed"]:
             raise VerificationFailed(data, "the written file does not reproduce the input")
         return data

@@ -93,7 +93,7 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
 
     # Refuse a batch that cannot fit before the images or the model are allocated.
     check_fits(cfg, batch or len(images) or 1, mask_ratio, what=f"a {info.title} forward pass", mode="inference",
-               dtype=dt, amp=True, device=dev, weights_resident=loaded is not None)
+               dtype=dt, amp=True, device=dev, weights_resident=loaded is not None, passes=repeat + warmup)
     from mae_core.io.images import load_batch
 
     imgs, inputs = load_batch([str(p) for p in images], cfg.img_size, batch or 1, seed, cfg.in_chans,

@@ -617,8 +617,15 @@ def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: st
     """
     from .flops import check_work, closed_form_macs
 
+    _check_memory(cfg, batch, mask_ratio, what=what, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer,
+                  device=device, weights_resident=weights_resident, kept_per_image=kept_per_image)
     macs = closed_form_macs(cfg, mask_ratio)["train" if mode == "train" else "total"]
-    check_work(2 * macs * batch * passes, what, device=device)
+    check_work(2 * macs * batch * passes, what, device=device)  # after memory: that refusal is definitive
+
+
+def _check_memory(cfg: MAEConfig, batch: int, mask_ratio: float, *, what: str, mode: str, dtype: torch.dtype,
+                  amp: bool, optimizer: str, device: torch.device | str, weights_resident: bool,
+                  kept_per_image: int) -> None:
     available = available_memory(device)
     if available.bytes is None:
         return
