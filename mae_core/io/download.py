@@ -86,6 +86,8 @@ def download(name: str, folder: str | Path = ".", *, mirror: str | None = None, 
             length = response.headers.get("Content-Length")
             total = have + int(length) if length and length.isdigit() else None
             if total is not None and total > limit:
+                if not have:
+                    part.unlink(missing_ok=True)
                 raise DownloadError(f"{url} announces {total:,} bytes, more than {release.name}.pth can be "
                                     f"({limit:,}); refusing it")
             result["resumed_from"] = have
@@ -95,7 +97,9 @@ def download(name: str, folder: str | Path = ".", *, mirror: str | None = None, 
                     progress(done, total)
                 while chunk := response.read(CHUNK):
                     done += len(chunk)
-                    if done > limit:
+                    if done > limit:  # what came is not the release: nothing of it is kept
+                        f.close()
+                        part.unlink(missing_ok=True)
                         raise DownloadError(f"{url} sent more than {release.name}.pth can be ({limit:,} bytes); "
                                             "stopped")
                     try:

@@ -383,7 +383,7 @@ def test_download_stops_at_the_release_size_bound(endless, tmp_path, monkeypatch
                                       f"http://127.0.0.1:{endless.server_address[1]}"])
     assert_contract(result.exit_code, result.stdout, result.stderr, 2)
     part = tmp_path / PART
-    assert not part.exists() or part.stat().st_size <= 3 << 20
+    assert not part.exists()  # what came was not the release: nothing of it is kept
     assert not (tmp_path / TARGET).exists()
 
 
