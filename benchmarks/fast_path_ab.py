@@ -1,7 +1,7 @@
 """The fast path against the exact path and timm on this CPU: ViT-B/16 forward, one process, alternating.
 
 Paper: none (engineering; the speed of the same arithmetic on different kernels). The numbers behind the
-README's "fast path per CPU" table: for 1 and 2 threads and batch 1 and 8, ours on the exact path
+benchmarks/README.md's "fast path per CPU" table: for 1 and 2 threads and batch 1 and 8, ours on the exact path
 (``F.linear``), ours on the fast path (oneDNN products) and the timm composition, all on the same weights,
 images and noise, timed in alternating rounds after warm-up (:func:`mae_core.views.bench.benchmark`).
 Reports the median, the quartiles and the minimum of each (the minimum is the least disturbed by other

@@ -17,9 +17,9 @@ The goals (issue 6) are checked from the measured numbers and printed under the 
     python3 benchmarks/run_matrix.py --quick            # ViT-B only, a few minutes
     python3 benchmarks/run_matrix.py                     # B, L, H x batch 1, 8 x forward, train x fp32, bf16
     python3 benchmarks/run_matrix.py --variants large --batches 8 --modes train --dtypes float32 --runs 5
-    python3 benchmarks/run_matrix.py --readme            # also put the table into README.md's perf section
+    python3 benchmarks/run_matrix.py --readme            # also put the table into benchmarks/README.md
     python3 benchmarks/run_matrix.py --resume            # go on with a stopped run (cells in results.json are kept)
-    python3 benchmarks/run_matrix.py --render --readme   # only re-write results.md / README from results.json
+    python3 benchmarks/run_matrix.py --render --readme   # only re-write results.md (and the README) from results.json
 
 Writes ``benchmarks/results.md`` (the table, the machine, the goals) and ``benchmarks/results.json`` (every
 run's full report). Progress goes to stderr. The timings are only as quiet as the machine: run it when
@@ -67,11 +67,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Skip the mask-tokens-in-encoder baseline (timed in the float32 batch-8 cells).")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md", help="Markdown output.")
     p.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results.json", help="JSON output.")
-    p.add_argument("--readme", action="store_true", help="Also replace the results block of README.md.")
+    p.add_argument("--readme", action="store_true", help="Also replace the results block of benchmarks/README.md.")
     p.add_argument("--resume", action="store_true",
                    help="Keep the cells already in --json (same runs and warm-up) and measure only the others.")
     p.add_argument("--render", action="store_true",
-                   help="Measure nothing: re-write --out (and README.md with --readme) from --json.")
+                   help="Measure nothing: re-write --out (and benchmarks/README.md with --readme) from --json.")
     args = p.parse_args(argv)
     if args.quick:
         args.variants, args.runs = "base", min(args.runs, 5)
@@ -242,10 +242,10 @@ def bf16_ceiling(report: dict, bf16_matmul: float) -> float:
 
 
 def update_readme(table: str) -> None:
-    readme = ROOT / "README.md"
+    readme = ROOT / "benchmarks" / "README.md"
     text = readme.read_text()
     if README_BEGIN not in text or README_END not in text:
-        print(f"README.md has no {README_BEGIN} ... {README_END} block; not updated", file=sys.stderr)
+        print(f"benchmarks/README.md has no {README_BEGIN} ... {README_END} block; not updated", file=sys.stderr)
         return
     block = f"{README_BEGIN}\n{table}{README_END}"
     text = re.sub(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), lambda _: block, text, flags=re.S)

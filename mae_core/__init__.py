@@ -21,12 +21,17 @@ Read it in the paper's order:
     loss.py         Sec. 3 "Reconstruction target": MSE on masked patches
     mae.py          Fig. 1: the whole model
     init.py         App. A.1: the official initialisation, built on meta and initialised once
+    drop_path.py    App. A.1: stochastic depth for fine-tuning (training only)
+    classifier.py   Sec. 4, App. A.1: the fine-tuned ViT classifier from the encoder's own parts
+    finetune.py     main_finetune.py's loading: a pre-trained MAE -> a classifier; classifier checkpoints
     record.py       record points: named places in the forward a recorder reads (identity modules)
+    recipe.py       App. A.1-A.3: parameter groups, layer-wise lr decay, LARS, the lr schedule, accum_iter
     models/__init__.py       Sec. 4 / Table 3: the ViT-B/16, ViT-L/16, ViT-H/14 factories by name
     models/registry.py       register_model, create_model, list_models: every variant registered once
     models/mae_vit_base.py   ViT-B/16
     models/mae_vit_large.py  ViT-L/16
     models/mae_vit_huge.py   ViT-H/14
+    models/vit_classifiers.py  the classifiers: vit_base_patch16, vit_large_patch16, vit_huge_patch14
 
 and beside the paper, the machinery:
     errors.py                 every exception mae_core raises for bad input (one base: MAEError)
@@ -35,6 +40,7 @@ and beside the paper, the machinery:
     io/weights.py             safe weight-file loading (bounded, dtypes checked), variant detection, build + load
     io/pickle_scan.py         the globals a pickle names, read without unpickling it
     io/hf_layout.py           transformers' ViTMAE names (v4, v5) <-> the official layout
+    io/hf_vit_layout.py       transformers' ViTForImageClassification names <-> the official classifier's
     io/safetensors_file.py    .safetensors through the safetensors library (lazy safe_open)
     io/checkpoint_info.py     what a checkpoint file is (``mae checkpoint info``)
     io/convert.py             every layout to every other, proven by re-reading (``mae checkpoint convert``)
@@ -64,7 +70,10 @@ and beside the paper, the machinery:
     views/reconstruct.py      Fig. 2: masked image and reconstruction
     views/picture.py          those panels as one PNG
     views/sweep.py            Fig. 5: loss against mask ratio and mask strategy
-    views/plot.py             a line chart drawn with Pillow (the sweep's PNG)
+    views/recipe.py           App. A.1-A.3: a stage's groups, lr and schedule on meta (``mae recipe``), its plot
+    views/plot.py             a line chart drawn with Pillow (the sweep's and the recipe's PNG)
+    views/classify.py         a fine-tuned classifier's top-k ImageNet-1k classes (``mae classify``)
+    data/imagenet1k_classes.txt  the 1000 ImageNet-1k class names
 """
 
 from importlib import metadata as _metadata

@@ -61,6 +61,11 @@ class CheckpointError(MAEError):
     """A weight file that cannot be used; the message names the problem and the fix."""
 
 
+class ClassifierCheckpointError(CheckpointError):
+    """A fine-tuned classifier's file where a pre-trained MAE was asked for (no decoder); views that can run a
+    classifier catch it and load the file as one."""
+
+
 class SafetensorsError(CheckpointError):
     """The file is not a well-formed safetensors file."""
 

@@ -42,7 +42,9 @@ def info(path: FileArg, variant: VariantCheck = None,
       naming, wrapper, beside, module_prefix, shards, variant,
       compared_with, kind, kind_detail, has_decoder, dtypes, tensors, parameters, official_parameters,
       official_parameters_of_this_kind, missing, unexpected, wrong_shape, fits, sha256, md5, release,
-      target, target_certainty, layer_norm_eps, layer_norm_eps_source, notes.
+      target, target_certainty, layer_norm_eps, layer_norm_eps_source, notes; release has name, url, kind,
+      md5_prefix, acc1, acc5 (reference accuracies of the fine-tuned releases, else null); a classifier file
+      also classifier {name, num_classes, global_pool, linear_probe, head}.
     """
 
     def compute():
@@ -108,6 +110,9 @@ def _render_info(d: dict) -> None:
         rel = d["release"]
         rows.append(("official release", f"{rel['name']}.pth ({rel['kind']}, md5 {rel['md5_prefix']}...)" if rel
                      else "no published hash matches"))
+        if rel and rel.get("acc1") is not None:
+            rows.append(("reference accuracy", f"ImageNet-1k val Acc@1 {rel['acc1']:.3f} %, Acc@5 {rel['acc5']:.3f} % "
+                                               "(FINETUNE.md, main_finetune.py --eval)"))
     facts_table(f"checkpoint {escape(d['path'])}", rows)
     for note in d["notes"]:
         err.print(f"note: {escape(note)}", highlight=False)
@@ -152,9 +157,19 @@ def convert(
             raise BadInput(f"--dtype {dtype!r} is not supported; use {', '.join(DTYPES)}")
         if hf_v4 and to != "hf":
             raise BadInput("--hf-v4 only applies to --to hf")
-        with _no_weights_hint():
-            data = convert_file(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5",
-                                variant=resolve_variant(variant) if variant else None)
+        from mae_core.errors import CheckpointError
+
+        try:
+            with _no_weights_hint():
+                data = convert_file(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5",
+                                    variant=resolve_variant(variant) if variant else None)
+        except CheckpointError as exc:  # a fine-tuned / linear-probe classifier (models_vit.py)?
+            if variant or "classifier" not in str(exc):
+                raise
+            from mae_core.finetune import convert_classifier
+
+            with _no_weights_hint():
+                data = convert_classifier(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5")
         if not data["passed"]:
             raise VerificationFailed(data, "the written file does not reproduce the input")
         return data

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -34,6 +34,19 @@ RtolOpt = Annotated[float, typer.Option(
                                              "stage (float32 rounding scales with it). 0: a pure absolute test.")]
 GradOpt = Annotated[bool, typer.Option(
     "--grad", help="Also compare the gradient of every parameter after loss.backward() (slower, more memory).")]
+StepsOpt = Annotated[Optional[int], typer.Option(
+    "--steps", min=1, max=1000, show_default=False,
+    help="Instead of one forward pass: N pre-training optimizer steps under the published recipe (groups, "
+         "AdamW, per-iteration lr), ours against the official engine_pretrain.py loop from your clone "
+         "(--official-src); exit 1 unless loss, every group's lr and every weight agree bit for bit.")]
+AccumIterOpt = Annotated[int, typer.Option(
+    "--accum-iter", min=1, max=64, help="With --steps: micro-batches per optimizer step (gradient accumulation).")]
+StepsStageOpt = Annotated[str, typer.Option(
+    "--stage", help="With --steps: pretrain (MAE, engine_pretrain.py) or finetune (the classifier, layer decay, "
+                    "drop path, label smoothing; engine_finetune.py, no mixup/cutmix).")]
+EpochOpt = Annotated[Optional[int], typer.Option(
+    "--epoch", min=0, max=100000, show_default=False,
+    help="With --steps: the epoch the steps run in. Default: the last warm-up epoch.")]
 PerturbOpt = Annotated[str | None, typer.Option(
     "--perturb", show_default=False,
     help="Add 0.001 to the first entry of this weight (official name, e.g. blocks.3.mlp.fc2.bias) on the "
@@ -60,6 +73,10 @@ def command(
     mask_file: MaskFileOpt = None,
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
+    steps: StepsOpt = None,
+    accum_iter: AccumIterOpt = 1,
+    epoch: EpochOpt = None,
+    stage: StepsStageOpt = "pretrain",
     json_out: JsonOpt = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -81,7 +98,35 @@ def command(
       tolerance}), passed, first_failure (stage or null),
       loss {ours, reference} (null with nothing masked),
       gradients (with --grad: list of {name, max_abs, max_rel, passed, detail}).
+
+    A fine-tuned or linear-probe classifier (--weights FILE holding a head, or --variant vit_base_patch16 /
+    vit_large_patch16 / vit_huge_patch14 seeded with a global-pool head) is compared with the official
+    models_vit.py (your clone, shimmed for today's timm), timm's VisionTransformer or transformers'
+    ViTForImageClassification (cls token + Linear head only): rows patch_embed, blocks.{i}, features (what
+    the head reads), logits, loss (cross-entropy against labels of --seed), grad rows with --grad; its JSON
+    has classifier: true, variant, title, reference, reference_detail, weights, images, batch, seed, atol,
+    rtol, grad, notes, stages, passed, first_failure, loss {ours, reference}, top1 {ours, reference}
+    (lists of class indices), gradients (with --grad).
+
+    With --steps N [--stage pretrain|finetune] (fine-tuning: no mixup/cutmix), instead:
+      variant, title, stage, steps_requested, accum_iter, batch, images, seed, mask_ratio,
+      norm_pix_loss, epoch, lr, weights, official_rule, shims, notes,
+      groups (list of {group, weight_decay, ours, official, same}),
+      steps (list of {step, loss {ours, official} (one per micro-batch), lr (list of {group,
+      weight_decay, ours, official}), max_param_diff, worst_param, passed}),
+      passed, first_failure.
     """
+    if steps is not None or accum_iter != 1 or epoch is not None or stage != "pretrain":
+        from .compare_steps import compute as compute_steps
+        from .compare_steps import render as render_steps
+
+        run(lambda: compute_steps(variant=variant, weights=weights, reference=reference, official_src=official_src,
+                                  batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio,
+                                  norm_pix_loss=norm_pix_loss, steps=steps, accum_iter=accum_iter, epoch=epoch,
+                                  img_size=img_size, in_chans=in_chans, device=device, resize=resize, grad=grad,
+                                  perturb=perturb, mask=mask, mask_file=mask_file, stage=stage),
+            render_steps, json_out=json_out, debug=debug)
+        return
     run(lambda: compute(variant=variant, weights=weights, reference=reference, official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
                         grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size,
@@ -113,8 +158,18 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
         kind = resolve_kind(reference, official_src)  # fail fast, before any model is built
     except ReferenceUnavailable as exc:
         raise BadInput(str(exc)) from None
+    from mae_core.errors import CheckpointError
+    from mae_core.models import is_classifier
+
+    if variant is not None and is_classifier(variant):  # a fine-tuned classifier (models_vit.py), seeded
+        return _compare_classifier(None, variant, locals())
     source = _official_source(official_src) if kind == "official" else None  # refused here if not a clone
-    name, loaded = resolve_weights(variant, weights)
+    try:
+        name, loaded = resolve_weights(variant, weights)
+    except CheckpointError as exc:  # no pre-trained MAE: a fine-tuned or linear-probe classifier?
+        if weights is None or variant is not None:
+            raise
+        return _compare_classifier(weights, None, locals(), exc)
     overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
     cfg = get_variant(name).config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
@@ -151,6 +206,43 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
     return data
 
 
+def _compare_classifier(weights: Path | None, variant: str | None, opts: dict[str, Any],
+                        mae_error: Exception | None = None) -> dict[str, Any]:
+    """compare-official on a classifier (official models_vit.py, timm's VisionTransformer, transformers'
+    ViTForImageClassification): stage by stage to the logits, and the loss's gradients with --grad."""
+    from mae_core.errors import CheckpointError
+    from mae_core.finetune import read_classifier
+
+    from official_mae import ReferenceUnavailable
+    from official_mae.classifier import check_official_vit_source, compare_classifier_checkpoint
+    from official_mae.official import official_source
+
+    if weights is not None and mae_error is not None:
+        try:
+            read_classifier(weights)  # neither an MAE nor a classifier: the MAE reader's message stands
+        except CheckpointError:
+            raise mae_error from None
+    if opts["kind"] == "official":
+        try:
+            check_official_vit_source(official_source(opts["official_src"]))
+        except ReferenceUnavailable as exc:
+            raise BadInput(str(exc)) from None
+    try:
+        with progress("comparing the classifier with the " + opts["kind"] + " reference"):
+            data = compare_classifier_checkpoint(
+                weights, [str(p) for p in opts["images"]], classifier=variant, batch=opts["batch"] or 2,
+                seed=opts["seed"], resize=opts["resize"], reference=opts["kind"], official_src=opts["official_src"],
+                atol=opts["atol"], rtol=opts["rtol"], grad=opts["grad"], perturb=opts["perturb"], device=opts["dev"])
+    except ReferenceUnavailable as exc:
+        raise BadInput(str(exc)) from None
+    except KeyError as exc:
+        raise BadInput(str(exc.args[0])) from None
+    if not data["passed"]:
+        raise VerificationFailed(data, f"{data['title']} differs from the {data['reference']} reference from stage "
+                                       f"{data['first_failure']} on")
+    return data
+
+
 def _official_source(official_src: Path | None) -> str:
     """Check the official source folder by reading it (nothing in it runs); the note that says what will
     be imported, and whether $MAE_OFFICIAL_SRC chose it."""
@@ -175,7 +267,20 @@ def _num(x: float | None) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
+def _render_classifier(data: dict[str, Any]) -> None:
+    out.print(f"[bold]{esc(data['title'])}[/] ({esc(data['variant'])}) vs [bold]{esc(data['reference'])}[/]: "
+              f"{esc(data['reference_detail'])}", highlight=False)
+    out.print(f"weights: {esc(data['weights'])}; input: {len(data['images'])} image(s) "
+              f"({esc(data['images'][0], 100)}{', ...' if len(data['images']) > 1 else ''}); loss: cross-entropy "
+              f"against labels of seed {data['seed']}", highlight=False)
+
+
 def render(data: dict[str, Any]) -> None:
+    if data.get("classifier"):
+        for line in data["notes"]:
+            note(line)
+        _render_classifier(data)
+        return _render_table(data)
     for line in data["notes"]:
         note(line)
     out.print(f"[bold]{esc(data['title'])}[/] ({esc(data['variant'])}) vs [bold]{esc(data['reference'])}[/]: "
@@ -187,6 +292,10 @@ def render(data: dict[str, Any]) -> None:
               f"{', ...' if len(data['images']) > 1 else ''}); masking noise seed {data['seed']}, mask ratio "
               f"{data['mask_ratio']:g}{strategy}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
               highlight=False)
+    _render_table(data)
+
+
+def _render_table(data: dict[str, Any]) -> None:
     table = Table(title=f"stage by stage (pass: max abs diff <= {data['atol']:g} + {data['rtol']:g} x max |reference|;"
                         " masks identical)")
     table.add_column("stage", no_wrap=True)
@@ -205,7 +314,10 @@ def render(data: dict[str, Any]) -> None:
         table.add_row(esc(row["stage"]), esc(shape), _num(row["max_abs"]), _num(row["max_rel"]), verdict)
     out.print(table)
     loss = data["loss"]
-    if loss["ours"] is None:
+    if data.get("classifier"):
+        out.print(f"loss: ours {loss['ours']:.8f}, reference {loss['reference']:.8f}; top-1 ours "
+                  f"{data['top1']['ours']}, reference {data['top1']['reference']}", highlight=False)
+    elif loss["ours"] is None:
         out.print("loss: undefined on both sides (no masked patches)", highlight=False)
     else:
         out.print(f"loss: ours {loss['ours']:.8f}, reference {loss['reference']:.8f}", highlight=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ..common import (DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
+from ..common import (BadInput, DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
                       check_mask_ratio, esc, fmt_int, out, progress, resolve_variant, run, size_overrides,
                       size_text)
 
@@ -37,14 +37,26 @@ def command(
       flops_closed_form, gflops, agree}], encoder_block_macs {product: MACs},
       encoder_saving, total_saving_vs_mask_tokens_in_encoder,
       train_over_forward, agree.
+    With --variant vit_base_patch16 / vit_large_patch16 / vit_huge_patch14 (a fine-tuned classifier: the
+    encoder on every patch, then the head): variant, title, num_patches, num_classes, units, classifier
+    (true), stages [{stage (patch_embed, encoder, head, total, train), tokens, macs, flops_counted,
+    flops_closed_form, gflops, agree}], agree.
     """
     run(lambda: compute(variant, mask_ratio, img_size, in_chans), render, json_out=json_out, debug=debug)
 
 
 def compute(variant: str | None, mask_ratio: float, img_size: str | None = None, in_chans: int = 3) -> dict[str, Any]:
-    from mae_core.models import create_model, get_variant
-    from mae_core.views.flops import flop_report
+    from mae_core.models import create_model, get_variant, is_classifier
+    from mae_core.views.flops import classifier_flops, flop_report
 
+    if variant is not None and is_classifier(variant):  # the fine-tuned classifier: every patch, then the head
+        if img_size is not None or in_chans != 3:
+            raise BadInput("--img-size and --in-chans apply to the MAE variants; the classifiers count at 224 px, RGB")
+        with progress(f"counting the FLOPs of {variant} on the meta device"):
+            data = classifier_flops(variant)
+        if not data["agree"]:
+            raise VerificationFailed(data, "counted and closed-form FLOPs of the classifier disagree")
+        return data
     name = resolve_variant(variant or "base")
     spec = get_variant(name)
     overrides = size_overrides(name, img_size, in_chans)
@@ -62,7 +74,20 @@ def compute(variant: str | None, mask_ratio: float, img_size: str | None = None,
     return data
 
 
+def _render_classifier(data: dict[str, Any]) -> None:
+    table = Table(title=f"{esc(data['title'])} GFLOPs per image ({data['num_patches']} patches, all seen; "
+                        f"{data['num_classes']} classes)", caption=data["units"])
+    for column in ("stage", "tokens", "GMACs", "GFLOPs counted", "GFLOPs closed form", "agree"):
+        table.add_column(column, justify="left" if column == "stage" else "right")
+    for s in data["stages"]:
+        table.add_row(s["stage"], str(s["tokens"]), f"{s['macs'] / 1e9:.3f}", f"{s['flops_counted'] / 1e9:.3f}",
+                      f"{s['flops_closed_form'] / 1e9:.3f}", "[green]yes[/]" if s["agree"] else "[red]NO[/]")
+    out.print(table)
+
+
 def render(data: dict[str, Any]) -> None:
+    if data.get("classifier"):
+        return _render_classifier(data)
     L, keep = data["num_patches"], data["num_visible"]
     size = f"{data['size']}, " if data.get("size", "224 px") != "224 px" or data.get("in_chans", 3) != 3 else ""
     table = Table(title=f"{esc(data['title'])} GFLOPs per image, {size}mask ratio {data['mask_ratio']:g} "

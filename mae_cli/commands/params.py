@@ -34,7 +34,9 @@ def command(variant: VariantOpt = None, depth: DepthOpt = 2, json_out: JsonOpt =
       official (same keys, or null),
       difference (same keys, ours - official, or null),
       fixed_names, mismatches (list of str), verified (true, false or null),
-      depth, modules (list of {name, depth, kind, params, trainable, share}).
+      depth, modules (list of {name, depth, kind, params, trainable, share}),
+      classifier (true for --variant vit_base_patch16 / vit_large_patch16 / vit_huge_patch14: encoder is
+      then the trunk, decoder the head, official the published models_vit.py count).
     """
     run(lambda: compute(variant, depth), render, json_out=json_out, debug=debug, to_json=lambda r: r.to_dict())
 
@@ -42,7 +44,10 @@ def command(variant: VariantOpt = None, depth: DepthOpt = 2, json_out: JsonOpt =
 def compute(variant: str | None, depth: int):
     from mae_core.views.params import parameter_report
 
-    report = parameter_report(resolve_variant(variant or "base"), depth)
+    from mae_core.models import is_classifier
+
+    name = variant or "base"
+    report = parameter_report(name if is_classifier(name) else resolve_variant(name), depth)
     if report.verified is False:
         raise VerificationFailed(report, "parameter counts differ from the official model")
     return report
@@ -60,6 +65,9 @@ def render(report) -> None:
         summary.add_column("difference", justify="right")
     labels = (("total", "total"), ("trainable", "trainable"), ("fixed", "fixed (sin-cos tables)"),
               ("encoder", "encoder"), ("decoder", "decoder"))
+    if report.classifier:
+        labels = (("total", "total"), ("trainable", "trainable"), ("fixed", "fixed"),
+                  ("encoder", "trunk (encoder parts, fc_norm)"), ("decoder", "head (1000 classes)"))
     for key, label in labels:
         row = [label, fmt_int(getattr(counts, key))]
         if official is not None:
@@ -84,6 +92,8 @@ def render(report) -> None:
     out.print(f"fixed (not trained): {esc(', '.join(report.fixed_names))}")
     if report.verified is None:
         out.print("[yellow]no official listing for this variant: nothing to verify against[/yellow]")
+    elif report.verified and report.classifier:
+        out.print(f"[green]PASS[/green] equal to the official models_vit.py count: {fmt_int(counts.total)} parameters")
     elif report.verified:
         out.print(f"[green]PASS[/green] equal to the official model: {fmt_int(counts.total)} parameters, "
                   "every key and shape as in the official state dict")

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from mae_cli.common import (BatchOpt, DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt,
+from mae_cli.common import (BadInput, BatchOpt, DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt,
                             check_mask_ratio, esc, out, progress, resolve_variant, run, size_overrides)
 
 AllBlocksOpt = Annotated[bool, typer.Option(
@@ -28,7 +28,8 @@ def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRat
       variant, title, device, batch, mask_ratio, img_size (H or [H, W]),
       patch_size, grid ([h, w] patches), in_chans, num_patches, num_visible,
       stages (list of {stage, shape, traced_at, part, group, repeat}).
-    part is input, encoder, decoder or loss; repeat > 1 on a row that
+    part is input, encoder, decoder or loss (head for a classifier: --variant vit_base_patch16 ...,
+    every patch seen, mask_ratio 0, stages to the pooled features and logits); repeat > 1 on a row that
     stands for that many identical blocks (never with --all-blocks).
     """
     run(lambda: compute(variant, batch, mask_ratio, all_blocks, img_size, in_chans), render, json_out=json_out,
@@ -37,9 +38,14 @@ def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRat
 
 def compute(variant: str | None, batch: int, mask_ratio: float, all_blocks: bool, img_size: str | None = None,
             in_chans: int = 3):
-    from mae_core.models import get_variant
-    from mae_core.views.shapes import shape_trace
+    from mae_core.models import get_variant, is_classifier
+    from mae_core.views.shapes import classifier_shape_trace, shape_trace
 
+    if variant is not None and is_classifier(variant):  # the fine-tuned classifier: every patch, to the logits
+        if img_size is not None or in_chans != 3:
+            raise BadInput("--img-size and --in-chans apply to the MAE variants; the classifiers trace at 224 px, RGB")
+        with progress(f"tracing the forward pass of {variant} on the meta device"):
+            return classifier_shape_trace(variant, batch, all_blocks=all_blocks)
     name = resolve_variant(variant or "base")
     spec = get_variant(name)
     overrides = size_overrides(name, img_size, in_chans)

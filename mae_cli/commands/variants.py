@@ -19,18 +19,21 @@ def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
       decoder_embed_dim, decoder_depth, decoder_num_heads, mlp_ratio,
       ln_eps, norm_pix_loss), num_patches, num_visible, mask_ratio,
       patch_dim, total_params, trainable_params, encoder_params,
-      decoder_params}.
+      decoder_params}; and the key classifiers, a list of the fine-tuned classifiers
+      {name, title, pretrained, params, official_params, finetune_drop_path, release, acc1, acc5}.
     """
-    run(compute, render, json_out=json_out, debug=debug, to_json=lambda rows: {"variants": [r.to_dict() for r in rows]})
+    run(compute, render, json_out=json_out, debug=debug,
+        to_json=lambda data: {"variants": [r.to_dict() for r in data[0]], "classifiers": data[1]})
 
 
 def compute():
-    from mae_core.views.variants import variant_table
+    from mae_core.views.variants import classifier_table, variant_table
 
-    return variant_table()
+    return variant_table(), classifier_table()
 
 
-def render(rows) -> None:
+def render(data) -> None:
+    rows, classifiers = data
     from rich.table import Table
 
     table = Table(title="MAE variants", caption="parameters counted from each model built on the meta device")
@@ -56,3 +59,12 @@ def render(rows) -> None:
     out.print(table)
     for r in rows:
         out.print(f"{esc(r.short)}: registry name {esc(r.name)}", highlight=False)
+    ctable = Table(title="fine-tuned classifiers (models_vit.py; mae classify, compare-official)",
+                   caption="parameters with 1000 classes and global pool, counted on the meta device")
+    for column in ("name", "fine-tuned from", "parameters", "official", "reference Acc@1 / Acc@5"):
+        ctable.add_column(column, justify="left" if column in ("name", "fine-tuned from") else "right", no_wrap=True)
+    for c in classifiers:
+        acc = f"{c['acc1']:.3f} / {c['acc5']:.3f} %" if c["acc1"] is not None else "-"
+        ctable.add_row(esc(c["name"]), esc(c["title"]), fmt_int(c["params"]),
+                       fmt_int(c["official_params"]), acc)
+    out.print(ctable)

@@ -136,8 +136,17 @@ def checkpoint_info(path: str | Path, variant: str | None = None, hashes: bool =
         info.update(file_hashes(p, kept))
         release = releases.match_md5(info["md5"])
     info["release"] = ({"name": release.name, "url": release.url, "kind": release.kind,
-                        "md5_prefix": release.md5_prefix}
+                        "md5_prefix": release.md5_prefix, "acc1": release.acc1, "acc5": release.acc5}
                        if release else None)
+    if head:
+        from ..finetune import detect_classifier
+
+        spec = detect_classifier(sd)
+        info["classifier"] = ({"name": spec.name, "num_classes": spec.num_classes, "global_pool": spec.global_pool,
+                               "linear_probe": spec.linear_probe, "head": spec.head} if spec else None)
+        if spec is not None:
+            info["kind_detail"] = (f"a {spec.head} classifier ({spec.name}); no decoder: it classifies, it cannot "
+                                   "reconstruct (mae classify runs it)")
     info["target"], info["target_certainty"] = _target(has_decoder, config, release, p)
     eps = config.get("layer_norm_eps")
     info["layer_norm_eps"] = eps

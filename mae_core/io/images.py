@@ -1,7 +1,7 @@
 """Images in and out of the model, prepared as the official demo prepares them (by default, bit for bit).
 
 Paper: none (the official ``demo/mae_visualize.ipynb``). Loading: any file Pillow reads, converted to RGB
-(or to grayscale for a 1-channel model), fitted to the model's H x W with one of two presets, both with
+(or to grayscale for a 1-channel model), fitted to the model's H x W with one of three presets, all with
 Pillow's bicubic filter:
 
     stretch      (default) the demo's pipeline: ``img.resize((W, H))`` (224 x 224 for the official size)
@@ -11,6 +11,10 @@ Pillow's bicubic filter:
     center-crop  resized so it just covers H x W (for a square size: the short side becomes ``img_size``),
                  then the centre H x W crop (the evaluation transform of the official fine-tuning code,
                  without its 0.875 crop ratio).
+    eval         the official evaluation transform of fine-tuning (``util/datasets.py``): the short side to
+                 256 (``int(224 / 0.875)``), then the centre 224 x 224, torchvision's rounding
+                 (:func:`eval_resize_crop`; ``mae classify``'s default; :func:`eval_normalize` divides in
+                 float32 as torchvision's ``ToTensor`` + ``Normalize`` do).
 
 Grayscale is normalised with the mean of the three channels' mean and std (0.449 and 0.226).
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,7 +47,7 @@ GRAY_MEAN = (0.449,)  # the mean of IMAGENET_MEAN: a grayscale model's input sta
 GRAY_STD = (0.226,)  # the mean of IMAGENET_STD
 MAX_MASK_BYTES = 64 * 2**20  # a mask picture is small; refuse anything larger before decoding it
 
-RESIZE_PRESETS = ("stretch", "center-crop")
+RESIZE_PRESETS = ("stretch", "center-crop", "eval")
 MAX_IMAGE_BYTES = 256 << 20  # a 256 MB file is far beyond any photo MAE is shown
 MAX_PIXELS = 64_000_000  # 8000 x 8000; Pillow itself warns at 89 M and refuses at 179 M
 MAX_ASPECT = 50  # 1:50 and beyond is a strip, not a picture (and centre-crop would upscale it enormously)
@@ -91,6 +96,8 @@ def load_image(path: str | Path, img_size: int | tuple[int, int], channels: int 
                 im = im.convert("RGB" if channels == 3 else "L")
                 if resize == "stretch":
                     im = im.resize((W, H), Image.BICUBIC)
+                elif resize == "eval":
+                    im = eval_resize_crop(im, (H, W))
                 else:
                     scale = max(W / w, H / h)  # for H = W: img_size / min(w, h)
                     im = im.resize((max(W, round(w * scale)), max(H, round(h * scale))), Image.BICUBIC)
@@ -106,6 +113,31 @@ def load_image(path: str | Path, img_size: int | tuple[int, int], channels: int 
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
         raise ImageError(f"cannot read image {show_path(p)} ({type(exc).__name__}); pass a PNG, JPEG or other "
                          "file Pillow can open") from None
+
+
+def eval_short_side(size: int) -> int:
+    """The short side the official evaluation resizes to before its centre crop of ``size`` (``util/datasets.py``:
+    crop_pct = 224 / 256 up to 224 px, else 1): 256 for 224."""
+    return int(size / (224 / 256)) if size <= 224 else size
+
+
+def eval_resize_crop(im: Any, hw: tuple[int, int]) -> Any:
+    """The official evaluation transform's geometry (``util/datasets.py build_transform(is_train=False)``, with
+    torchvision's rounding): the short side resized bicubically to :func:`eval_short_side` of ``max(H, W)``
+    (the long side to ``int(short * long / short_before)``), then the centre ``H x W`` (offsets rounded)."""
+    from PIL import Image
+
+    H, W = hw
+    short = eval_short_side(max(H, W))
+    w, h = im.size
+    if w <= h:
+        size = (short, int(short * h / w))
+    else:
+        size = (int(short * w / h), short)
+    im = im.resize(size, Image.BICUBIC)
+    w, h = im.size
+    top, left = int(round((h - H) / 2.0)), int(round((w - W) / 2.0))
+    return im.crop((left, top, left + W, top + H))
 
 
 def _check_size(p: Path, w: int, h: int) -> None:
@@ -164,6 +196,16 @@ def normalize(images: np.ndarray | list[np.ndarray]) -> Tensor:
     mean, std = _stats(arr.shape[-1])
     x = (arr / 255.0 - np.array(mean)) / np.array(std)  # float64 (B, H, W, C)
     return torch.from_numpy(x).permute(0, 3, 1, 2).float().contiguous()
+
+
+def eval_normalize(images: list[np.ndarray]) -> Tensor:
+    """uint8 (H, W, 3) arrays -> float32 (B, 3, H, W) as torchvision's ``ToTensor()`` then
+    ``Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)`` compute it (the official evaluation input,
+    bit for bit): ``x / 255`` in float32, minus the float32 mean, over the float32 std."""
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255)
+    mean, std = _stats(x.shape[1])
+    C = x.shape[1]
+    return x.sub(torch.tensor(mean).view(1, C, 1, 1)).div(torch.tensor(std).view(1, C, 1, 1)).contiguous()
 
 
 def denormalize(x: Tensor) -> Tensor:

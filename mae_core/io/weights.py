@@ -33,10 +33,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError, MAEError
+from ..errors import CheckpointError, ClassifierCheckpointError, MAEError
 from ..mae import MaskedAutoencoderViT
 from ..pos_embed import adapt_pos_embeds
-from . import checkpoint, hf_layout, pickle_scan
+from . import checkpoint, hf_layout, hf_vit_layout, pickle_scan
 from .files import read_bounded, regular_file, show_path
 from .safetensors_file import DTYPES, SafetensorsError, read_header, read_safetensors
 
@@ -129,6 +129,10 @@ def _read(path: str | Path, variant: str | None = None) -> _Read:
 
 def _to_official(tensors: dict[str, Tensor], p: Path) -> tuple[dict[str, Tensor], str, list[str]]:
     """Any accepted key naming -> the official layout; the naming found and a note on the conversion."""
+    if hf_vit_layout.is_hf_vit_classifier(tensors):  # the fine-tuned classifier (mae_core.finetune reads it)
+        version = hf_vit_layout.hf_vit_naming(list(tensors))
+        return (hf_vit_layout.hf_to_official_classifier(tensors), f"transformers ViT {version}",
+                [f"transformers ViTForImageClassification names ({version}) converted to the official layout"])
     if hf_layout.is_hf_layout(tensors):
         version = hf_layout.hf_version(tensors)
         return (_from_hf(tensors, p), f"transformers {version}",
@@ -257,6 +261,8 @@ def _read_transformers_dir(p: Path, variant: str | None = None) -> _Read:
     """``config.json`` + weights saved by transformers' ``save_pretrained`` (ViTMAE), in the official layout."""
     config = read_hf_config(p)
     model_type = config.get("model_type", "vit_mae")
+    if model_type == "vit":  # ViTForImageClassification: a fine-tuned classifier (mae classify)
+        return _read_hf_vit_dir(p, config, variant)
     if model_type != "vit_mae":
         raise CheckpointError(f"{show_path(p)} holds a transformers {model_type[:40]!r} model, not ViTMAE (model_type "
                               "'vit_mae'); pass an MAE checkpoint")
@@ -303,6 +309,26 @@ def _read_transformers_dir(p: Path, variant: str | None = None) -> _Read:
               "files": read_files,
               "naming": f"transformers {version}", "config": config}
     return _Read(state_dict, "transformers", notes, hints, detail)
+
+
+def _read_hf_vit_dir(p: Path, config: dict[str, Any], variant: str | None) -> _Read:
+    """A transformers ``ViTForImageClassification`` directory (one weights file) in the official classifier layout."""
+    name = next((f for f in ("model.safetensors", "pytorch_model.bin") if (p / f).exists()), None)
+    if name is None:
+        raise CheckpointError(f"transformers directory {show_path(p)} has no model.safetensors or pytorch_model.bin")
+    f = regular_file(p / name, "checkpoint", max_checkpoint_bytes(variant))
+    container = sniff(f)
+    tensors = (_read_safetensors_file(f) if container == "safetensors" or f.suffix == ".safetensors"
+               else _unwrap(_torch_load(f, container), f)[0])
+    if not hf_vit_layout.is_hf_vit_classifier(tensors):
+        raise CheckpointError(f"transformers directory {show_path(p)}: {name} holds no ViTForImageClassification "
+                              "names (vit.embeddings..., classifier.weight)")
+    version = hf_vit_layout.hf_vit_naming(list(tensors))
+    notes = [f"transformers ViTForImageClassification directory ({name}, {version} names) converted to the "
+             "official layout"]
+    detail = {"container": "transformers directory", "weights_file": name, "shards": 1,
+              "naming": f"transformers ViT {version}", "config": config}
+    return _Read(hf_vit_layout.hf_to_official_classifier(tensors), "transformers", notes, {}, detail)
 
 
 def _shards(p: Path, name: str) -> list[Path]:
@@ -507,6 +533,11 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
 
     wanted = get_variant(variant).name if variant is not None else None
     read = _read(path, wanted)
+    if "head.weight" in read.state_dict or "head.1.weight" in read.state_dict:  # models_vit.py, not models_mae.py
+        raise ClassifierCheckpointError(
+            f"checkpoint {show_path(path)} is a fine-tuned classifier (a head, no decoder), not a pre-trained MAE: "
+            "there is no decoder to reconstruct with; mae classify and mae compare-official take it, or pass a "
+            "pre-trained MAE checkpoint here", setting="weights")
     state_dict, notes, stored = check_tensors(read.state_dict, path)
     fmt = read.format
     detected = detect_variant(state_dict)

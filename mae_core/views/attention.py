@@ -139,7 +139,17 @@ def attention_maps(model: nn.Module, imgs: Tensor, *, mask_ratio: float = 0.75, 
         blocks: which blocks, as :func:`~mae_core.views.recorder.parse_blocks` takes them
             (``True`` every encoder and decoder block).
     """
+    from ..classifier import VisionTransformer
+
     chosen = parse_blocks(model, blocks)
+    if isinstance(model, VisionTransformer):  # a fine-tuned classifier: every patch, raster order, no decoder
+        with record(model, attention=chosen, stages=False) as rec:
+            model(imgs)
+        B, L = imgs.shape[0], model.patch_embed.num_patches
+        order = torch.arange(L, device=imgs.device).expand(B, L)
+        grid = tuple(model.config.grid_size)
+        return AttentionMaps(dict(rec.attention), order, order, torch.zeros(B, L, device=imgs.device), grid,
+                             len(model.blocks))
     if noise is None and mask_ratio == 0:
         noise = raster_noise(imgs.shape[0], model.encoder.patch_embed.num_patches, imgs.device)
     with record(model, attention=chosen, stages=False) as rec:
@@ -209,6 +219,8 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     prep = prepare(variant, weights, images, batch, seed, device=device, builtin=True,
                    overrides=overrides, resize=resize)
     cfg = prep.model.config
+    if getattr(prep.model, "head", None) is not None:  # a fine-tuned classifier sees every patch
+        mask_ratio = 0.0
     check_mask_ratio(mask_ratio, cfg.num_patches)
     chosen = parse_layers(blocks, cfg.depth, "blocks")
     heads = check_heads(heads, cfg.num_heads)

@@ -123,10 +123,20 @@ def extract_features(model: nn.Module, imgs: Tensor, *, layers: str | list[int] 
         layers: blocks to keep, as :func:`parse_layers` takes them.
         pool: ``cls``, ``mean`` or ``none``.
     """
+    from ..classifier import VisionTransformer
+
     encoder = getattr(model, "encoder", model)
     chosen = parse_layers(layers, len(encoder.blocks))
     check_pool(pool)
     B, L = imgs.shape[0], encoder.patch_embed.num_patches
+    if isinstance(model, VisionTransformer):  # a fine-tuned classifier: every patch, its own pool (fc_norm / norm)
+        with record(model) as rec:
+            pooled = model.forward_features(imgs)
+        tensors = {f"hidden_states.{i}": rec.stages[f"encoder.blocks.{i}"] for i in chosen}
+        tensors["latent"] = rec.stages[f"encoder.blocks.{len(model.blocks) - 1}"]  # no final norm with global pool
+        if pool != "none":
+            tensors["pooled"] = pooled  # what its head reads
+        return Features(chosen, "classifier" if pool != "none" else pool, tensors, _rows(tensors))
     with record(encoder) as rec:
         latent, mask, _ = encoder(imgs, 0.0, raster_noise(B, L, imgs.device))
     if mask.any() or not torch.equal(rec.masking.ids_keep[0], torch.arange(L, device=imgs.device)):
@@ -137,13 +147,17 @@ def extract_features(model: nn.Module, imgs: Tensor, *, layers: str | list[int] 
         tensors["pooled"] = latent[:, 0]  # the linear probe's input (the official main_linprobe.py)
     elif pool == "mean":
         tensors["pooled"] = mean_pool(rec.stages[f"encoder.blocks.{len(encoder.blocks) - 1}"], encoder.norm.eps)
+    return Features(chosen, pool, tensors, _rows(tensors))
+
+
+def _rows(tensors: dict[str, Tensor]) -> list[dict[str, Any]]:
     rows = []
     for name, t in tensors.items():
         t32 = t.float()
         rows.append({"name": name, "shape": list(t.shape),
                      "mean_token_norm": t32.norm(dim=-1).mean().item(),  # L2 norm of each token (or vector), averaged
                      "max_abs": t32.abs().max().item(), "finite": bool(torch.isfinite(t32).all())})
-    return Features(chosen, pool, tensors, rows)
+    return rows
 
 
 def save_tensors(tensors: dict[str, Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> int:

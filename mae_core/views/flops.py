@@ -295,3 +295,42 @@ def check_work(flops: float, what: str, *, device: torch.device | str = "cpu", a
             f"{rate / 1e9:,.0f} GFLOP/s ({how}), more than the {max_minutes:g}-minute limit; use a smaller image "
             f"size or batch, or allow it explicitly (mae --allow-long, or {ALLOW_ENV}=1)")
     return minutes
+
+
+def classifier_flops(name: str, **overrides: object) -> dict:
+    """FLOPs per image of a fine-tuned classifier's forward (MAE Sec. 4: the encoder on *every* patch, then the
+    head), counted by ``FlopCounterMode`` on a meta-device model and in closed form; ``agree`` when equal.
+
+    Stages: ``patch_embed``, ``encoder`` (patch embedding and the blocks on 1 + L tokens), ``head``
+    (Linear D -> classes; the pooling's mean and LayerNorm are not products), ``total`` and ``train``
+    (forward + backward: 3 x total - patch embedding, whose input needs no gradient).
+    """
+    from ..models import create_model, get_classifier
+
+    info = get_classifier(name)
+    model = create_model(info.name, num_classes=1000, global_pool=True, device="meta", **overrides)
+    cfg = model.config
+    L, D, P, T = cfg.num_patches, cfg.embed_dim, cfg.patch_dim, 1 + cfg.num_patches
+    patch = L * P * D
+    encoder = patch + cfg.depth * sum(block_macs(T, D, cfg.mlp_ratio).values())
+    head = D * model.num_classes
+    closed = {"patch_embed": patch, "encoder": encoder, "head": head, "total": encoder + head,
+              "train": 3 * (encoder + head) - patch}
+    imgs = torch.zeros(1, cfg.in_chans, *cfg.image_hw, device="meta")
+    pooled = torch.zeros(1, D, device="meta")
+
+    def train_step() -> None:
+        model(imgs).sum().backward()
+
+    with torch.no_grad():
+        counted = {"patch_embed": count_flops(lambda: model.patch_embed(imgs)),
+                   "encoder": count_flops(lambda: model.forward_tokens(imgs)),
+                   "head": count_flops(lambda: model.head(pooled)), "total": count_flops(lambda: model(imgs))}
+    counted["train"] = count_flops(train_step)
+    tokens = {"patch_embed": L, "encoder": T, "head": 1, "total": T, "train": T}
+    stages = [{"stage": k, "tokens": tokens[k], "macs": closed[k], "flops_counted": counted[k],
+               "flops_closed_form": 2 * closed[k], "gflops": counted[k] / 1e9, "agree": counted[k] == 2 * closed[k]}
+              for k in closed]
+    return {"variant": info.name, "title": f"{info.title} classifier", "num_patches": L, "num_classes": 1000,
+            "stages": stages, "agree": all(s["agree"] for s in stages), "units": "FLOPs per image, 1 MAC = 2 FLOPs",
+            "classifier": True}

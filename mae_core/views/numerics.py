@@ -84,15 +84,22 @@ def compare(name: str, low: Tensor, ref: Tensor) -> StageNumerics:
                          max_abs, max_abs / FLOAT16_MAX, finite, error, rel)
 
 
-def _run(model: nn.Module, imgs: Tensor, mask_ratio: float, noise: Tensor, autocast, grad: bool):
-    """One recorded forward (and backward): stages, loss, gradients."""
+def _run(model: nn.Module, imgs: Tensor, mask_ratio: float, noise: Tensor, autocast, grad: bool,
+         labels: Tensor | None = None):
+    """One recorded forward (and backward): stages, loss, gradients. A classifier (``labels`` given) scores
+    its logits with cross-entropy against ``labels``."""
     model.zero_grad(set_to_none=True)
     with contextlib.ExitStack() as stack:
         if not grad:
             stack.enter_context(torch.no_grad())
         rec = stack.enter_context(record(model))
         with autocast():
-            loss = model(imgs, mask_ratio, noise).loss
+            if labels is not None:
+                logits = model(imgs)
+                rec.stages["logits"] = logits.detach()
+                loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+            else:
+                loss = model(imgs, mask_ratio, noise).loss
         if grad:
             loss.float().backward()
     grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None} if grad else {}
@@ -112,11 +119,17 @@ def numerics(model: nn.Module, imgs: Tensor, noise: Tensor, *, dtype: torch.dtyp
         mask_ratio: fraction of patches removed.
         grad: also compare every parameter's gradient of the loss.
     """
+    from ..classifier import VisionTransformer
+
     device = imgs.device
     name = str(dtype).removeprefix("torch.")
-    ref_stages, ref_loss, ref_grads = _run(model, imgs, mask_ratio, noise, contextlib.nullcontext, grad)
+    labels = None
+    if isinstance(model, VisionTransformer):  # a classifier: the loss is cross-entropy against its float32 top-1
+        with torch.no_grad():
+            labels = model(imgs).argmax(dim=-1)
+    ref_stages, ref_loss, ref_grads = _run(model, imgs, mask_ratio, noise, contextlib.nullcontext, grad, labels)
     low_stages, low_loss, low_grads = _run(
-        model, imgs, mask_ratio, noise, lambda: torch.autocast(device_type=device.type, dtype=dtype), grad)
+        model, imgs, mask_ratio, noise, lambda: torch.autocast(device_type=device.type, dtype=dtype), grad, labels)
     stages = [compare(n, low_stages[n], ref_stages[n]) for n in ref_stages]
     gradients = [compare(n, low_grads[n], ref_grads[n]) for n in ref_grads if n in low_grads]
     return NumericsReport(
@@ -150,6 +163,8 @@ def numerics_report(variant: str | None, weights: str | Path | None, images: lis
         check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
     prep = prepare(variant, weights, images, batch, seed, device=device,
                    overrides=overrides, resize=resize, kept_per_image=lambda c: kept_bytes(c, grad))
+    if getattr(prep.model, "head", None) is not None:  # a fine-tuned classifier sees every patch
+        mask_ratio = 0.0
     check_mask_ratio(mask_ratio, prep.model.config.num_patches)
     noise = masking_noise(prep.imgs.shape[0], prep.model.config.num_patches, seed).to(prep.imgs.device)
     result = numerics(prep.model, prep.imgs, noise, dtype=dtypes[dtype.lower()], mask_ratio=mask_ratio, grad=grad)

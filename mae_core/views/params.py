@@ -66,6 +66,7 @@ class ParamReport:
     difference: dict[str, int] | None  # ours - official, per count
     mismatches: list[str] = field(default_factory=list)  # keys or shapes that differ from the listing
     verified: bool | None = None  # None when there is no official listing to compare with
+    classifier: bool = False  # a fine-tuned classifier: "encoder" is its trunk, "decoder" its head
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -200,10 +201,12 @@ def parameter_report(variant: str, depth: int = 2) -> ParamReport:
         variant: any registry name (``base``, ``mae_vit_huge_patch14``, ...).
         depth: depth of the per-module breakdown (0: none).
     """
-    from ..models import create_model, get_variant
+    from ..models import create_model, get_variant, is_classifier
 
     if depth < 0:
         raise ValueError(f"depth must be >= 0, got {depth}")
+    if is_classifier(variant):
+        return classifier_parameter_report(variant, depth)
     info = get_variant(variant)
     model = create_model(info.name, device="meta")
     counts = count_parameters(model)
@@ -226,3 +229,27 @@ def parameter_report(variant: str, depth: int = 2) -> ParamReport:
         mismatches=mismatches or [],
         verified=verified,
     )
+
+
+def classifier_parameter_report(name: str, depth: int = 2) -> ParamReport:
+    """A fine-tuned classifier's counts (1000 classes, global pool, as the official ones are stated), on the meta
+    device: ``encoder`` is the trunk (patch embedding, positions, blocks, ``fc_norm``), ``decoder`` the head
+    (there is no decoder); every parameter is trained (the position table too). The official total is the
+    published count of ``models_vit.py`` (MAE Sec. 4; 86,567,656 / 304,326,632 / 632,045,800)."""
+    from ..models import create_model, get_classifier
+
+    info = get_classifier(name)
+    model = create_model(info.name, num_classes=1000, global_pool=True, device="meta")
+    total = sum(p.numel() for p in model.parameters())
+    head = sum(p.numel() for p in model.head.parameters())
+    counts = ParamCounts(total, sum(p.numel() for p in model.parameters() if p.requires_grad),
+                         sum(p.numel() for p in model.parameters() if not p.requires_grad), total - head, head)
+    D = model.num_features
+    official_head = D * 1000 + 1000  # Linear(D, 1000) with bias
+    official = ParamCounts(info.official_params, info.official_params, 0, info.official_params - official_head,
+                           official_head)
+    difference = {k: v - asdict(official)[k] for k, v in asdict(counts).items()}
+    return ParamReport(variant=info.name, title=f"{info.title} classifier (global pool, 1000 classes)", counts=counts,
+                       fixed_names=fixed_parameter_names(model), depth=depth, modules=module_breakdown(model, depth),
+                       official=official, difference=difference, mismatches=[],
+                       verified=not any(difference.values()), classifier=True)

@@ -33,8 +33,9 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def line_plot(series: dict[str, list[tuple[float, float | None]]], *, title: str, xlabel: str, ylabel: str,
-              size: tuple[int, int] = (720, 460)):
-    """Draw the chart; the y range covers every present point, the x ticks are the x values given."""
+              size: tuple[int, int] = (720, 460), markers: bool = True, x_ticks: str = "values"):
+    """Draw the chart; the y range covers every present point, the x ticks are the x values given
+    (``x_ticks="auto"``: about six round values instead, for dense series). ``markers``: a dot per point."""
     from PIL import Image, ImageDraw
 
     width, height = size
@@ -59,7 +60,7 @@ def line_plot(series: dict[str, list[tuple[float, float | None]]], *, title: str
         draw.line([(left, yy), (right, yy)], fill=GRID)
         label = f"{y:g}"
         draw.text((left - 8 - draw.textlength(label, font=font), yy - 7), label, fill=TEXT, font=font)
-    for x in xs:
+    for x in (xs if x_ticks == "values" else [t for t in nice_ticks(x_low, x_high, 6) if x_low <= t <= x_high]):
         xx, _ = px(x, y_low)
         draw.line([(xx, bottom), (xx, bottom + 5)], fill=TEXT)
         label = f"{x:g}"
@@ -79,11 +80,12 @@ def line_plot(series: dict[str, list[tuple[float, float | None]]], *, title: str
                 run = []
                 continue
             run.append(px(x, y))
-        for x, y in points:
+        for x, y in points if markers else []:
             if y is not None:
                 cx, cy = px(x, y)
                 draw.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=colour)
         ly = top + 8 + 16 * i
-        draw.line([(right - 110, ly + 6), (right - 90, ly + 6)], fill=colour, width=2)
-        draw.text((right - 84, ly), name, fill=TEXT, font=font)
+        key = max(110, int(draw.textlength(name, font=font)) + 32)  # room for a longer legend label
+        draw.line([(right - key, ly + 6), (right - key + 20, ly + 6)], fill=colour, width=2)
+        draw.text((right - key + 26, ly), name, fill=TEXT, font=font)
     return picture

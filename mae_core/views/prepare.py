@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import SettingError
+from ..errors import ClassifierCheckpointError, SettingError
 from ..mae import MaskedAutoencoderViT
 
 
@@ -76,7 +76,12 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
     name = variant_name(variant, weights)
     if name is not None:
         sized(name)  # a bad size is refused before any weights are read
-    loaded = load_weights(weights, name) if weights is not None else None
+    try:
+        loaded = load_weights(weights, name) if weights is not None else None
+    except ClassifierCheckpointError:  # a fine-tuned / linear-probe classifier: run it as it is
+        if name is not None:
+            raise
+        return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize)
     name = loaded.variant if loaded is not None else name
     info = get_variant(name)
     changes = sized(name)
@@ -99,6 +104,26 @@ def prepare(variant: str | None, weights: str | Path | None, images: list[str | 
     model = build_model(name, loaded, device=device, seed=seed, **changes).eval()
     notes = list(model.pos_embed_notes) + notes
     return Prepared(name, info.title, model, imgs.to(device), inputs, str(weights) if weights else None, notes)
+
+
+def _prepare_classifier(weights: str | Path, images: list[str | Path] | None, batch: int | None, seed: int, *,
+                        device: torch.device | str, builtin: bool, resize: str) -> Prepared:
+    """:func:`prepare` for a fine-tuned or linear-probe checkpoint: the classifier (``mae_core.classifier``) in
+    evaluation mode, the images at its size."""
+    from ..finetune import build_classifier, read_classifier
+    from ..io.images import builtin_image, load_batch, normalize
+    from ..models import get_classifier
+
+    state_dict, spec = read_classifier(weights)
+    model = build_classifier(state_dict, spec, device=device)
+    cfg = model.config
+    if builtin and not images:
+        imgs, inputs = normalize([builtin_image(cfg.img_size)] * (batch or 1)), ["built-in picture"] * (batch or 1)
+    else:
+        imgs, inputs = load_batch([str(p) for p in images or []], cfg.img_size, batch or 1, seed, resize=resize)
+    notes = [f"the weights are a {spec.head} classifier ({spec.name}): every patch is seen, no masking, no decoder"]
+    return Prepared(spec.name, f"{get_classifier(spec.name).title} classifier", model, imgs.to(device), inputs,
+                    str(weights), notes)
 
 
 def check_mask_ratio(mask_ratio: float, num_patches: int) -> float:

@@ -65,7 +65,8 @@ class Recording:
 
 
 def _parts(model: nn.Module) -> tuple[nn.Module, nn.Module | None]:
-    """(encoder, decoder) of an MAE, of the Table 1c baseline (``.model``), or (encoder, None)."""
+    """(encoder, decoder) of an MAE, of the Table 1c baseline (``.model``), or (encoder, None) for an encoder
+    or a fine-tuned classifier (:class:`~mae_core.classifier.VisionTransformer`, an encoder with a head)."""
     inner = getattr(model, "model", model)
     encoder = getattr(inner, "encoder", None)
     if encoder is None and hasattr(inner, "patch_embed") and hasattr(inner, "blocks"):
@@ -161,6 +162,8 @@ def record(model: nn.Module, *, attention: bool | str | Iterable[str] = False,
             continue
         for stage in names:
             if stage != "blocks":  # cheap even with stages=False: the masking is always kept
+                if not hasattr(module, stage):  # the fine-tuned classifier: no masking; no norm with global pool
+                    continue
                 handles.append(getattr(module, stage).register_forward_hook(keep(f"{part}.{stage}")))
                 continue
             for i, block in enumerate(module.blocks):

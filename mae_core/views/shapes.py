@@ -246,3 +246,44 @@ def shape_trace(variant: str, batch: int = 2, mask_ratio: float = 0.75, *, all_b
         stages=stages if all_blocks else collapse_repeats(stages),
         grid=list(cfg.grid_size), in_chans=cfg.in_chans,
     )
+
+
+def classifier_shape_trace(name: str, batch: int = 2, *, all_blocks: bool = False, **overrides: Any) -> ShapeTrace:
+    """The shapes of a fine-tuned classifier's forward (MAE Sec. 4; ``models_vit.py``), traced on ``meta``:
+    image -> patch tokens -> [cls; tokens] + positions -> blocks -> pooled features -> logits. Every
+    patch is seen (no masking); a global-pool head with 1000 classes, as the official fine-tuning default.
+
+    Args:
+        name: a classifier name (``vit_base_patch16``).
+        batch: B.
+        all_blocks: one row per block.
+        **overrides: config fields (``img_size=384``).
+    """
+    from ..models import create_model, get_classifier
+
+    info = get_classifier(name)
+    model = create_model(info.name, num_classes=1000, global_pool=True, device="meta", **overrides).eval()
+    cfg = model.config
+    imgs = torch.zeros(batch, cfg.in_chans, *cfg.image_hw, device="meta")
+    seen: dict[str, tuple[int, ...]] = {}
+    handles = [model.head.register_forward_pre_hook(lambda m, args: seen.__setitem__("pooled", tuple(args[0].shape))),
+               model.head.register_forward_hook(lambda m, args, out: seen.__setitem__("logits", tuple(out.shape)))]
+    try:
+        with torch.no_grad(), recorder.record(model) as recording:
+            model(imgs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    stages = [Stage("image", tuple(imgs.shape), "model input", "input"),
+              Stage("patch tokens", tuple(recording.stages["encoder.patch_embed"].shape), "patch_embed out", "encoder"),
+              Stage("[cls; tokens] + positions", tuple(recording.stages["encoder.tokens"].shape), "tokens out",
+                    "encoder")]
+    stages += [Stage(f"block {i}", tuple(recording.stages[f"encoder.blocks.{i}"].shape), f"blocks.{i} out", "encoder",
+                     "blocks") for i in range(cfg.depth)]
+    stages += [Stage("pooled (mean of patch tokens, fc_norm)", seen["pooled"], "head in", "head"),
+               Stage("logits", seen["logits"], "head out", "head")]
+    return ShapeTrace(variant=info.name, title=f"{info.title} classifier", device="meta", batch=batch, mask_ratio=0.0,
+                      img_size=list(cfg.img_size) if isinstance(cfg.img_size, tuple) else cfg.img_size,
+                      patch_size=cfg.patch_size, num_patches=cfg.num_patches, num_visible=cfg.num_patches,
+                      stages=stages if all_blocks else collapse_repeats(stages), grid=list(cfg.grid_size),
+                      in_chans=cfg.in_chans)

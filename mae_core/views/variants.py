@@ -65,3 +65,21 @@ def variant_table(mask_ratio: float = PAPER_MASK_RATIO) -> list[VariantRow]:
             encoder_params=counts.encoder, decoder_params=counts.decoder,
         ))
     return rows
+
+
+def classifier_table() -> list[dict[str, Any]]:
+    """The fine-tuned classifiers (``models_vit.py`` names, MAE Sec. 4 / Table 3): the trunk each is made of,
+    its parameters (1000 classes, global pool) counted on the meta device beside the official count, and the
+    reference accuracy of its official release."""
+    from ..io.releases import RELEASES
+    from ..models import CLASSIFIERS, create_model
+
+    rows = []
+    for c in CLASSIFIERS.values():
+        model = create_model(c.name, num_classes=1000, global_pool=True, device="meta")
+        release = next((r for r in RELEASES.values() if r.classifier == c.name), None)
+        rows.append({"name": c.name, "title": c.title, "pretrained": c.pretrained,
+                     "params": sum(p.numel() for p in model.parameters()), "official_params": c.official_params,
+                     "finetune_drop_path": c.finetune_drop_path, "release": release.name if release else None,
+                     "acc1": release.acc1 if release else None, "acc5": release.acc5 if release else None})
+    return rows

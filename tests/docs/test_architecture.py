@@ -9,7 +9,7 @@ imported or run:
 * a command module (``mae_cli/commands/*.py``) parses options, makes one call and renders: it imports
   no numerical library (torch, numpy, Pillow, timm, transformers: tensors are a service's business),
   no private name of another package, and does no work on import (declarations only at module level);
-* the README's architecture tree and ``mae_core``'s package map list exactly the files there are.
+* docs/architecture.md's tree and ``mae_core``'s package map list exactly the files there are.
 """
 
 from __future__ import annotations
@@ -154,8 +154,8 @@ def package_files() -> set[str]:
 
 
 def readme_tree(text: str) -> set[str]:
-    """The files the README's architecture tree lists, as paths (depth from the tree's indentation)."""
-    section = text[text.index("## Architecture"):]
+    """The files the architecture tree (docs/architecture.md) lists, as paths (depth from the tree's indentation)."""
+    section = text[text.index("# Architecture"):]
     block = section[section.index("```text\n") + len("```text\n"):]
     block = block[: block.index("```")]
     listed, stack = set(), []
@@ -173,10 +173,11 @@ def readme_tree(text: str) -> set[str]:
     return listed
 
 
-def test_readme_architecture_tree_lists_exactly_the_files():
-    listed, actual = readme_tree((ROOT / "README.md").read_text()), package_files()
-    assert sorted(actual - listed) == [], "add these files to README.md's architecture tree"
-    assert sorted(listed - actual) == [], "README.md's architecture tree lists files that do not exist"
+def test_architecture_tree_lists_exactly_the_files():
+    listed, actual = readme_tree((ROOT / "docs" / "architecture.md").read_text()), package_files()
+    hint = " (python3 docs/architecture.py adds and drops them)"
+    assert sorted(actual - listed) == [], "add these files to docs/architecture.md's tree" + hint
+    assert sorted(listed - actual) == [], "docs/architecture.md's tree lists files that do not exist" + hint
 
 
 def test_mae_core_package_map_lists_every_file():

@@ -131,5 +131,7 @@ def test_unknown_name_lists_the_releases(tmp_path):
 
 def test_every_release_url_is_in_the_one_table():
     urls = [r.url for r in releases.RELEASES.values()]
-    assert len(urls) == 10 and all(u.startswith(releases.BASE_URL + "/") and u.endswith(".pth") for u in urls)
+    assert len(urls) == 13 and all(u.startswith(releases.BASE_URL + "/") and u.endswith(".pth") for u in urls)
     assert {r.md5_prefix for r in releases.RELEASES.values() if r.kind == "pretrain"} == {"8cad7c", "b8b06e", "9bdbb0"}
+    finetuned = {r.md5_prefix: (r.acc1, r.acc5) for r in releases.RELEASES.values() if r.kind == "finetune"}
+    assert finetuned == {"1b25e9": (83.664, 96.530), "51f550": (85.952, 97.570), "2541f2": (86.928, 98.088)}
