@@ -21,6 +21,17 @@ by its time limit keeps what it measured; ``--out`` or ``$OUT`` or ``benchmarks/
 5. ``memory``: the memory view's predicted peak of a training step against
    ``torch.cuda.max_memory_allocated`` (when ``mae_core.views.memory`` is there).
 6. ``masking``: the MAE against the same model with mask tokens in its encoder (Table 2: 2.8x-4.1x).
+7. ``classifier``: the fine-tuned classifier (``models_vit.py``, global pool) against timm's
+   ``VisionTransformer`` on the device, forward and ``--grad``, TF32 off (official_mae.classifier).
+8. ``steps``: ``compare-official --steps``: optimizer steps of pre-training and fine-tuning under the
+   published recipe, ours against the official training loop of the stand-in clone in
+   ``tests/data/official_fixture`` (or ``--official-src``). That loop is CPU-only by design (the official
+   ``engine_*.py`` run with autocast and CUDA synchronise shimmed off), so this section runs on the
+   device machine's CPU and proves the recipe there; it is no GPU timing.
+
+``BUDGET_S`` below is each section's expected seconds on one H100 (full run, not ``--quick``): about
+seven minutes in all, so one 10-minute device call has room for the start and a rerun fits in what a
+15-minute lease leaves. The report prints each section's seconds beside its budget.
 
 Every CUDA measurement synchronises before reading the clock (``make_step`` does), resets the peak
 memory statistics before the step it measures, and takes the median of alternating rounds after warm-up.
@@ -50,6 +61,12 @@ from mae_core.models import create_model, get_variant
 from mae_core.views.bench import bench_report, matmul_gflops
 
 REFERENCES = ("timm", "hf")
+FIXTURE_SRC = ROOT / "tests" / "data" / "official_fixture"
+
+# Expected seconds per section on one H100 (full run): estimates from the CPU timings of the same calls
+# and the H100's bf16/fp32 peaks, to be replaced by the first GPU run's figures.
+BUDGET_S = {"machine": 15, "fidelity": 100, "bf16": 30, "bench": 150, "memory": 30, "classifier": 30,
+            "steps": 45}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,6 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batches", default="1,64", help="Comma-separated batch sizes (the largest that fits is added).")
     p.add_argument("--runs", type=int, default=5, help="Timed alternating rounds per bench cell.")
     p.add_argument("--compile", action="store_true", help="Also time ours under torch.compile (opt-in).")
+    p.add_argument("--official-src", default=str(FIXTURE_SRC),
+                   help="The official clone whose training loop the steps section runs (default: the stand-in).")
     p.add_argument("--budget-s", type=float, default=420.0, help="Start no new work after this many seconds.")
     p.add_argument("--out", default=None, help="Folder for gpu_check.json / .md (default $OUT, else "
                                                 "benchmarks/gpu_results).")
@@ -93,13 +112,16 @@ class Run:
 
     def section(self, name: str, fn: Callable[[], Any]) -> None:
         """Run one section; a failure is recorded (with its traceback) and the next section still runs."""
-        log(f"[{self.elapsed():6.1f} s] {name}")
+        log(f"[{self.elapsed():6.1f} s] {name} (budget on an H100: {BUDGET_S.get(name, '-')} s)")
+        started = time.perf_counter()
         try:
             self.report["sections"][name] = fn()
         except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
             self.report["errors"].append({"section": name, "error": f"{type(exc).__name__}: {exc}",
                                           "traceback": traceback.format_exc(limit=6)})
             log(f"  {name} failed: {type(exc).__name__}: {exc}")
+        self.report.setdefault("timing", {})[name] = {"seconds": time.perf_counter() - started,
+                                                      "budget_h100_s": BUDGET_S.get(name)}
         self.report["elapsed_s"] = self.elapsed()
         self.write()
 
@@ -343,6 +365,62 @@ def memory(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, A
 
 # --- the report -----------------------------------------------------------------------------------------
 
+# --- 7. the fine-tuned classifier ----------------------------------------------------------------------
+
+def classifier(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, Any]]:
+    """Our classifier (global pool, seeded) against timm's VisionTransformer on the device, TF32 off."""
+    from mae_core.models import create_model
+    from official_mae.classifier import compare_classifier_official
+
+    rows = []
+    batch = 1 if run.args.quick else 2
+    for variant in variants:
+        name = f"vit_{get_variant(variant).short}_patch{get_variant(variant).config.patch_size}"
+        for grad in (False,) if run.args.quick else (False, True):
+            if not run.has_time(f"classifier {name}{' --grad' if grad else ''}"):
+                return rows
+            torch.manual_seed(0)
+            model = create_model(name, global_pool=True)
+            tf32(False)
+            result = compare_classifier_official(model, seeded_images(variant, batch), reference="timm",
+                                                 grad=grad, device=dev)
+            stages = [r for r in result["stages"] if r["max_abs"] is not None]
+            rows.append({"model": name, "reference": "timm", "grad": grad, "passed": result["passed"],
+                         "first_failure": result["first_failure"],
+                         "logits_max_abs": next(r["max_abs"] for r in stages if r["stage"] == "logits"),
+                         "worst_max_abs": max(r["max_abs"] for r in stages),
+                         "bit_identical": all(r["max_abs"] == 0 for r in stages)})
+            log(f"  {name} vs timm{' --grad' if grad else ''}: {'pass' if result['passed'] else 'FAIL'}")
+            del model, result
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+    return rows
+
+
+# --- 8. the recipe's optimizer steps (CPU: the official loop runs there) ---------------------------------
+
+def steps(run: Run) -> list[dict[str, Any]]:
+    from official_mae.steps import compare_finetune_steps, compare_steps
+
+    tiny = {"img_size": 32, "patch_size": 8, "embed_dim": 64, "depth": 2, "num_heads": 4,
+            "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 4}
+    small = tiny if run.args.quick else {}
+    rows = []
+    for stage, fn, kwargs in (("pretrain", compare_steps, {}), ("finetune", compare_finetune_steps, {})):
+        for accum in (1,) if run.args.quick else (1, 2):
+            if not run.has_time(f"steps {stage} accum_iter {accum}"):
+                return rows
+            result = fn("base", official_src=run.args.official_src, steps=3, accum_iter=accum, batch=2,
+                        overrides=small, **kwargs)
+            worst = max((r.get("max_param_diff") or 0.0 for r in result["steps"]), default=None)
+            rows.append({"stage": stage, "accum_iter": accum, "config": "tiny" if small else "ViT-B/16",
+                         "steps": len(result["steps"]), "passed": result["passed"],
+                         "first_failure": result["first_failure"], "param_max_abs": worst})
+            log(f"  {stage} accum_iter {accum}: {'pass' if result['passed'] else 'FAIL'}")
+    return rows
+
+
+
 def _f(x: Any, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
@@ -402,6 +480,30 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"- skipped: {what}")
     for e in report["errors"]:
         lines.append(f"- error in {e['section']}: {e['error']}")
+    if s.get("classifier"):
+        lines += ["## The fine-tuned classifier against timm (TF32 off)", "",
+                  "| model | grad | logits max abs | worst stage max abs | bit-identical | result |",
+                  "| --- | --- | ---: | ---: | --- | --- |"]
+        for r in s["classifier"]:
+            lines.append(f"| {r['model']} | {'yes' if r['grad'] else 'no'} | {r['logits_max_abs']:.2e} | "
+                         f"{r['worst_max_abs']:.2e} | {'yes' if r['bit_identical'] else 'no'} | "
+                         f"{'pass' if r['passed'] else 'FAIL: ' + str(r['first_failure'])} |")
+        lines.append("")
+    if s.get("steps"):
+        lines += ["## Optimizer steps against the official loop (on the CPU)", "",
+                  "| stage | config | accum_iter | steps | largest parameter diff | result |",
+                  "| --- | --- | ---: | ---: | ---: | --- |"]
+        for r in s["steps"]:
+            lines.append(f"| {r['stage']} | {r['config']} | {r['accum_iter']} | {r['steps']} | "
+                         f"{_f(r['param_max_abs'], '.2e')} | "
+                         f"{'pass' if r['passed'] else 'FAIL: ' + str(r['first_failure'])} |")
+        lines.append("")
+    if report.get("timing"):
+        lines += ["## Time per section against the H100 budget", "", "| section | seconds | budget (H100) |",
+                  "| --- | ---: | ---: |"]
+        for name, t in report["timing"].items():
+            lines.append(f"| {name} | {t['seconds']:.1f} | {_f(t['budget_h100_s'], 'd')} |")
+        lines.append("")
     lines.append(f"\n{report.get('elapsed_s', 0):.0f} s in all.")
     return "\n".join(lines) + "\n"
 
@@ -419,8 +521,12 @@ def main(argv: list[str] | None = None) -> int:
     run.section("bf16", lambda: bf16_error(run, dev, variants))
     run.section("bench", lambda: bench_cells(run, dev, variants))
     run.section("memory", lambda: memory(run, dev, variants))
+    run.section("classifier", lambda: classifier(run, dev, variants))
+    run.section("steps", lambda: steps(run))
     print(markdown(run.report))
-    failed = [r for r in run.report["sections"].get("fidelity", []) if not r["passed"] and not r["tf32"]]
+    sections = run.report["sections"]
+    failed = [r for r in sections.get("fidelity", []) if not r["passed"] and not r["tf32"]]
+    failed += [r for key in ("classifier", "steps") for r in sections.get(key, []) if not r["passed"]]
     return 1 if failed or run.report["errors"] else 0
 
 

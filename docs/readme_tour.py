@@ -44,7 +44,7 @@ TOUR: list[tuple[str, str, bool]] = [
      "the mask-demo section).", False),
     ("mae bench --variant base --batch 1 --reference timm", "Speed of ours and a reference, measured in the "
      "same run.", False),
-    ("mae features --variant base --layers 0,-1 --pool mean", "Hidden states of every patch in patch order, the "
+    ("mae features --variant base --blocks 0,-1 --pool mean", "Hidden states of every patch in patch order, the "
      "latent and the pooled vector (add --out F.safetensors to keep them).", False),
     ("mae attention --variant base --blocks 0,11 --png docs/images/attention.png", "Attention maps on the patch "
      "grid (the PNG is shown in the see-inside section).", False),

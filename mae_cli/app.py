@@ -59,7 +59,8 @@ def build_app():
 
     import typer
 
-    from .common import MAEGroup
+    from .group import MAEGroup, SubGroup
+    from .runner import with_output_options
 
     def print_version(value: bool) -> None:
         if value:
@@ -67,7 +68,7 @@ def build_app():
             raise typer.Exit()
 
     app = typer.Typer(name="mae", cls=MAEGroup, no_args_is_help=True, add_completion=False,
-                      rich_markup_mode="rich", pretty_exceptions_enable=False, help=HELP)
+                      rich_markup_mode=None, pretty_exceptions_enable=False, help=HELP)
 
     @app.callback()
     def _root(
@@ -84,18 +85,27 @@ def build_app():
     for name, module_name in COMMANDS:
         module = importlib.import_module(f"mae_cli.commands.{module_name}")
         if hasattr(module, "SUBCOMMANDS"):  # `mae checkpoint info|convert`
-            group = typer.Typer(name=name, no_args_is_help=True, add_completion=False, rich_markup_mode="rich",
-                                help=module.GROUP_HELP)
+            group = typer.Typer(name=name, cls=SubGroup, no_args_is_help=True, add_completion=False,
+                                rich_markup_mode=None, help=module.GROUP_HELP)
             for sub in module.SUBCOMMANDS:
-                group.command(sub)(getattr(module, sub))
+                function = getattr(module, sub)
+                group.command(sub, short_help=summary(function))(with_output_options(function))
             app.add_typer(group, name=name)
             continue
         command = module.command
         if isinstance(command, typer.Typer):
             app.add_typer(command, name=name)
         else:
-            app.command(name)(command)
+            app.command(name, short_help=summary(command))(with_output_options(command))
     return app
+
+
+def summary(function: Any) -> str:
+    """A command's line in `mae --help`: the first paragraph of its docstring, joined into one line (a
+    hard line break would show as a break in mid-sentence)."""
+    import inspect
+
+    return " ".join((inspect.getdoc(function) or "").split("\n\n")[0].split())
 
 
 def get_app():

@@ -13,60 +13,46 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (
-    BatchOpt,
-    ImageOpt,
-    ImgSizeOpt,
-    InChansOpt,
-    ResizeOpt,
-    VariantOpt,
-    WeightsOpt,
-    DebugOpt,
-    JsonOpt,
-    MaskRatioOpt,
-    SeedOpt,
-    error,
-    out,
-    progress,
-    run,
-    sizes_for,
-)
+from ..model_args import sizes_for
+from ..options import (BatchOpt, BlocksOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, OutOpt, ResizeOpt, SeedOpt,
+                       VariantOpt, WeightsOpt)
+from ..output import note, out, progress
+from ..runner import run
 
-BlocksOpt = Annotated[str, typer.Option("--blocks", help="Encoder blocks written and drawn: all, -1 (the last) or "
-                                        "a list like 0,5,11. Every decoder block is written.")]
-HeadsOpt = Annotated[str | None, typer.Option("--heads", help="Encoder heads written and drawn, e.g. 0,3 (default: "
-                                              "all heads written, their mean drawn).", show_default=False)]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write F.safetensors: encoder.blocks.{i}.attn "
-                                             "(B, heads, T, T) in the model's token order, decoder.blocks.{i}.attn "
-                                             "(B, heads, 1+L, 1+L), ids_keep, ids_restore, mask.", show_default=False)]
-PngOpt = Annotated[Path | None, typer.Option("--png", help="Write a picture of the first image: the cls token's "
-                                             "attention per chosen block on the patch grid (masked patches blank), "
-                                             "the rollout, and where the decoder's mask tokens attend.",
-                                             show_default=False)]
+HeadsOpt = Annotated[str | None, typer.Option("--heads", metavar="LIST", help="Encoder heads, e.g. 0,3. Default: "
+                                              "all written, their mean drawn.", show_default=False)]
+PngOpt = Annotated[Path | None, typer.Option("--png", metavar="FILE", help="Also draw the first image's maps to "
+                                             "this PNG.", show_default=False)]
 
 
 def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
             batch: BatchOpt = None, mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, blocks: BlocksOpt = "all",
             heads: HeadsOpt = None, out_file: OutOpt = None, png: PngOpt = None,
-            img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3, resize: ResizeOpt = "stretch",
-            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """Attention probabilities of every block, recorded in one forward pass. The encoder's are over
-    cls + the visible tokens in the model's (shuffled) order; ids_keep maps them to patches, and the
-    picture puts them back on the grid. --mask-ratio 0 gives the classic ViT attention maps. Without
-    --image, the built-in picture (the one mask-demo shows; --batch copies of it).
+            img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3, resize: ResizeOpt = "stretch") -> None:
+    """Every block's attention probabilities, and a picture.
+
+    The encoder's are over cls + the visible tokens in the model's (shuffled) order; ids_keep maps them
+    to patches, and the picture puts them back on the grid. --mask-ratio 0 gives the classic ViT
+    attention maps. Without --image, the built-in picture (the one mask-demo shows; --batch copies of
+    it). --blocks: the encoder blocks written and drawn (every decoder block is written). --out
+    F.safetensors: encoder.blocks.{i}.attn (B, heads, T, T) in the model's token order,
+    decoder.blocks.{i}.attn (B, heads, 1+L, 1+L), ids_keep, ids_restore, mask. --png F.png: the first
+    image, the cls token's attention per chosen block on the patch grid (masked patches blank), the
+    rollout, and where the decoder's mask tokens attend.
 
     Slower than a plain forward: while attention is recorded every block runs
     the explicit path, q times k transposed, softmax, times v, because the
     fused kernel never materialises the probabilities; the outputs stay equal
     within float rounding.
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, img_size ([H, W]), in_chans,
-      mask_ratio, seed,
-      num_visible, grid, blocks, heads, encoder (list of {block, shape,
-      cls_self, cls_max_patch, entropy}), decoder (list of {block, visible,
-      mask_tokens, cls, mask_token_share_of_patches}), tensors ({name:
-      shape}), out, bytes_written, png.
+      variant, title, weights, notes, inputs, batch, img_size ([H, W]),
+      in_chans, mask_ratio, seed, num_visible, grid, blocks, heads, encoder
+      (list of {block, shape, cls_self, cls_max_patch, entropy}), decoder
+      (list of {block, visible, mask_tokens, cls,
+      mask_token_share_of_patches}), tensors ({name: shape}), out,
+      bytes_written, png.
     """
 
     def compute() -> dict[str, Any]:
@@ -78,15 +64,15 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
                                       heads=head_list, out=out_file, png=png,
                                       overrides=sizes_for(img_size, in_chans, pictures=True),
                                       resize=resize)
-        for note in report["notes"]:
-            error(f"note: {note}")
+        for line in report["notes"]:
+            note(line)
         return report
 
-    run(compute, render, json_out=json_out, debug=debug)
+    run(compute, render)
 
 
 def _heads(text: str | None) -> list[int] | None:
-    from mae_cli.common import BadInput
+    from ..runner import BadInput
 
     if text is None:
         return None

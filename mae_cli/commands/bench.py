@@ -17,72 +17,73 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, JsonOpt, MaskRatioOpt,
-                      OfficialSrcOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, check_mask_ratio, err, out, progress,
-                      resolve_device, resolve_dtype, resolve_variant, run)
+from ..model_args import check_mask_ratio, resolve_variant
+from ..options import (MAX_REPEAT, AutocastOpt, BatchOpt, DeviceOpt, DtypeOpt, MaskRatioOpt, ModeOpt, OfficialSrcOpt,
+                       ReferenceOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, resolve_device, resolve_dtype)
+from ..output import err, out, progress
+from ..runner import BadInput, run
 
 
 def command(
     variant: VariantOpt = None,
     batch: BatchOpt = 1,
-    mode: Annotated[str, typer.Option(
-        "--mode", help="forward (no autograd) or train (forward + backward, grads cleared each step).")] = "forward",
-    reference: Annotated[Optional[list[str]], typer.Option(
-        "--reference", "-r", help="Also time a reference with the same weights and noise: timm, hf or official "
-                                  "(repeat the option for several). Needs the reference extra installed.",
-        show_default=False)] = None,
+    mode: ModeOpt = "inference",
+    reference: ReferenceOpt = None,
     reference_dtype: Annotated[Optional[str], typer.Option(
-        "--reference-dtype", help="dtype of the references (default: --dtype). `--dtype bfloat16 "
-                                  "--reference-dtype float32` compares our bfloat16 with their float32.",
+        "--reference-dtype", metavar="DTYPE", help="Precision of the references. Default: --dtype.",
         show_default=False)] = None,
     path: Annotated[str, typer.Option(
-        "--path", help="Our model's path: exact (F.linear, bit-equal to the official code), fast (float32/bfloat16 "
-                       "products on oneDNN, mae_core.kernels.fast_path; equal within float rounding), or both."
-    )] = "both",
+        "--path", metavar="PATH", help="Our model's path: exact, fast (oneDNN products) or both.")] = "both",
     mask_tokens_in_encoder: Annotated[bool, typer.Option(
-        "--mask-tokens-in-encoder", help="Also time the paper's baseline (Table 1c/2): the same model with an "
-                                         "encoder that sees every token, mask tokens in place of the removed ones; "
-                                         "reports the MAE's speedup over it.")] = False,
+        "--mask-tokens-in-encoder", help="Also time the baseline whose encoder sees every token.")] = False,
     official_src: OfficialSrcOpt = None,
     compile_: Annotated[bool, typer.Option(
-        "--compile", help="Also time our model under torch.compile (its one-off compile time is reported).")] = False,
+        "--compile", help="Also time our model under torch.compile.")] = False,
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float32",
-    autocast: Annotated[bool, typer.Option(
-        "--autocast/--native", help="Low precision by torch.autocast over float32 weights, or native (weights cast "
-                                    "to --dtype). Ignored for float32.")] = False,
+    autocast: AutocastOpt = False,
     mask_ratio: MaskRatioOpt = 0.75,
     warmup: WarmupOpt = 2,
     runs: Annotated[int, typer.Option(
-        "--runs", "-n", min=1, max=MAX_REPEAT, help="Timed rounds (each runs every competitor once).")] = 10,
+        "--runs", "-n", metavar="N", min=1, max=MAX_REPEAT, help="Timed rounds (each runs every competitor).")] = 10,
     threads: ThreadsOpt = None,
     seed: SeedOpt = 0,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
-    """Latency and images/s of our model (exact and fast path), and of references with the same weights and
-    noise, after warm-up, in alternating rounds: median and spread, GFLOP/s and its share of this machine's
-    matmul (same dtype, same run), each median over the fastest reference's, each output's error.
+    """Speed of our model and of references, in the same run.
 
+    Our model (exact and fast path) and each --reference (timm, hf, official; repeat for several) get
+    the same weights and masking noise and run in alternating rounds after warm-up: median and spread,
+    GFLOP/s and its share of this machine's matmul (same dtype, same run), each median over the fastest
+    reference's, each output's error. --mode inference (no autograd) or train (forward + backward,
+    gradients cleared each step). --path exact is F.linear, bit-equal to the official code; fast runs
+    the float32/bfloat16 products on oneDNN (mae_core.kernels.fast_path; equal within float rounding).
+    --mask-tokens-in-encoder also times the paper's baseline (Table 1c/2): an encoder that sees every
+    token, mask tokens in place of the removed ones. --reference-dtype float32 with --dtype bfloat16
+    compares our bfloat16 with their float32. --autocast: low precision by torch.autocast over float32
+    weights; --native (default): weights cast to --dtype; ignored for float32.
+
+    \b
     JSON (--json), one document with the keys:
       variant, title, batch, mode, mask_ratio, device, dtype, reference_dtype,
       autocast, path, warmup, runs, threads, seed, flops_per_image,
-      exact_pred_max_abs, machine {matmul_gflops {dtype: GFLOP/s}, matmul_size,
-      torch, cpu, cores, cpu_info {model, flags, aten_capability, onednn_bfloat16,
-      onednn_float16, settings}, dtypes {dtype: {dtype, native, detail}}},
-      results [{name, dtype, autocast, note, median_s, q1_s, q3_s, min_s,
-      max_s, spread, images_per_s, gflops_per_s, share_of_matmul, seconds,
-      pred_max_abs_diff, loss_abs_diff, over_fastest_reference}], fastest_reference, speedups
+      exact_pred_max_abs, machine {matmul_gflops {dtype: GFLOP/s},
+      matmul_size, torch, cpu, cores, cpu_info {model, flags, aten_capability,
+      onednn_bfloat16, onednn_float16, settings}, dtypes {dtype: {dtype,
+      native, detail}}}, results [{name, dtype, autocast, note, median_s,
+      q1_s, q3_s, min_s, max_s, spread, images_per_s, gflops_per_s,
+      share_of_matmul, seconds, pred_max_abs_diff, loss_abs_diff,
+      over_fastest_reference}], fastest_reference, speedups
       {mae_over_mask_tokens_in_encoder}, compile_seconds, notes.
-    Rows: ours (exact path), ours+fast (mae_core.kernels.fast_path), [M] in encoder
-    (--mask-tokens-in-encoder), ours+compile (--compile), then the references.
+    Rows: ours (exact path), ours+fast (mae_core.kernels.fast_path), [M] in
+    encoder (--mask-tokens-in-encoder), ours+compile (--compile), then the
+    references.
     """
     run(lambda: compute(variant or "base", batch=batch, mode=mode, references=reference or [],
                         reference_dtype=reference_dtype, path=path, mask_tokens_in_encoder=mask_tokens_in_encoder,
                         compile_model=compile_, device=device, dtype=dtype, autocast=autocast, mask_ratio=mask_ratio,
                         warmup=warmup, runs=runs, threads=threads, seed=seed,
                         official_src=str(official_src) if official_src else None, progress_to_stderr=True),
-        render, json_out=json_out, debug=debug)
+        render)
 
 
 # --- compute -------------------------------------------------------------------------------------
@@ -97,11 +98,17 @@ def compute(variant: str, *, references: list[str] | tuple[str, ...] = (), refer
         if progress_to_stderr and err.is_terminal:
             err.print(f"  round {r}/{settings.get('runs', 10)}", end="\r")
 
+    mode = str(settings.get("mode", "inference")).strip().lower()
+    if mode not in ("inference", "train", "forward"):  # forward: the core's word, and bench's before 0.2
+        raise BadInput(f"--mode {mode!r} is not a mode; use inference or train")
+    settings["mode"] = "train" if mode == "train" else "forward"
     _check_fits(variant, device, dtype, settings)
-    return bench_report(resolve_variant(variant), references=references, load_reference=_reference_loader(official_src),
+    data = bench_report(resolve_variant(variant), references=references, load_reference=_reference_loader(official_src),
                         reference_dtype=resolve_dtype(reference_dtype) if reference_dtype else None,
                         device=resolve_device(device), dtype=resolve_dtype(dtype), stage=progress, on_round=tick,
                         **settings)
+    data["mode"] = "train" if mode == "train" else "inference"  # one word across commands (memory's)
+    return data
 
 
 def _check_fits(variant: str, device: str, dtype: str, settings: dict[str, Any]) -> None:
@@ -115,7 +122,8 @@ def _check_fits(variant: str, device: str, dtype: str, settings: dict[str, Any])
     spec = get_variant(resolve_variant(variant))
     mask_ratio = settings.get("mask_ratio", 0.75)
     check_mask_ratio(mask_ratio, spec.config.num_patches)
-    check_fits(spec.config, batch, mask_ratio, what=f"a {spec.title} {mode} step", dtype=resolve_dtype(dtype),
+    step = "train" if mode == "train" else "inference"
+    check_fits(spec.config, batch, mask_ratio, what=f"a {spec.title} {step} step", dtype=resolve_dtype(dtype),
                device=resolve_device(device), mode="inference" if mode == "forward" else "train",
                amp=bool(settings.get("autocast", False)))
 

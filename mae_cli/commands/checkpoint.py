@@ -15,48 +15,21 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from mae_cli.common import (BadInput, DebugOpt, JsonOpt, VariantOpt, VerificationFailed, err, fmt_int, out,
-                            resolve_variant, run)
+from ..model_args import resolve_variant
+from ..options import VariantOpt
+from ..output import cut, fmt_int, note, out, progress
+from ..runner import BadInput, VerificationFailed, run
 
 # A group: `mae checkpoint info`, `mae checkpoint convert` (mae_cli/app.py builds it from these names).
 SUBCOMMANDS = ("info", "convert")
-GROUP_HELP = "What a checkpoint is (info), and the same weights in another layout (convert)."
+GROUP_HELP = "Inspect a checkpoint, or convert it to another layout."
 
 FileArg = Annotated[Path, typer.Argument(help="A .pth, .safetensors file or a transformers ViTMAE directory.",
-                                         show_default=False)]
-VariantCheck = VariantOpt  # the one --variant (mae_cli.common): compare against it; default detected
+                                         show_default=False, metavar="PATH")]
+VariantCheck = VariantOpt  # the one --variant (mae_cli.options): compare against it; default detected
+PTH_TARGETS = ("official", "ours", "timm")  # written with torch.save: a zip .pth
+PTH_SUFFIXES = (".pth", ".pt", ".bin")
 
-
-def info(path: FileArg, variant: VariantCheck = None,
-         no_hash: Annotated[bool, typer.Option(
-             "--no-hash", help="Skip sha256/md5 (and so the release match).")] = False,
-         json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """Format, wrappers, key naming, variant, kind (full / encoder only / fine-tuned), what the decoder
-    reconstructs, dtypes, missing and unexpected keys, parameter count, size, hashes, official release.
-
-    Exit 0 when the file fits its variant, 1 when keys or shapes differ (they are listed), 2 when it
-    cannot be read.
-
-    JSON (--json), one document with the keys:
-      path, bytes, hashed_files, skipped_files, format, container,
-      naming, wrapper, beside, module_prefix, shards, variant,
-      compared_with, kind, kind_detail, has_decoder, dtypes, tensors, parameters, official_parameters,
-      official_parameters_of_this_kind, missing, unexpected, wrong_shape, fits, sha256, md5, release,
-      target, target_certainty, layer_norm_eps, layer_norm_eps_source, notes; release has name, url, kind,
-      md5_prefix, acc1, acc5 (reference accuracies of the fine-tuned releases, else null); a classifier file
-      also classifier {name, num_classes, global_pool, linear_probe, head}.
-    """
-
-    def compute():
-        from mae_core.io.checkpoint_info import checkpoint_info
-
-        with _no_weights_hint():
-            data = checkpoint_info(path, resolve_variant(variant) if variant else None, hashes=not no_hash)
-        if not data["fits"]:
-            raise VerificationFailed(data, "keys or shapes differ from the variant")
-        return data
-
-    run(compute, _render_info, json_out=json_out, debug=debug)
 
 
 @contextlib.contextmanager
@@ -72,15 +45,53 @@ def _no_weights_hint() -> Iterator[None]:
             exc.setting = None
         raise
 
+def info(path: FileArg, variant: VariantCheck = None,
+         no_hash: Annotated[bool, typer.Option(
+             "--no-hash", help="Skip sha256/md5 (and so the release match).")] = False) -> None:
+    """What a checkpoint file is: format, variant, keys, hashes.
 
-def facts_table(title: str, rows: list[tuple[str, object]]) -> None:
-    """Print a two-column table of (name, value) facts, every value escaped (user text is never markup)."""
+    Format, wrappers, key naming, variant, kind (full / encoder only / fine-tuned), what the decoder
+    reconstructs, dtypes, missing and unexpected keys, parameter count, size, hashes, official release.
+
+    Exit 0 when the file fits its variant, 1 when keys or shapes differ (they are listed), 2 when it
+    cannot be read.
+
+    \b
+    JSON (--json), one document with the keys:
+      path, bytes, hashed_files, skipped_files, format, container, naming, wrapper, beside, module_prefix,
+      shards, variant,
+      compared_with, kind, kind_detail, has_decoder, dtypes, tensors, parameters, official_parameters,
+      official_parameters_of_this_kind, missing, unexpected, wrong_shape, fits, sha256, md5, release,
+      target, target_certainty, layer_norm_eps, layer_norm_eps_source, notes; release has name, url, kind,
+      md5_prefix, acc1, acc5 (reference accuracies of the fine-tuned releases, else null); a classifier file
+      also classifier {name, num_classes, global_pool, linear_probe, head}.
+    """
+
+    def compute():
+        from mae_core.io.checkpoint_info import checkpoint_info
+
+        name = resolve_variant(variant) if variant else None
+        with progress(f"reading {cut(str(path), 100)}" + ("" if no_hash else " and hashing it (sha256, md5)")):
+            with _no_weights_hint():
+                data = checkpoint_info(path, name, hashes=not no_hash)
+        if not data["fits"]:
+            raise VerificationFailed(data, "keys or shapes differ from the variant")
+        return data
+
+    run(compute, _render_info)
+
+
+def facts_table(title: str, rows: list[tuple[str, object]], lines: list[tuple[str, str]] = ()) -> None:
+    """Print a two-column table of (name, value) facts, every value escaped (user text is never markup),
+    then ``lines`` (name, value) one per line, never wrapped: hashes a reader copies whole."""
     t = Table(title=title, show_header=False)
     t.add_column("", style="bold")
     t.add_column("", overflow="fold")
     for name, value in rows:
         t.add_row(escape(name), escape(str(value)))
     out.print(t)
+    for name, value in lines:
+        out.print(f"{name} {value}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _render_info(d: dict) -> None:
@@ -105,17 +116,19 @@ def _render_info(d: dict) -> None:
         ("wrong shapes", _keys([f"{w['key']} {tuple(w['file'])} vs {tuple(w['expected'])}" for w in d["wrong_shape"]])),
         ("size", f"{fmt_int(d['bytes'])} bytes"),
     ]
+    hashes = []
     if "sha256" in d:
-        rows += [("sha256", d["sha256"]), ("md5", d["md5"])]
+        rows.append(("md5", d["md5"]))
+        hashes.append(("sha256", d["sha256"]))  # 64 characters: below the table, on one line
         rel = d["release"]
         rows.append(("official release", f"{rel['name']}.pth ({rel['kind']}, md5 {rel['md5_prefix']}...)" if rel
                      else "no published hash matches"))
         if rel and rel.get("acc1") is not None:
             rows.append(("reference accuracy", f"ImageNet-1k val Acc@1 {rel['acc1']:.3f} %, Acc@5 {rel['acc5']:.3f} % "
                                                "(FINETUNE.md, main_finetune.py --eval)"))
-    facts_table(f"checkpoint {escape(d['path'])}", rows)
-    for note in d["notes"]:
-        err.print(f"note: {escape(note)}", highlight=False)
+    facts_table(f"checkpoint {escape(d['path'])}", rows, hashes)
+    for line in d["notes"]:
+        note(line)
 
 
 def _keys(keys: list[str]) -> str:
@@ -125,26 +138,33 @@ def _keys(keys: list[str]) -> str:
 
 
 def convert(
-    src: Annotated[Path, typer.Argument(help="The checkpoint to convert (never modified).", show_default=False)],
-    dst: Annotated[Path, typer.Argument(help="Where to write (a directory for --to hf).", show_default=False)],
+    src: Annotated[Path, typer.Argument(
+        help="The checkpoint to convert (never modified).", show_default=False, metavar="SRC")],
+    dst: Annotated[Path, typer.Argument(
+        help="Where to write (a directory for --to hf).", show_default=False, metavar="OUT")],
     to: Annotated[str, typer.Option(
-        "--to", help="official (.pth {'model': ...}), ours (.pth, encoder./decoder. names), safetensors, hf "
-                     "(transformers ViTMAE directory), timm (the encoder as timm's VisionTransformer).")] = "official",
-    dtype: Annotated[str, typer.Option(
-        "--dtype", help="float32, bfloat16 or float16 for the written tensors.")] = "float32",
-    hf_v4: Annotated[bool, typer.Option("--hf-v4", help="With --to hf: transformers v4 parameter names "
-                                                        "(attention.attention.query ...) instead of v5.")] = False,
+        "--to", metavar="LAYOUT", help="official, ours, timm (.pth), safetensors or hf (a folder).")] = "official",
+    save_dtype: Annotated[str, typer.Option(
+        "--save-dtype", metavar="DTYPE", help="dtype of the written tensors: float32, bfloat16 or float16.")
+    ] = "float32",
+    hf_v4: Annotated[bool, typer.Option("--hf-v4", help="With --to hf: transformers v4 parameter names.")] = False,
     variant: VariantCheck = None,
-    json_out: JsonOpt = False, debug: DebugOpt = False,
 ) -> None:
-    """Write SRC in another layout, then prove it: OUT is re-read, every tensor must be bit-equal, and a
-    forward of the model built from OUT must equal one built from SRC (exit 1 if not).
+    """The same weights in another layout, checked bit for bit.
 
-    Files are written to a temporary name and renamed into place; SRC is never overwritten.
+    Write SRC in another layout, then prove it: OUT is re-read, every tensor must be bit-equal, and a
+    forward of the model built from OUT must equal one built from SRC (exit 1 if not). --to official
+    (.pth {'model': ...}), ours (.pth, encoder./decoder. names), timm (.pth, the encoder as timm's
+    VisionTransformer), safetensors (.safetensors), hf (a transformers ViTMAE folder; --hf-v4: v4
+    parameter names, attention.attention.query ..., instead of v5). OUT's extension must agree with
+    --to (checked before anything is read). Files are written to a temporary name and renamed into
+    place; SRC is never overwritten.
 
+    \b
     JSON (--json), one document with the keys:
-      input, output, to, dtype, variant, hf_version, has_decoder, norm_pix_loss, tensors,
-      tensors_bit_exact, mismatched, unexpected, forward {compared, equal, max_abs_diff}, passed, bytes, notes.
+      input, output, to, dtype, variant, hf_version, has_decoder,
+      norm_pix_loss, tensors, tensors_bit_exact, mismatched, unexpected,
+      forward {compared, equal, max_abs_diff}, passed, bytes, notes.
     """
 
     def compute():
@@ -153,28 +173,49 @@ def convert(
 
         if to not in TARGETS:
             raise BadInput(f"--to {to!r} is unknown; use one of {', '.join(TARGETS)}")
-        if dtype not in DTYPES:
-            raise BadInput(f"--dtype {dtype!r} is not supported; use {', '.join(DTYPES)}")
+        if save_dtype not in DTYPES:
+            raise BadInput(f"--save-dtype {save_dtype!r} is not supported; use {', '.join(DTYPES)}")
         if hf_v4 and to != "hf":
             raise BadInput("--hf-v4 only applies to --to hf")
         from mae_core.errors import CheckpointError
 
+        check_extension(to, dst)
+        name = resolve_variant(variant) if variant else None
         try:
-            with _no_weights_hint():
-                data = convert_file(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5",
-                                    variant=resolve_variant(variant) if variant else None)
+            with progress(f"converting {cut(str(src), 80)} to {to}, then re-reading and checking it"):
+                with _no_weights_hint():
+                    data = convert_file(src, dst, to, dtype=save_dtype, hf_version="v4" if hf_v4 else "v5",
+                                        variant=name)
         except CheckpointError as exc:  # a fine-tuned / linear-probe classifier (models_vit.py)?
             if variant or "classifier" not in str(exc):
                 raise
             from mae_core.finetune import convert_classifier
 
-            with _no_weights_hint():
-                data = convert_classifier(src, dst, to, dtype=dtype, hf_version="v4" if hf_v4 else "v5")
+            with progress(f"converting the classifier {cut(str(src), 80)} to {to}, then checking it"):
+                with _no_weights_hint():
+                    data = convert_classifier(src, dst, to, dtype=save_dtype, hf_version="v4" if hf_v4 else "v5")
         if not data["passed"]:
             raise VerificationFailed(data, "the written file does not reproduce the input")
         return data
 
-    run(compute, _render_convert, json_out=json_out, debug=debug)
+    run(compute, _render_convert)
+
+
+def check_extension(to: str, dst: Path) -> None:
+    """OUT's extension agrees with --to: a .pth for the torch.save layouts, .safetensors, or a folder for hf
+    (a zip .pth under a .safetensors name cannot be read back as one)."""
+    suffix = dst.suffix.lower()
+    stem = cut(dst.stem, 60)
+    if to in PTH_TARGETS and suffix not in PTH_SUFFIXES:
+        hint = " or pass --to safetensors" if suffix == ".safetensors" else ""
+        raise BadInput(f"--to {to} writes a PyTorch .pth file, but OUT {cut(repr(str(dst)), 100)} ends in "
+                       f"{suffix or 'no extension'!r}; name it {stem}.pth{hint}")
+    if to == "safetensors" and suffix != ".safetensors":
+        raise BadInput(f"--to safetensors writes a .safetensors file, but OUT {cut(repr(str(dst)), 100)} ends in "
+                       f"{suffix or 'no extension'!r}; name it {stem}.safetensors")
+    if to == "hf" and suffix in (*PTH_SUFFIXES, ".safetensors"):
+        raise BadInput(f"--to hf writes a folder (config.json + model.safetensors), but OUT "
+                       f"{cut(repr(str(dst)), 100)} is a file name; pass a folder name such as {stem}_hf")
 
 
 def _render_convert(d: dict) -> None:
@@ -188,6 +229,6 @@ def _render_convert(d: dict) -> None:
         ("size", f"{fmt_int(d['bytes'])} bytes"),
         ("result", "PASS" if d["passed"] else "FAIL"),
     ])
-    for note in d["notes"]:
-        err.print(f"note: {escape(note)}", highlight=False)
+    for line in d["notes"]:
+        note(line)
 

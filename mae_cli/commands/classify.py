@@ -12,30 +12,23 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (BadInput, DebugOpt, DeviceOpt, JsonOpt, SeedOpt, check_images, esc, note, out, progress,
-                            resolve_device, run)
+from mae_cli.common import (BadInput, DeviceOpt, ImageOpt, SeedOpt, VariantOpt, WeightsOpt,
+                            check_images, esc, note, out, progress, resolve_device, run)
 
-WeightsOpt = Annotated[Path | None, typer.Option(
-    "--weights", "-w", show_default=False,
-    help="A fine-tuned or linear-probe checkpoint (official finetune/mae_finetuned_vit_*.pth, main_finetune.py / "
-         "main_linprobe.py output, timm names). Default: an untrained seeded classifier (meaningless classes).")]
-ImagesOpt = Annotated[list[Path] | None, typer.Option(
-    "--image", "-i", show_default=False, help="An image file Pillow reads; repeat for several.")]
 TopOpt = Annotated[int, typer.Option("--top", "-k", help="How many classes per image (1 to the class count).")]
 ResizeOpt = Annotated[str, typer.Option(
     "--resize", help="eval (the official evaluation transform: short side 256, bicubic, centre crop 224, "
                      "torchvision's arithmetic), center-crop (short side to 224, centre) or stretch (224 x 224).")]
-ClassifierOpt = Annotated[str, typer.Option(
-    "--variant", "-m", help="The classifier built without --weights: vit_base_patch16, vit_large_patch16, "
-                            "vit_huge_patch14 (or base, large, huge).")]
 
 
-def command(weights: WeightsOpt = None, image: ImagesOpt = None, top: TopOpt = 5, resize: ResizeOpt = "eval",
-            variant: ClassifierOpt = "vit_base_patch16", seed: SeedOpt = 0, device: DeviceOpt = "cpu",
-            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
+def command(weights: WeightsOpt = None, image: ImageOpt = None, top: TopOpt = 5, resize: ResizeOpt = "eval",
+            variant: VariantOpt = None, seed: SeedOpt = 0, device: DeviceOpt = "cpu") -> None:
     """Classify image files with a fine-tuned MAE: the --top most probable ImageNet-1k classes of each,
-    with names and softmax probabilities. The input is prepared as the official evaluation does
-    (main_finetune.py --eval). Without --weights the classifier is untrained and its classes mean nothing.
+    with names and softmax probabilities. --weights: a fine-tuned or linear-probe checkpoint (official
+    finetune/mae_finetuned_vit_*.pth, main_finetune.py / main_linprobe.py output, timm names); without it,
+    --variant (default vit_base_patch16) builds an untrained seeded classifier.
+    The input is prepared as the official evaluation does (main_finetune.py --eval). Without --weights the
+    classifier is untrained and its classes mean nothing.
 
     JSON (--json), one document with the keys:
       model, title, weights (null without), head, num_classes, labels (the class names' source, or null
@@ -44,28 +37,31 @@ def command(weights: WeightsOpt = None, image: ImagesOpt = None, top: TopOpt = 5
       several images, one such list per image, in --image order.
     """
 
-    def compute() -> dict[str, Any]:
-        from mae_core.io.images import RESIZE_PRESETS
-        from mae_core.views.classify import classify
+    run(lambda: compute(weights, image, top, resize, variant, seed, device), render)
 
-        if not image:
-            raise BadInput("give an image file to classify with --image FILE (repeat it for several)")
-        if top < 1:
-            raise BadInput(f"--top {top}: give at least 1 class per image")
-        preset = resize.strip().lower()
-        if preset not in RESIZE_PRESETS:
-            raise BadInput(f"--resize {resize!r} is not a preset; use {' or '.join(RESIZE_PRESETS)}")
-        check_images(image)
-        dev = resolve_device(device)
-        with progress("classifying"):
-            report = classify(weights, list(image), top=top, resize=preset, classifier=variant, seed=seed, device=dev)
-        for line in report["notes"]:
-            note(line)
-        if len(report["top"]) == 1:
-            report["top"] = report["top"][0]
-        return report
 
-    run(compute, render, json_out=json_out, debug=debug)
+def compute(weights: Path | None, image: list[Path] | None, top: int, resize: str, variant: str | None, seed: int,
+            device: str) -> dict[str, Any]:
+    from mae_core.io.images import RESIZE_PRESETS
+    from mae_core.views.classify import classify
+
+    if not image:
+        raise BadInput("give an image file to classify with --image FILE (repeat it for several)")
+    if top < 1:
+        raise BadInput(f"--top {top}: give at least 1 class per image")
+    preset = resize.strip().lower()
+    if preset not in RESIZE_PRESETS:
+        raise BadInput(f"--resize {resize!r} is not a preset; use {' or '.join(RESIZE_PRESETS)}")
+    check_images(image)
+    dev = resolve_device(device)
+    with progress("classifying"):
+        report = classify(weights, list(image), top=top, resize=preset,
+                          classifier=variant or "vit_base_patch16", seed=seed, device=dev)
+    for line in report["notes"]:
+        note(line)
+    if len(report["top"]) == 1:
+        report["top"] = report["top"][0]
+    return report
 
 
 def render(r: dict[str, Any]) -> None:

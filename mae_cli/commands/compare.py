@@ -17,23 +17,17 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt,
-                      MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ResizeOpt, SeedOpt, VariantOpt,
-                      VerificationFailed, WeightsOpt, check_fits_at_size, check_images, check_mask_ratio,
-                      check_tolerance, cut, esc, masking_plan, note, out, progress, resolve_device, resolve_weights,
-                      run, size_overrides, size_text)
+from ..model_args import check_fits_at_size, check_mask_ratio, masking_plan, resolve_weights, size_overrides, size_text
+from ..options import (BatchOpt, DeviceOpt, GradOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt, MaskOpt,
+                       MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ReferenceOpt, ResizeOpt, SeedOpt, VariantOpt,
+                       WeightsOpt, check_images, check_tolerance, resolve_device)
+from ..output import cut, esc, note, out, progress
+from ..runner import BadInput, VerificationFailed, run
 
-ReferenceOpt = Annotated[str, typer.Option(
-    "--reference", "-r", help="What to compare against: official (your clone, needs --official-src), timm (the "
-                              "official composition on timm), hf (transformers' ViTMAE), or auto: official if a "
-                              "source is given, else timm, else hf.")]
 AtolOpt = Annotated[float, typer.Option(
-    "--atol", callback=check_tolerance, help="Largest absolute difference a stage may show and still pass ...")]
+    "--atol", metavar="X", callback=check_tolerance, help="Absolute difference a stage may show and pass.")]
 RtolOpt = Annotated[float, typer.Option(
-    "--rtol", callback=check_tolerance, help="... plus this fraction of the reference's largest magnitude in that "
-                                             "stage (float32 rounding scales with it). 0: a pure absolute test.")]
-GradOpt = Annotated[bool, typer.Option(
-    "--grad", help="Also compare the gradient of every parameter after loss.backward() (slower, more memory).")]
+    "--rtol", metavar="X", callback=check_tolerance, help="Plus this fraction of the reference's largest value.")]
 StepsOpt = Annotated[Optional[int], typer.Option(
     "--steps", min=1, max=1000, show_default=False,
     help="Instead of one forward pass: N pre-training optimizer steps under the published recipe (groups, "
@@ -48,15 +42,14 @@ EpochOpt = Annotated[Optional[int], typer.Option(
     "--epoch", min=0, max=100000, show_default=False,
     help="With --steps: the epoch the steps run in. Default: the last warm-up epoch.")]
 PerturbOpt = Annotated[str | None, typer.Option(
-    "--perturb", show_default=False,
-    help="Add 0.001 to the first entry of this weight (official name, e.g. blocks.3.mlp.fc2.bias) on the "
-         "reference side only, to watch the check fail where the change first shows.")]
+    "--perturb", metavar="WEIGHT", show_default=False,
+    help="Add 0.001 to this weight on the reference side only, to watch the check fail.")]
 
 
 def command(
     variant: VariantOpt = None,
     weights: WeightsOpt = None,
-    reference: ReferenceOpt = "auto",
+    reference: ReferenceOpt = None,
     official_src: OfficialSrcOpt = None,
     batch: BatchOpt = 2,
     images: ImageOpt = None,
@@ -77,19 +70,26 @@ def command(
     accum_iter: AccumIterOpt = 1,
     epoch: EpochOpt = None,
     stage: StepsStageOpt = "pretrain",
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
-    """Compare our model with the official one (or timm / transformers), stage by stage: identical
-    weights, images and masking noise; exit 1 when a stage differs, naming the first. Without --weights
-    our seeded initialisation is exported to the official layout. With --mask-ratio 0 nothing is masked:
-    the loss is undefined on both sides (null) and every other stage is compared.
+    """Our model against the official code, stage by stage.
+
+    Identical weights, images and masking noise; exit 1 when a stage differs, naming the first. One
+    --reference: official (your clone, needs --official-src), timm (the official composition on timm),
+    hf (transformers' ViTMAE), or auto (the default): official if a source is given, else timm, else
+    hf. A stage passes when its max abs difference is at most --atol + --rtol x the reference's largest
+    magnitude in that stage (float32 rounding scales with it; --rtol 0 is a pure absolute test).
+    --grad also compares every parameter's gradient after loss.backward() (slower, more memory).
+    --perturb blocks.3.mlp.fc2.bias adds 0.001 to the first entry of that weight (official name) on
+    the reference side only, to watch the check fail where the change first shows. Without --weights
+    our seeded initialisation is exported to the official layout. With --mask-ratio 0 nothing is
+    masked: the loss is undefined on both sides (null) and every other stage is compared.
 
     With --img-size the reference is built at that size by its own code (the official constructor, timm's
     PatchEmbed, ViTMAEConfig(image_size=...)); 224-px weights load into both with the fixed position
     tables regenerated for the new grid. The official code builds square grids only: compare a
     non-square size with --reference timm.
 
+    \b
     JSON (--json), one document with the keys:
       variant, title, reference, reference_detail, weights, seed, mask_ratio,
       norm_pix_loss, atol, rtol, notes (list of str), images (list of str),
@@ -120,21 +120,32 @@ def command(
         from .compare_steps import compute as compute_steps
         from .compare_steps import render as render_steps
 
-        run(lambda: compute_steps(variant=variant, weights=weights, reference=reference, official_src=official_src,
+        run(lambda: compute_steps(variant=variant, weights=weights, reference=one_reference(reference),
+                                  official_src=official_src,
                                   batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio,
                                   norm_pix_loss=norm_pix_loss, steps=steps, accum_iter=accum_iter, epoch=epoch,
                                   img_size=img_size, in_chans=in_chans, device=device, resize=resize, grad=grad,
                                   perturb=perturb, mask=mask, mask_file=mask_file, stage=stage),
-            render_steps, json_out=json_out, debug=debug)
+            render_steps)
         return
-    run(lambda: compute(variant=variant, weights=weights, reference=reference, official_src=official_src,
+    run(lambda: compute(variant=variant, weights=weights, reference=one_reference(reference),
+                        official_src=official_src,
                         batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
                         grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size,
                         in_chans=in_chans, mask=mask, mask_file=mask_file, resize=resize),
-        render, json_out=json_out, debug=debug)
+        render)
 
 
 # --- compute -------------------------------------------------------------------------------------
+
+def one_reference(given: list[str] | None) -> str:
+    """The one reference of ``--reference`` (repeated or comma-separated, as bench takes several); auto if none."""
+    names = [n.strip().lower() for g in given or [] for n in g.split(",") if n.strip()]
+    if len(set(names)) > 1:
+        raise BadInput(f"--reference: compare-official compares with one reference at a time, got {', '.join(names)}; "
+                       "run it once per reference")
+    return names[0] if names else "auto"
+
 
 def compute(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None, batch: int,
             images: list[Path], seed: int, mask_ratio: float, atol: float, rtol: float, grad: bool,

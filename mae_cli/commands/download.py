@@ -15,7 +15,8 @@ import typer
 from rich.markup import escape
 
 from mae_cli.commands.checkpoint import facts_table
-from mae_cli.common import DebugOpt, JsonOpt, VerificationFailed, err, fmt_int, run
+from ..output import err, fmt_int, note
+from ..runner import VerificationFailed, run
 
 
 def command(
@@ -27,18 +28,20 @@ def command(
         "--mirror", help="Replace https://dl.fbaipublicfiles.com/mae by this URL prefix (a mirror or local server).",
         show_default=False)] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server.")] = 30.0,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
-    """Download an official checkpoint into --dir: progress on stderr, a partial download resumed, the md5
+    """Fetch an official checkpoint, resumable, hash-checked.
+
+    Download an official checkpoint into --dir: progress on stderr, a partial download resumed, the md5
     checked against the official README's published prefix before the file is moved into place.
 
     Exit 0 when in place (verified, or no hash is published: its sha256 is printed), 1 when the hash does
     not match (nothing is left in place), 2 when offline or the name is unknown.
 
+    \b
     JSON (--json), one document with the keys:
-      name, url, path, variant, kind, md5_prefix, resumed_from, already_present, bytes, md5, sha256,
-      verified (true, false, or null when no hash is published), notes.
+      name, url, path, variant, kind, md5_prefix, resumed_from,
+      already_present, bytes, md5, sha256, verified (true, false, or null when
+      no hash is published), notes.
     """
 
     def compute():
@@ -50,7 +53,7 @@ def command(
             raise VerificationFailed(data, "the downloaded file's md5 does not match the published one")
         return data
 
-    run(compute, _render, json_out=json_out, debug=debug)
+    run(compute, _render)
 
 
 @contextlib.contextmanager
@@ -80,7 +83,6 @@ def _render(d: dict) -> None:
          + (f" (resumed at {fmt_int(d['resumed_from'])})" if d["resumed_from"] else "")
          + (" (already present)" if d["already_present"] else "")),
         ("check", verified),
-        ("sha256", d.get("sha256", "")),
-    ])
-    for note in d["notes"]:
-        err.print(f"note: {escape(note)}", highlight=False)
+    ], [("sha256", d["sha256"])] if d.get("sha256") else [])
+    for line in d["notes"]:
+        note(line)

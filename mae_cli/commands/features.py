@@ -6,52 +6,58 @@ Service: :func:`mae_core.views.features.features_report` (on the recorder, mae_c
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (BatchOpt, DebugOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt, ResizeOpt, SeedOpt,
-                            VariantOpt, WeightsOpt, error, out, progress, run, sizes_for)
+from ..model_args import sizes_for
+from ..options import (BatchOpt, BlocksOpt, ImageOpt, ImgSizeOpt, InChansOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt,
+                       WeightsOpt)
+from ..output import note, out, progress
+from ..runner import run
 
-LayersOpt = Annotated[str, typer.Option("--layers", help="Encoder blocks whose output is kept: all, -1 (the last) "
-                                        "or a list like 0,5,11.")]
-PoolOpt = Annotated[str, typer.Option("--pool", help="cls (the linear probe's input: the normed cls token), mean "
-                                      "(the official fine-tuning global_pool: patch tokens of the last block "
-                                      "averaged, then a fresh LayerNorm) or none.")]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the tensors to F.safetensors or F.npz: "
-                                             "hidden_states.{i} (B, 1+L, D), latent (B, 1+L, D), pooled (B, D).",
-                                             show_default=False)]
+HIDDEN_STATES_INDEX = ("hidden_states.i is the output of encoder block i (0-based); transformers' hidden_states[0] "
+                       "is the embeddings, so ours i is theirs i + 1")
+PoolOpt = Annotated[str, typer.Option("--pool", metavar="HOW", help="cls (the linear probe's input), mean "
+                                      "(fine-tuning's global pool) or none.")]
 
 
 def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
-            batch: BatchOpt = None, layers: LayersOpt = "all", pool: PoolOpt = "cls", out_file: OutOpt = None,
+            batch: BatchOpt = None, blocks: BlocksOpt = "all", pool: PoolOpt = "cls", out_file: OutOpt = None,
             seed: SeedOpt = 0, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
-            resize: ResizeOpt = "stretch", json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """Features of every patch: mask ratio 0, the original patch order (no shuffle), the hidden state
-    after each chosen encoder block, the final normed latent and the pooled vector. Token 0 is cls,
-    token 1 + j is patch j in raster order. Nothing is random: --seed only seeds the initialisation
-    (without --weights) and the random images (without --image).
+            resize: ResizeOpt = "stretch") -> None:
+    """The encoder's features of every patch, and a pooled one.
 
+    Mask ratio 0, the original patch order (no shuffle): the hidden state after each chosen encoder
+    block (--blocks), the final normed latent and the pooled vector. Token 0 is cls, token 1 + j is
+    patch j in raster order. hidden_states.i is the output of encoder block i (0-based); in
+    transformers' hidden_states, index 0 is the embeddings, so ours i is theirs i + 1. --pool cls (the
+    linear probe's input: the normed cls token), mean (the official fine-tuning global_pool: patch
+    tokens of the last block averaged, then a fresh LayerNorm) or none. --out F.safetensors or F.npz:
+    hidden_states.{i} (B, 1+L, D), latent (B, 1+L, D), pooled (B, D). Nothing is random: --seed only
+    seeds the initialisation (without --weights) and the random images (without --image).
+
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, img_size ([H, W]), in_chans,
-      grid ([h, w]), num_patches, layers,
-      pool, tensors (list of {name, shape, mean_token_norm, max_abs, finite}),
-      out, bytes_written.
+      variant, title, weights, notes, inputs, batch, img_size ([H, W]),
+      in_chans, grid ([h, w]), num_patches, layers (the --blocks kept),
+      hidden_states_index, pool, tensors (list of {name, shape,
+      mean_token_norm, max_abs, finite}), out, bytes_written.
     """
 
     def compute() -> dict[str, Any]:
         from mae_core.views.features import features_report
 
         with progress("extracting features"):
-            report = features_report(variant, weights, image, batch, seed, layers=layers, pool=pool, out=out_file,
+            report = features_report(variant, weights, image, batch, seed, layers=blocks, pool=pool, out=out_file,
                                      overrides=sizes_for(img_size, in_chans, pictures=bool(image)),
                                      resize=resize)
-        for note in report["notes"]:
-            error(f"note: {note}")
+        for line in report["notes"]:
+            note(line)
+        report["hidden_states_index"] = HIDDEN_STATES_INDEX
         return report
 
-    run(compute, render, json_out=json_out, debug=debug)
+    run(compute, render)
 
 
 def render(r: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ..common import (BadInput, DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
+from ..common import (BadInput, ImgSizeOpt, InChansOpt, MaskRatioOpt, VariantOpt, VerificationFailed,
                       check_mask_ratio, esc, fmt_int, out, progress, resolve_variant, run, size_overrides,
                       size_text)
 
@@ -23,13 +23,14 @@ def command(
     mask_ratio: MaskRatioOpt = 0.75,
     img_size: ImgSizeOpt = None,
     in_chans: InChansOpt = 3,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
-    """FLOPs per image of each stage (encoder on the visible tokens and on every token, decoder, total,
+    """FLOPs per image of each stage, counted and closed-form.
+
+    FLOPs per image of each stage (encoder on the visible tokens and on every token, decoder, total,
     forward + backward, mask tokens in the encoder), counted by torch.utils.flop_counter on the meta device
     and by a closed form from the config; exit 1 if they disagree. 1 MAC = 2 FLOPs.
 
+    \b
     JSON (--json), one document with the keys:
       variant, title, img_size (H, or [H, W]), grid ([h, w]), in_chans, size,
       mask_ratio, num_patches, num_visible, units,
@@ -42,7 +43,7 @@ def command(
     (true), stages [{stage (patch_embed, encoder, head, total, train), tokens, macs, flops_counted,
     flops_closed_form, gflops, agree}], agree.
     """
-    run(lambda: compute(variant, mask_ratio, img_size, in_chans), render, json_out=json_out, debug=debug)
+    run(lambda: compute(variant, mask_ratio, img_size, in_chans), render)
 
 
 def compute(variant: str | None, mask_ratio: float, img_size: str | None = None, in_chans: int = 3) -> dict[str, Any]:
@@ -95,8 +96,8 @@ def render(data: dict[str, Any]) -> None:
     table.add_column("stage")
     table.add_column("tokens", justify="right", no_wrap=True)
     table.add_column("GMACs", justify="right", no_wrap=True)
-    table.add_column("counted", justify="right", no_wrap=True)
-    table.add_column("closed form", justify="right", no_wrap=True)
+    table.add_column("GFLOPs counted", justify="right", no_wrap=True)
+    table.add_column("GFLOPs closed form", justify="right", no_wrap=True)
     table.add_column("agree", justify="center", no_wrap=True)
     for s in data["stages"]:
         table.add_row(s["description"], str(s["tokens"]) if s["tokens"] else "-", f"{s['macs'] / 1e9:.3f}",

@@ -15,11 +15,12 @@ from typing import Annotated, Any
 
 import typer
 
-from mae_cli.common import (MAX_REPEAT, BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImageOpt, ImgSizeOpt,
-                            InChansOpt, JsonOpt, MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt,
-                            VariantOpt, VerificationFailed, WarmupOpt, WeightsOpt, check_images, check_mask_ratio, esc,
-                            masking_plan, note, out, progress, resolve_device, resolve_dtype, resolve_variant,
-                            resolve_weights, run, size_overrides, size_text)
+from ..model_args import check_mask_ratio, masking_plan, resolve_variant, resolve_weights, size_overrides, size_text
+from ..options import (MAX_REPEAT, BatchOpt, DeviceOpt, DtypeOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt,
+                       MaskOpt, MaskRatioOpt, NormPixOpt, ResizeOpt, SeedOpt, VariantOpt, WarmupOpt, WeightsOpt,
+                       check_images, resolve_device, resolve_dtype)
+from ..output import esc, note, out, progress
+from ..runner import BadInput, VerificationFailed, run
 
 RepeatOpt = Annotated[int, typer.Option(
     "--repeat", min=1, max=MAX_REPEAT, help="Timed forward passes; the median latency is reported.")]
@@ -29,9 +30,10 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
             weights: WeightsOpt = None, seed: SeedOpt = 0, mask_ratio: MaskRatioOpt = 0.75,
             norm_pix_loss: NormPixOpt = None, device: DeviceOpt = "cpu", dtype: DtypeOpt = "float32",
             repeat: RepeatOpt = 1, warmup: WarmupOpt = 1, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
-            resize: ResizeOpt = "stretch", mask: MaskOpt = "random", mask_file: MaskFileOpt = None,
-            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
+            resize: ResizeOpt = "stretch", mask: MaskOpt = "random", mask_file: MaskFileOpt = None) -> None:
+    """One real forward pass: loss, statistics, time, memory.
+
+    A real forward pass: loss, pred and mask shapes, masked fraction per sample, output statistics
     (all finite? min / max / mean), latency, images/s and peak memory. Exit 1 if the loss or any
     predicted value is not finite. With --mask-ratio 0 nothing is masked: the loss is undefined
     (null, loss_note says why), not a failure. --batch defaults to the number of --image files, else 1.
@@ -40,22 +42,21 @@ def command(variant: VariantOpt = None, batch: BatchOpt = None, image: ImageOpt 
     The masking noise is drawn right after torch.manual_seed(--seed), as in the official demo; --mask
     block|grid|center or --mask-file M.png choose the patches instead (the noise of that strategy).
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights (path or null),
-      initialisation ("seeded" or "weights"), notes (list of str),
-      device, dtype, precision, batch, img_size (H, or [H, W]), in_chans, size, mask_ratio, mask_strategy,
-      mask_file, norm_pix_loss,
-      seed, inputs (list of str), build_s, loss, loss_finite, loss_note,
-      pred_shape, mask_shape, num_visible, masked_fraction (per sample),
-      pred {finite, min, max, mean}, repeat, warmup, latency_s, latencies_s,
-      images_per_s, peak_memory_bytes, memory_before_bytes, memory_method,
-      ok.
+      variant, title, weights (path or null), initialisation ("seeded" or
+      "weights"), notes (list of str), device, dtype, precision, batch,
+      img_size (H, or [H, W]), in_chans, size, mask_ratio, mask_strategy,
+      mask_file, norm_pix_loss, seed, inputs (list of str), build_s, loss,
+      loss_finite, loss_note, pred_shape, mask_shape, num_visible,
+      masked_fraction (per sample), pred {finite, min, max, mean}, repeat,
+      warmup, latency_s, latencies_s, images_per_s, peak_memory_bytes,
+      memory_before_bytes, memory_method, ok.
     NaN and inf are written as null.
     """
 
     run(lambda: compute(variant, batch, image or [], weights, seed, mask_ratio, norm_pix_loss, device, dtype,
-                        repeat, warmup, img_size, in_chans, resize, mask, mask_file), render, json_out=json_out,
-        debug=debug)
+                        repeat, warmup, img_size, in_chans, resize, mask, mask_file), render)
 
 
 def compute(variant: str | None, batch: int | None, images: list[Path], weights: Path | None, seed: int,

@@ -16,10 +16,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ..common import (BadInput, DebugOpt, DeviceOpt, FollowSymlinkOpt, ImageOpt, ImgSizeOpt, InChansOpt, JsonOpt,
-                      MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt,
-                      WeightsOpt, check_fits_at_size, check_images, check_mask_ratio, cut, esc, masking_plan, note,
-                      out, progress, resolve_device, resolve_weights, run, size_overrides)
+from ..model_args import check_fits_at_size, check_mask_ratio, masking_plan, resolve_weights, size_overrides
+from ..options import (DeviceOpt, FollowSymlinkOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt, MaskOpt,
+                       MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_images,
+                       resolve_device)
+from ..output import cut, esc, note, out, progress
+from ..runner import BadInput, run
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
 VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
@@ -45,20 +47,21 @@ def command(
     mask_file: MaskFileOpt = None,
     device: DeviceOpt = "cpu",
     resize: ResizeOpt = "stretch",
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
-    """Mask an image, reconstruct it, and draw the paper's Figure 2 (terminal grid + PNG).
+    """Mask an image, reconstruct it: the paper's Figure 2.
+
+    A grid in the terminal and a PNG.
 
     Full checkpoints (official mae_visualize_vit_*.pth, raw pixels; *_full.pth, norm_pix_loss) give the
     model's own reconstruction; encoder-only files get an untrained decoder; without --weights the model
     is untrained. Without --norm-pix-loss/--raw-pix, a '_full' in the file name means norm_pix_loss (the
     official naming). Notes go to stderr.
 
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, trained_decoder, norm_pix_loss, norm_pix_loss_from,
-      loss_space, mask_ratio, mask_strategy, mask_file, img_size, in_chans,
-      seed, patch_size, grid [h, w], num_patches,
+      variant, title, weights, trained_decoder, norm_pix_loss,
+      norm_pix_loss_from, loss_space, mask_ratio, mask_strategy, mask_file,
+      img_size, in_chans, seed, patch_size, grid [h, w], num_patches,
       mask_convention, output, picture_size [w, h], panels (list of str),
       notes (list of str), images (list of {index, image, mask (h x w of 0/1),
       visible, masked, loss, output}).
@@ -67,7 +70,7 @@ def command(
                         seed=seed, out_path=out_path, follow_symlink=follow_symlink, norm_pix_loss=norm_pix_loss,
                         device=device, img_size=img_size, in_chans=in_chans, mask=mask, mask_file=mask_file,
                         resize=resize),
-        render, json_out=json_out, debug=debug)
+        render)
 
 
 # --- compute -------------------------------------------------------------------------------------

@@ -14,26 +14,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..common import (BadInput, BatchOpt, DebugOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, JsonOpt,
-                      MaskRatioOpt, VariantOpt, VerificationFailed,
-                      check_batch, check_mask_ratio, fmt_int, out, progress, resolve_device, resolve_dtype,
-                      resolve_variant, run, size_overrides)
+from ..model_args import check_batch, check_mask_ratio, resolve_variant, size_overrides
+from ..options import (AutocastOpt, BatchOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, ModeOpt,
+                       VariantOpt, resolve_device, resolve_dtype)
+from ..output import fmt_int, out, progress
+from ..runner import BadInput, VerificationFailed, run
 
-ModeOpt = Annotated[str, typer.Option("--mode", help="inference (a forward pass without autograd) or train "
-                                                     "(forward + backward + optimizer step).")]
-AmpOpt = Annotated[bool, typer.Option("--amp", help="Low precision by torch.autocast over float32 weights (how MAE "
-                                                    "is trained), instead of weights cast to --dtype. No effect "
-                                                    "with float32.")]
-OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="Optimizer state in train mode: none, sgd (with "
-                                                               "momentum) or adamw (the paper's).")]
+OptimizerOpt = Annotated[str, typer.Option(
+    "--optimizer", metavar="NAME", help="Optimizer state in train mode: none, sgd or adamw (the paper's).")]
 BudgetOpt = Annotated[str | None, typer.Option(
-    "--budget", help="Also report the largest batch that fits in this much memory, for the MAE and with mask tokens "
-                     "in the encoder: 24GiB (powers of 1024), 80 GB (powers of 1000) or 1e9 (bytes).",
-    show_default=False)]
+    "--budget", metavar="BYTES", show_default=False,
+    help="Also find the largest batch that fits: 24GiB, 80GB or 1e9 (bytes).")]
 CheckOpt = Annotated[bool, typer.Option(
-    "--check", help="Run one real step at --batch on --device and compare: on CPU the bytes autograd saves (train; "
-                    "must equal the closed form, else exit 1) or the live tensors' peak (inference); on CUDA the "
-                    "predicted peak against torch.cuda.max_memory_allocated.")]
+    "--check", help="Run one real step and compare it with the closed form (exit 1 if it differs).")]
 
 
 def command(
@@ -42,34 +35,41 @@ def command(
     mask_ratio: MaskRatioOpt = 0.75,
     mode: ModeOpt = "train",
     dtype: DtypeOpt = "float32",
-    amp: AmpOpt = False,
+    autocast: AutocastOpt = False,
     optimizer: OptimizerOpt = "adamw",
     budget: BudgetOpt = None,
     check: CheckOpt = False,
     device: DeviceOpt = "cpu",
     img_size: ImgSizeOpt = None,
     in_chans: InChansOpt = 3,
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
-    """Memory of one forward pass or training step, from the config in closed form: weights, gradients,
-    optimizer state (none for the fixed sin-cos tables), the activations each stage saves for backward
-    (encoder and decoder blocks per block and in total), the transient peak of the largest stage, the total;
-    IEC units. With --budget, the largest batch that fits, for the MAE and with mask tokens in the encoder.
+    """Memory of a forward pass or training step, per stage.
 
+    Weights, gradients, optimizer state (none for the fixed sin-cos tables), the activations each stage
+    saves for backward (encoder and decoder blocks per block and in total), the transient peak of the
+    largest stage, the total; IEC units. --mode inference (a forward pass without autograd) or train
+    (forward + backward + optimizer step). --autocast: low precision by torch.autocast over float32
+    weights (how MAE is trained); --native (default): weights cast to --dtype. --budget 24GiB (powers
+    of 1024), 80GB (powers of 1000) or 1e9 (bytes): also the largest batch that fits, for the MAE and
+    with mask tokens in the encoder. --check runs one real step at --batch on --device: on CPU the
+    bytes autograd saves (train; must equal the closed form, else exit 1) or the live tensors' peak
+    (inference); on CUDA the predicted peak against torch.cuda.max_memory_allocated.
+
+    \b
     JSON (--json), one document with the keys:
-      variant, title, mode, batch, mask_ratio, img_size ([H, W]), in_chans, grid ([h, w]),
-      num_patches, num_visible,
-      precision {name, weights, residual, matmul, stats, weight_copies}, optimizer,
-      rows [{key, description, bytes}], saved [{key, description, bytes, count,
+      variant, title, mode, batch, mask_ratio, img_size ([H, W]), in_chans,
+      grid ([h, w]), num_patches, num_visible, precision {name, weights,
+      residual, matmul, stats, weight_copies}, optimizer, rows [{key,
+      description, bytes}], saved [{key, description, bytes, count,
       per_block}], inference [{key, description, bytes}], transient_stage,
-      total_bytes, budget {bytes, largest_batch, largest_batch_mask_tokens_in_encoder,
-      batch_ratio, mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device, method,
-      measured_bytes, predicted_bytes, difference_bytes, exact, agree, stages} or null.
+      total_bytes, budget {bytes, largest_batch,
+      largest_batch_mask_tokens_in_encoder, batch_ratio,
+      mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device,
+      method, measured_bytes, predicted_bytes, difference_bytes, exact, agree,
+      stages} or null.
     """
-    run(lambda: memory(variant, batch, mask_ratio, mode, dtype, amp, optimizer, budget, check, device, img_size,
-                       in_chans), render,
-        json_out=json_out, debug=debug)
+    run(lambda: memory(variant, batch, mask_ratio, mode, dtype, autocast, optimizer, budget, check, device, img_size,
+                       in_chans), render)
 
 
 def _options(mode: str, optimizer: str, budget: str | None) -> tuple[str, str, int | None]:
@@ -141,9 +141,9 @@ def render(data: dict[str, Any]) -> None:
         if r["key"] == "saved":
             row(r["description"], r["bytes"], "bold")
             for s in data["saved"]:
-                if s["count"] > 1:
-                    row(f"  {s['description']}: per block", s["per_block"])
                 row(f"  {s['description']}", s["bytes"])
+                if s["count"] > 1:
+                    row("    per block", s["per_block"])
         else:
             row(r["description"], r["bytes"], "bold" if r["key"] == "total" else "")
     out.print(table)

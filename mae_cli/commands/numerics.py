@@ -6,53 +6,37 @@ Service: :func:`mae_core.views.numerics.numerics_report` (on the recorder, mae_c
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 
-from mae_cli.common import (
-    BatchOpt,
-    ImageOpt,
-    ImgSizeOpt,
-    InChansOpt,
-    ResizeOpt,
-    VariantOpt,
-    WeightsOpt,
-    DebugOpt,
-    JsonOpt,
-    MaskRatioOpt,
-    SeedOpt,
-    VerificationFailed,
-    error,
-    out,
-    progress,
-    run,
-    sizes_for,
-)
-
-LowDtypeOpt = Annotated[str, typer.Option("--dtype", help="The low precision compared with float32: float16 or "
-                                          "bfloat16 (torch.autocast, weights stay float32).")]
-GradOpt = Annotated[bool, typer.Option("--grad", help="Also compare every parameter's gradient of the loss.")]
+from ..model_args import sizes_for
+from ..options import (BatchOpt, DtypeOpt, GradOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, ResizeOpt, SeedOpt,
+                       VariantOpt, WeightsOpt)
+from ..output import error, note, out, progress
+from ..runner import VerificationFailed, run
 
 
 def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: ImageOpt = None,
-            batch: BatchOpt = None, dtype: LowDtypeOpt = "float16", grad: GradOpt = False,
+            batch: BatchOpt = None, dtype: DtypeOpt = "float16", grad: GradOpt = False,
             mask_ratio: MaskRatioOpt = 0.75, seed: SeedOpt = 0, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
-            resize: ResizeOpt = "stretch", json_out: JsonOpt = False,
-            debug: DebugOpt = False) -> None:
-    """Stage by stage (patch tokens, every encoder block, latent, decoder blocks, norm, predictor): the
-    largest |activation| in float32 and in the low precision, its share of float16's 65504, the first
-    stage that reaches inf/NaN, and the low-precision error against float32 on the same weights, images
-    and masking noise (with --grad, every parameter's gradient too). Exit 1 if a non-finite value
-    appears; the message names the stage.
+            resize: ResizeOpt = "stretch") -> None:
+    """float32 against float16 or bfloat16, stage by stage.
 
+    Stage by stage (patch tokens, every encoder block, latent, decoder blocks, norm, predictor): the
+    largest |activation| in float32 and in the precision of the run (--dtype float16 or bfloat16, by
+    torch.autocast: weights stay float32), for float16 its share of 65504, the first stage that reaches
+    inf/NaN, and the low-precision error against float32 on the same weights, images and masking noise
+    (with --grad, every parameter's gradient too). Exit 1 if a non-finite value appears; the message
+    names the stage.
+
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, notes, inputs, batch, img_size ([H, W]), in_chans,
-      mask_ratio, seed, grad,
-      float16_max, dtype, precision, stages (list of {name, shape,
-      max_abs_float32, max_abs, float16_share, finite, max_abs_error,
-      rel_error}), first_nonfinite, float32_finite, loss_float32, loss,
-      gradients (same rows, one per parameter), first_nonfinite_gradient, ok.
+      variant, title, weights, notes, inputs, batch, img_size ([H, W]),
+      in_chans, mask_ratio, seed, grad, float16_max, dtype, precision, stages
+      (list of {name, shape, max_abs_float32, max_abs, float16_share, finite,
+      max_abs_error, rel_error}), first_nonfinite, float32_finite,
+      loss_float32, loss, gradients (same rows, one per parameter),
+      first_nonfinite_gradient, ok.
     """
 
     def compute() -> dict[str, Any]:
@@ -63,8 +47,8 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
                                      grad=grad,
                                      overrides=sizes_for(img_size, in_chans, pictures=bool(image)),
                                      resize=resize)
-        for note in report["notes"]:
-            error(f"note: {note}")
+        for line in report["notes"]:
+            note(line)
         if not report["ok"]:
             where = report["first_nonfinite"] or report["first_nonfinite_gradient"] or "the float32 run"
             message = f"{report['dtype']}: the first non-finite value is at {where}"
@@ -72,7 +56,7 @@ def command(variant: VariantOpt = None, weights: WeightsOpt = None, image: Image
             raise VerificationFailed(report, message)
         return report
 
-    run(compute, render, json_out=json_out, debug=debug)
+    run(compute, render)
 
 
 def _number(x: float | None) -> str:
@@ -86,15 +70,20 @@ def _short(name: str) -> str:
 def render(r: dict[str, Any]) -> None:
     from rich.table import Table
 
-    low = "fp16" if r["dtype"] == "float16" else "bf16"
+    float16 = r["dtype"] == "float16"  # bfloat16 has float32's range: a share of 65504 would mislead
+    low = "fp16" if float16 else "bf16"
     table = Table(title=f"{r['title']}: float32 vs {r['precision']}")
-    for column in ("stage", "fp32 max", f"{low} max", "of 65504", "max err", "rel err"):
+    columns = ("stage", "fp32 max", f"{low} max", *(("of 65504",) if float16 else ()), "max err", "rel err")
+    for column in columns:
         table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
     for s in r["stages"]:
         peak = _number(s["max_abs"]) if s["finite"] else "[red]inf/nan[/red]"
-        table.add_row(_short(s["name"]), _number(s["max_abs_float32"]), peak, f"{s['float16_share']:.2%}",
+        share = (f"{s['float16_share']:.2%}",) if float16 else ()
+        table.add_row(_short(s["name"]), _number(s["max_abs_float32"]), peak, *share,
                       _number(s["max_abs_error"]), _number(s["rel_error"]))
     out.print(table)
+    if not float16:
+        out.print("bfloat16 keeps float32's exponent range (largest 3.4e38): no overflow column", highlight=False)
     if r["grad"]:
         worst = sorted(r["gradients"], key=lambda g: float("inf") if g["rel_error"] is None else g["rel_error"],
                        reverse=True)

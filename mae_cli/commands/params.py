@@ -10,8 +10,10 @@ from typing import Annotated
 
 import typer
 
-from mae_cli.common import (DebugOpt, JsonOpt, VariantOpt, VerificationFailed, esc, fmt_int, out, resolve_variant,
-                            run)
+from ..model_args import resolve_variant
+from ..options import VariantOpt
+from ..output import esc, fmt_int, out
+from ..runner import VerificationFailed, run
 
 DepthOpt = Annotated[int, typer.Option(
     "--depth", "-d", min=0, max=64,
@@ -19,9 +21,10 @@ DepthOpt = Annotated[int, typer.Option(
                           "0 none.")]
 
 
-def command(variant: VariantOpt = None, depth: DepthOpt = 2, json_out: JsonOpt = False,
-            debug: DebugOpt = False) -> None:
-    """Total / trainable / fixed parameters, encoder vs decoder, a per-module breakdown, and the
+def command(variant: VariantOpt = None, depth: DepthOpt = 2) -> None:
+    """Parameter counts, checked against the official model.
+
+    Total / trainable / fixed parameters, encoder vs decoder, a per-module breakdown, and the
     official count beside ours (exit 1 if they differ).
 
     The official count is summed at run time from the shapes in the
@@ -29,6 +32,7 @@ def command(variant: VariantOpt = None, depth: DepthOpt = 2, json_out: JsonOpt =
     (mae_core/models/official_state_dicts.json). "fixed" are the parameters
     that are never trained: the two sin-cos position tables.
 
+    \b
     JSON (--json), one document with the keys:
       variant, title, counts {total, trainable, fixed, encoder, decoder},
       official (same keys, or null),
@@ -38,7 +42,7 @@ def command(variant: VariantOpt = None, depth: DepthOpt = 2, json_out: JsonOpt =
       classifier (true for --variant vit_base_patch16 / vit_large_patch16 / vit_huge_patch14: encoder is
       then the trunk, decoder the head, official the published models_vit.py count).
     """
-    run(lambda: compute(variant, depth), render, json_out=json_out, debug=debug, to_json=lambda r: r.to_dict())
+    run(lambda: compute(variant, depth), render, to_json=lambda r: r.to_dict())
 
 
 def compute(variant: str | None, depth: int):

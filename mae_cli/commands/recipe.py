@@ -14,7 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from mae_cli.common import BadInput, DebugOpt, JsonOpt, VariantOpt, esc, fmt_int, out, resolve_variant, run
+from mae_cli.common import BadInput, VariantOpt, esc, fmt_int, out, resolve_variant, run
 
 StageOpt = Annotated[str, typer.Option(
     "--stage", "-s", help="pretrain (Appendix A.1), finetune (A.2, layer-wise lr decay) or linprobe (A.3, LARS).")]
@@ -46,8 +46,7 @@ _OPTION = {"variant": "--variant", "stage": "--stage",
 def command(variant: VariantOpt = None, stage: StageOpt = "pretrain", batch_size: BatchSizeOpt = None,
             accum_iter: AccumOpt = None, world_size: WorldOpt = None, blr: BlrOpt = None, epochs: EpochsOpt = None,
             warmup_epochs: WarmupOpt = None, min_lr: MinLrOpt = None, weight_decay: WdOpt = None,
-            layer_decay: LayerDecayOpt = None, plot: PlotOpt = None, json_out: JsonOpt = False,
-            debug: DebugOpt = False) -> None:
+            layer_decay: LayerDecayOpt = None, plot: PlotOpt = None) -> None:
     """The recipe of a training stage as the official code runs it: the optimizer's parameter groups
     (which tensors get weight decay, each group's lr scale), the absolute learning rate from the base
     rate and the effective batch, and the per-iteration schedule (linear warm-up, half-cycle cosine).
@@ -65,7 +64,7 @@ def command(variant: VariantOpt = None, stage: StageOpt = "pretrain", batch_size
     run(lambda: compute(variant=variant, stage=stage, plot=plot, settings=dict(
         batch_size=batch_size, accum_iter=accum_iter, world_size=world_size, blr=blr, epochs=epochs,
         warmup_epochs=warmup_epochs, min_lr=min_lr, weight_decay=weight_decay, layer_decay=layer_decay)),
-        render, json_out=json_out, debug=debug)
+        render)
 
 
 def compute(*, variant: str | None, stage: str, plot: Path | None, settings: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from mae_cli.common import (BadInput, BatchOpt, DebugOpt, ImgSizeOpt, InChansOpt, JsonOpt, MaskRatioOpt, VariantOpt,
+from mae_cli.common import (BadInput, BatchOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, VariantOpt,
                             check_mask_ratio, esc, out, progress, resolve_variant, run, size_overrides)
 
 AllBlocksOpt = Annotated[bool, typer.Option(
@@ -18,12 +18,14 @@ AllBlocksOpt = Annotated[bool, typer.Option(
 
 
 def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRatioOpt = 0.75,
-            all_blocks: AllBlocksOpt = False, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3,
-            json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """The tensor shape after each stage of the MAE forward pass (image, patches, tokens, masking,
+            all_blocks: AllBlocksOpt = False, img_size: ImgSizeOpt = None, in_chans: InChansOpt = 3) -> None:
+    """The shape after each stage, traced on the real modules.
+
+    The tensor shape after each stage of the MAE forward pass (image, patches, tokens, masking,
     encoder blocks, latent, decoder, pred, mask, loss), traced with hooks on the real modules of a
     meta-device model: never a hand-written list.
 
+    \b
     JSON (--json), one document with the keys:
       variant, title, device, batch, mask_ratio, img_size (H or [H, W]),
       patch_size, grid ([h, w] patches), in_chans, num_patches, num_visible,
@@ -32,8 +34,8 @@ def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRat
     every patch seen, mask_ratio 0, stages to the pooled features and logits); repeat > 1 on a row that
     stands for that many identical blocks (never with --all-blocks).
     """
-    run(lambda: compute(variant, batch, mask_ratio, all_blocks, img_size, in_chans), render, json_out=json_out,
-        debug=debug, to_json=lambda t: t.to_dict())
+    run(lambda: compute(variant, batch, mask_ratio, all_blocks, img_size, in_chans), render,
+        to_json=lambda t: t.to_dict())
 
 
 def compute(variant: str | None, batch: int, mask_ratio: float, all_blocks: bool, img_size: str | None = None,

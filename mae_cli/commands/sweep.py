@@ -11,29 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ..common import (
-    BadInput,
-    check_fits_at_size,
-    DebugOpt,
-    DeviceOpt,
-    ImgSizeOpt,
-    InChansOpt,
-    JsonOpt,
-    ResizeOpt,
-    NormPixOpt,
-    SeedOpt,
-    VariantOpt,
-    WeightsOpt,
-    check_mask_ratio,
-    error,
-    out,
-    progress,
-    resolve_device,
-    resolve_weights,
-    run,
-    size_overrides,
-    size_text,
-)
+from ..model_args import check_fits_at_size, check_mask_ratio, resolve_weights, size_overrides, size_text
+from ..options import (DeviceOpt, ImgSizeOpt, InChansOpt, MaskOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt,
+                       WeightsOpt, resolve_device)
+from ..output import note, out, progress
+from ..runner import BadInput, run
 
 DEFAULT_RATIOS = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.75,0.8,0.9"
 
@@ -45,33 +27,34 @@ def command(
     variant: VariantOpt = None,
     weights: WeightsOpt = None,
     ratios: Annotated[str, typer.Option(
-        "--ratios", help="Comma-separated mask ratios, each in [0, 1).")] = DEFAULT_RATIOS,
-    masks: Annotated[str, typer.Option(
-        "--mask", help="Comma-separated strategies, one line each: random, block, grid (0.75 only), center.")
-    ] = "random",
+        "--ratios", metavar="LIST", help="Comma-separated mask ratios, each in [0, 1).")] = DEFAULT_RATIOS,
+    masks: MaskOpt = "random",
     seed: SeedOpt = 0,
     norm_pix_loss: NormPixOpt = None,
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PNG plot.")] = Path("sweep.png"),
+    out_path: OutOpt = Path("sweep.png"),
     img_size: ImgSizeOpt = None,
     in_chans: InChansOpt = 3,
     resize: ResizeOpt = "stretch",
     device: DeviceOpt = "cpu",
-    json_out: JsonOpt = False,
-    debug: DebugOpt = False,
 ) -> None:
-    """Loss against mask ratio (one line per mask strategy): a table and a PNG plot, the shape of the
-    paper's Fig. 5 on your weights.
+    """Loss against mask ratio and strategy: a table and a plot.
 
+    The shape of the paper's Fig. 5 on your weights. --mask takes several strategies, comma-separated,
+    one line each: random, block, grid (0.75 only), center. --out: the PNG plot (default sweep.png).
+
+    \b
     JSON (--json), one document with the keys:
-      variant, title, weights, trained_decoder, norm_pix_loss, img_size, size, in_chans,
-      resize, seed, images, num_patches, strategies, ratios, output, picture_size, notes,
-      cells [{strategy, mask_ratio, num_masked, loss, losses, reason}].
-    A cell's loss is null (with a reason) where a strategy cannot reach that ratio.
+      variant, title, weights, trained_decoder, norm_pix_loss, img_size, size,
+      in_chans, resize, seed, images, num_patches, strategies, ratios, output,
+      picture_size, notes, cells [{strategy, mask_ratio, num_masked, loss,
+      losses, reason}].
+    A cell's loss is null (with a reason) where a strategy cannot reach that
+    ratio.
     """
     run(lambda: compute(images or [], variant=variant, weights=weights, ratios=ratios, masks=masks, seed=seed,
                         norm_pix_loss=norm_pix_loss, out_path=out_path, img_size=img_size, in_chans=in_chans,
                         device=device, resize=resize),
-        render, json_out=json_out, debug=debug)
+        render)
 
 
 def parse_ratios(text: str) -> list[float]:
@@ -129,8 +112,8 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
     if not trained:
         notes.append("the decoder is untrained (no --weights, or an encoder-only file): the losses show how the "
                      "sweep works, not what MAE learned")
-    for note in notes:
-        error(f"note: {note}")
+    for line in notes:
+        note(line)
     with progress(f"{len(strategies) * len(values)} forward passes"):
         result = loss_sweep(model, normalize(arrays).to(dev), values, strategies, seed=seed,
                             norm_pix_loss=norm_pix_loss)

@@ -7,12 +7,16 @@ built on the meta device).
 
 from __future__ import annotations
 
-from mae_cli.common import DebugOpt, JsonOpt, esc, fmt_int, out, run
+from ..output import esc, fmt_int, out
+from ..runner import run
 
 
-def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
-    """The registered variants as the paper's table, with parameter counts counted from the models.
+def command() -> None:
+    """The registered variants, as the paper's table.
 
+    Parameter counts counted from the models built on the meta device.
+
+    \b
     JSON (--json), one document with the key variants, a list of
       {name, short, title, official_name, aliases, every MAEConfig field
       (img_size, patch_size, in_chans, embed_dim, depth, num_heads,
@@ -22,7 +26,7 @@ def command(json_out: JsonOpt = False, debug: DebugOpt = False) -> None:
       decoder_params}; and the key classifiers, a list of the fine-tuned classifiers
       {name, title, pretrained, params, official_params, finetune_drop_path, release, acc1, acc5}.
     """
-    run(compute, render, json_out=json_out, debug=debug,
+    run(compute, render,
         to_json=lambda data: {"variants": [r.to_dict() for r in data[0]], "classifiers": data[1]})
 
 

@@ -376,6 +376,10 @@ def _torch_load(p: Path, container: str | None) -> Any:
 
     if container not in ("zip", "legacy"):
         _refuse_code(p)  # a bare pickle (any protocol) that would run code is named as such
+        kind = _other_file_kind(p)
+        if kind:
+            raise CheckpointError(f"cannot read checkpoint {show_path(p)}: it is {kind}, not a checkpoint; pass a "
+                                  ".pth, .safetensors or transformers folder (images go to --image)")
         raise corrupt("neither a zip archive nor a legacy torch.save file")
     if container == "zip" and not zipfile.is_zipfile(p):
         raise corrupt("a damaged zip archive")
@@ -389,6 +393,23 @@ def _torch_load(p: Path, container: str | None) -> Any:
         if "Weights only load failed" in str(exc):
             detail = "it does not unpickle as plain tensors"
         raise corrupt(f"{type(exc).__name__}: {detail[:160]}" if detail else type(exc).__name__) from None
+
+
+# First bytes of files people pass as --weights by mistake: named, so the error is not "corrupt".
+_OTHER_KINDS = ((b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+                (b"BM", "a BMP image"), (b"%PDF", "a PDF document"), (b"\x1f\x8b", "a gzip archive"),
+                (b"RIFF", "a RIFF (WebP, WAV or AVI) file"), (b"II*\x00", "a TIFF image"), (b"MM\x00*", "a TIFF image"),
+                (b"\x93NUMPY", "a NumPy .npy array"), (b"\x89HDF", "an HDF5 (Keras .h5) file"))
+
+
+def _other_file_kind(p: Path) -> str | None:
+    """What the file is, when its first bytes say it is a picture, a document or another format."""
+    try:
+        with open(p, "rb") as f:
+            head = f.read(16)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _OTHER_KINDS if head.startswith(magic)), None)
 
 
 def _refuse_code(p: Path) -> None:

@@ -106,8 +106,13 @@ def get_variant(name: str) -> Variant:
     for v in VARIANTS.values():
         if wanted in (alias.lower() for alias in v.aliases):
             return v
+    import difflib
+
     shorts = ", ".join(v.short for v in VARIANTS.values())
-    raise UnknownModelError(f"unknown model {name!r}; valid names: {shorts}, " + ", ".join(VARIANTS)
+    aliases = {alias.lower(): alias for alias in valid_names()}
+    close = difflib.get_close_matches(wanted, list(aliases), n=1, cutoff=0.6)
+    guess = f"did you mean {aliases[close[0]]}? " if close else ""
+    raise UnknownModelError(f"unknown model {name!r}; {guess}valid names: {shorts}, " + ", ".join(VARIANTS)
                             + " (or a variant's official, class or paper name)")
 
 

@@ -188,14 +188,14 @@ def saved_stages(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, pr: Preci
     else:
         stages.append(Stage("masking", "random masking (gather of the visible tokens)", masking_saved(cfg, B, pr)))
     stages += [
-        Stage("encoder_blocks", f"encoder blocks ({cfg.depth} x {T_enc} tokens)", cfg.depth * enc_block, cfg.depth),
+        Stage("encoder_blocks", f"{cfg.depth} encoder blocks ({T_enc} tokens each)", cfg.depth * enc_block, cfg.depth),
         Stage("encoder_norm", "encoder norm", layer_norm_saved(B, T_enc, D, pr)),
         Stage("decoder_embed", "decoder embedding", decoder_embed_saved(cfg, B, T_enc, pr)),
     ]
     if not mask_tokens_in_encoder:
         stages.append(Stage("unshuffle", "mask tokens and unshuffle", unshuffle_saved(cfg, B, pr)))
     stages += [
-        Stage("decoder_blocks", f"decoder blocks ({cfg.decoder_depth} x {T_all} tokens)",
+        Stage("decoder_blocks", f"{cfg.decoder_depth} decoder blocks ({T_all} tokens each)",
               cfg.decoder_depth * dec_block, cfg.decoder_depth),
         Stage("decoder_norm", "decoder norm", layer_norm_saved(B, T_all, D_dec, pr)),
         Stage("predictor", "pixel predictor", predictor_saved(cfg, B, pr)),

@@ -42,7 +42,7 @@ def line_plot(series: dict[str, list[tuple[float, float | None]]], *, title: str
     picture = Image.new("RGB", size, BACKGROUND)
     draw = ImageDraw.Draw(picture)
     font = default_font()
-    left, right, top, bottom = 70, width - 20, 40, height - 60
+    left, right, top, bottom = 70, width - 20, 60, height - 60  # rows above the frame: title, then y title
     xs = sorted({x for points in series.values() for x, _ in points})
     ys = [y for points in series.values() for _, y in points if y is not None]
     if not xs:
@@ -67,7 +67,7 @@ def line_plot(series: dict[str, list[tuple[float, float | None]]], *, title: str
         draw.text((xx - draw.textlength(label, font=font) / 2, bottom + 8), label, fill=TEXT, font=font)
     draw.rectangle([left, top, right, bottom], outline=TEXT)
     draw.text(((left + right - draw.textlength(xlabel, font=font)) / 2, bottom + 28), xlabel, fill=TEXT, font=font)
-    draw.text((8, top - 22), ylabel, fill=TEXT, font=font)
+    draw.text((8, top - 30), ylabel, fill=TEXT, font=font)  # clear of the top tick label (at top - 7)
     draw.text(((width - draw.textlength(title, font=font)) / 2, 8), title, fill=TEXT, font=font)
 
     for i, (name, points) in enumerate(series.items()):

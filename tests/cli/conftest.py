@@ -20,10 +20,20 @@ from mae_cli.app import app
 from mae_core.models import create_model
 
 
+def make_runner() -> CliRunner:
+    """A CliRunner that keeps stderr apart from stdout on every supported Click (8.1 mixes them unless told;
+    8.2 removed the switch and always keeps them apart)."""
+    import inspect
+
+    if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters:
+        return CliRunner(mix_stderr=False)
+    return CliRunner()
+
+
 @pytest.fixture(scope="session")
 def cli() -> Callable[..., Result]:
     """``cli("params", "--variant", "huge")`` runs `mae params --variant huge` in-process."""
-    runner = CliRunner()
+    runner = make_runner()
 
     def invoke(*args: str) -> Result:
         return runner.invoke(app, [str(a) for a in args])

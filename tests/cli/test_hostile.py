@@ -440,13 +440,13 @@ SHARED_OPTIONS = ("--variant", "--weights", "--seed", "--batch", "--image", "--m
 
 @pytest.mark.parametrize("path", sorted((ROOT / "mae_cli" / "commands").glob("*.py")), ids=lambda p: p.name)
 def test_shared_options_are_defined_only_in_common(path):
-    """One definition per concept (issue 13): a command uses VariantOpt, SeedOpt, ... from mae_cli.common."""
+    """One definition per concept (issue 13): a command uses VariantOpt, SeedOpt, ... from mae_cli.options."""
     import re
 
     text = path.read_text()
     for option in SHARED_OPTIONS:
         assert not re.search(rf"""typer\.(Option|Argument)\(\s*["']{option}["']""", text), (
-            f"{path.name} defines {option} again; use the option type from mae_cli/common.py")
+            f"{path.name} defines {option} again; use the option type from mae_cli/options.py")
 
 
 @pytest.mark.parametrize("name, module_name", COMMANDS)

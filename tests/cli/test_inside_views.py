@@ -25,7 +25,7 @@ def seeded_base():
 
 def test_features_file_holds_what_the_api_computes(cli_json, seeded_base, tmp_path):
     out = tmp_path / "f.safetensors"
-    report = cli_json("features", "--variant", "base", "--layers", "0,-1", "--pool", "mean", "--out", out)
+    report = cli_json("features", "--variant", "base", "--blocks", "0,-1", "--pool", "mean", "--out", out)
     tensors = load_file(out)
     assert sorted(tensors) == ["hidden_states.0", "hidden_states.11", "latent", "pooled"]
     assert tensors["hidden_states.0"].shape == (1, 197, 768) and tensors["pooled"].shape == (1, 768)
@@ -63,7 +63,7 @@ def test_features_do_not_depend_on_the_seed(cli, make_checkpoint, image_files, t
     files = []
     for seed in (0, 7):
         out = tmp_path / f"seed{seed}.npz"
-        result = cli("features", "--weights", weights, "--image", image_files[0], "--seed", seed, "--layers", "all",
+        result = cli("features", "--weights", weights, "--image", image_files[0], "--seed", seed, "--blocks", "all",
                      "--pool", "cls", "--out", out)
         assert result.exit_code == 0, result.stderr
         files.append(np.load(out))
@@ -139,8 +139,8 @@ def test_numerics_names_the_stage_that_overflows_and_exits_1(cli, make_checkpoin
 
 
 @pytest.mark.parametrize(("args", "words"), [
-    (("features", "--layers", "12"), "--layers: layer 12 is out of range"),
-    (("features", "--layers", "0,x"), "comma-separated list"),
+    (("features", "--blocks", "12"), "--blocks: layer 12 is out of range"),
+    (("features", "--layers", "0,x"), "comma-separated list"),  # the old spelling (until 0.3): still one line
     (("features", "--pool", "max"), "unknown pool 'max'"),
     (("features", "--out", "f.txt"), "unknown extension '.txt'"),
     (("attention", "--blocks", "-13"), "--blocks: block -13 is out of range"),
@@ -149,7 +149,7 @@ def test_numerics_names_the_stage_that_overflows_and_exits_1(cli, make_checkpoin
     (("attention", "--out", "a.npz"), "name it .safetensors"),
     (("attention", "--png", "a.jpg"), "--png: 'a.jpg': name the picture .png"),
     (("numerics", "--dtype", "float64"), "float16 or bfloat16"),
-    (("numerics", "--mask-ratio", "1.0"), "--mask-ratio"),  # refused at the option (mae_cli.common.MaskRatioOpt)
+    (("numerics", "--mask-ratio", "1.0"), "--mask-ratio"),  # refused at the option (mae_cli.options.MaskRatioOpt)
 ])
 def test_bad_input_is_one_line_and_exit_2(cli, args, words, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

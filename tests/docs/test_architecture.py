@@ -72,7 +72,7 @@ def command_violations(path: Path, package: str = "mae_cli.commands") -> list[st
     the numbers its JSON reports), which a notebook or a Python user then cannot reach without the CLI;
     a private name (``_helper``) of another package is logic that belongs behind that package's API;
     a statement run at import (a loop, a call, a condition) is machinery that belongs in
-    ``mae_cli/common.py`` or a service, and slows every ``mae`` start-up."""
+    ``mae_cli/runner.py`` (or its siblings) or a service, and slows every ``mae`` start-up."""
     problems = []
     declarations = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
     for node in ast.parse(path.read_text()).body:  # at module level: declarations only, no work on import

@@ -35,7 +35,7 @@ def test_quick_cpu_run_passes_and_writes_every_section(quick_run):
     assert report["errors"] == [], report["errors"]
     assert code == 0
     sections = report["sections"]
-    assert set(sections) == {"machine", "fidelity", "bf16", "bench", "memory"}
+    assert set(sections) == {"machine", "fidelity", "bf16", "bench", "memory", "classifier", "steps"}
     assert sections["machine"]["matmul_gflops"]["float32"] > 0
     assert "## Fidelity" in md and "## Speed" in md
 
@@ -74,3 +74,22 @@ def test_bench_cell_has_ours_the_reference_and_the_masking_speedup(quick_run):
 def test_cuda_without_a_gpu_is_refused_with_exit_2(tmp_path, capsys):
     assert _load().main(["--out", str(tmp_path)]) == 2
     assert "no CUDA GPU" in capsys.readouterr().err
+
+
+def test_classifier_and_recipe_steps_are_checked_and_pass(quick_run):
+    _, report, md = quick_run
+    (cls,) = report["sections"]["classifier"]
+    assert cls["model"] == "vit_base_patch16" and cls["passed"] and cls["bit_identical"]
+    stages = {r["stage"]: r for r in report["sections"]["steps"]}
+    assert set(stages) == {"pretrain", "finetune"}
+    assert all(r["passed"] and r["steps"] == 3 and r["param_max_abs"] == 0.0 for r in stages.values())
+    assert "## Optimizer steps" in md and "## The fine-tuned classifier" in md
+
+
+def test_every_section_has_an_h100_budget_and_one_run_fits_seven_minutes(quick_run):
+    """Issue 26: one full run must fit about seven minutes of a 15-minute lease, leaving a rerun room."""
+    module = _load()
+    _, report, md = quick_run
+    assert set(report["timing"]) == set(module.BUDGET_S)
+    assert sum(module.BUDGET_S.values()) <= 7 * 60
+    assert "budget (H100)" in md

@@ -129,9 +129,36 @@ def test_unknown_name_lists_the_releases(tmp_path):
     assert result.exit_code == 2 and "mae_visualize_vit_large_ganloss" in result.stderr
 
 
+# The official repository's published values (facebookresearch/mae, commit efb2a80), written once here as
+# facts, not copied from mae_core.io.releases: README.md "Pre-trained checkpoints" (URL, md5 prefix under
+# each), FINETUNE.md (URL, md5 prefix, and the `main_finetune.py --eval` Acc@1 / Acc@5 lines), and the two
+# URLs demo/mae_visualize.ipynb downloads.
+PUBLISHED = {
+    "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_base.pth": ("8cad7c", None),
+    "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_large.pth": ("b8b06e", None),
+    "https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_huge.pth": ("9bdbb0", None),
+    "https://dl.fbaipublicfiles.com/mae/finetune/mae_finetuned_vit_base.pth": ("1b25e9", (83.664, 96.530)),
+    "https://dl.fbaipublicfiles.com/mae/finetune/mae_finetuned_vit_large.pth": ("51f550", (85.952, 97.570)),
+    "https://dl.fbaipublicfiles.com/mae/finetune/mae_finetuned_vit_huge.pth": ("2541f2", (86.928, 98.088)),
+}
+DEMO_URLS = {"https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_large.pth",
+             "https://dl.fbaipublicfiles.com/mae/visualize/mae_visualize_vit_large_ganloss.pth"}
+VARIANT_OF = {"base": "mae_vit_base_patch16", "large": "mae_vit_large_patch16", "huge": "mae_vit_huge_patch14"}
+
+
 def test_every_release_url_is_in_the_one_table():
-    urls = [r.url for r in releases.RELEASES.values()]
-    assert len(urls) == 13 and all(u.startswith(releases.BASE_URL + "/") and u.endswith(".pth") for u in urls)
-    assert {r.md5_prefix for r in releases.RELEASES.values() if r.kind == "pretrain"} == {"8cad7c", "b8b06e", "9bdbb0"}
-    finetuned = {r.md5_prefix: (r.acc1, r.acc5) for r in releases.RELEASES.values() if r.kind == "finetune"}
-    assert finetuned == {"1b25e9": (83.664, 96.530), "51f550": (85.952, 97.570), "2541f2": (86.928, 98.088)}
+    """Each published URL is in the table with its own published hash (a swapped pair fails), the demo's
+    URLs are there, and no file the official pages give no hash for claims one."""
+    by_url = {r.url: r for r in releases.RELEASES.values()}
+    assert len(by_url) == len(releases.RELEASES)  # one row per URL
+    for url, (md5, accuracy) in PUBLISHED.items():
+        row = by_url[url]
+        assert row.md5_prefix == md5, url
+        assert row.variant == VARIANT_OF[url.rsplit("_", 1)[1].removesuffix(".pth")] and not row.has_decoder
+        if accuracy:
+            assert (row.kind, row.acc1, row.acc5) == ("finetune", *accuracy)
+        else:
+            assert row.kind == "pretrain"
+    assert DEMO_URLS <= set(by_url)
+    assert all(r.md5_prefix is None for u, r in by_url.items() if u not in PUBLISHED)
+    assert all(u.startswith("https://dl.fbaipublicfiles.com/mae/") for u in by_url)
