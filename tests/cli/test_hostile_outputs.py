@@ -213,9 +213,10 @@ def test_an_output_that_is_a_special_file_is_refused_and_kept(work, writer, kind
 def test_checkpoint_convert_onto_a_mknod_character_device_keeps_it(work):
     """The issue's must-show: `mae checkpoint convert W.pth NODE`, NODE a character device: exit 2, and
     NODE is still a character device (without the guard, run as root, the rename replaced it)."""
-    node = make_node(work / "NODE", "chardev")
-    run2(work, "checkpoint", "convert", work / "W.pth", node, words=("character device",))
-    assert stat.S_ISCHR(os.lstat(node).st_mode) and os.lstat(node).st_rdev == os.makedev(1, 3)
+    for name, words in (("NODE", ()), ("NODE.pth", ("character device",))):  # NODE: its extension is refused too
+        node = make_node(work / name, "chardev")
+        run2(work, "checkpoint", "convert", work / "W.pth", node, words=words)
+        assert stat.S_ISCHR(os.lstat(node).st_mode) and os.lstat(node).st_rdev == os.makedev(1, 3)
 
 
 @pytest.mark.parametrize("kind", ["chardev", "fifo", "dir"])
