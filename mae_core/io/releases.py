@@ -50,7 +50,7 @@ class Release:
         shapes = official_shapes(self.variant)
         numel = sum(math.prod(s) for k, s in shapes.items() if self.has_decoder or not k.startswith(("mask_token",
                                                                                                      "decoder_")))
-        return numel * 4 * SIZE_FACTOR[self.kind] + SIZE_SLACK
+        return numel * 4 * SIZE_FACTOR.get(self.kind, 1) + SIZE_SLACK  # finetuned: encoder + a small head
 
     @property
     def target(self) -> str:
