@@ -11,6 +11,7 @@ exit codes 0 ok, 1 verification failed, 2 bad input, 3 internal error, 130 inter
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -73,8 +74,13 @@ def build_app():
     def _root(
         show_version: bool = typer.Option(False, "--version", callback=print_version, is_eager=True,
                                           help="Print the version and exit."),
+        allow_long: bool = typer.Option(False, "--allow-long", help="Run a job estimated (in FLOPs, at this "
+                                        "machine's measured speed) to take over 10 minutes; without it such a "
+                                        "job is refused (exit 2) with the estimate. Same as MAE_ALLOW_LONG=1."),
     ) -> None:
         """Inspect and verify the from-scratch Masked Autoencoder (ViT-B/16, ViT-L/16, ViT-H/14)."""
+        if allow_long:  # read by mae_core.views.flops.check_work (one place, every command)
+            os.environ["MAE_ALLOW_LONG"] = "1"
 
     for name, module_name in COMMANDS:
         module = importlib.import_module(f"mae_cli.commands.{module_name}")

@@ -46,11 +46,12 @@ def resolve_weights(variant: str | None, weights: str | os.PathLike | None, defa
     return loaded.variant, loaded
 
 
-def check_fits_at_size(cfg, title: str, batch: int, device: Any, *, weights_resident: bool = False) -> None:
+def check_fits_at_size(cfg, title: str, batch: int, device: Any, *, weights_resident: bool = False,
+                       passes: int = 1) -> None:
     """Refuse (exit 2, the estimate in the message) a forward pass of ``cfg`` that cannot fit in the memory
     ``device`` has, before the images or the model are allocated; mask ratio 0, the largest case."""
     from mae_core.views.memory_budget import check_fits
     from mae_core.views.prepare import size_text
 
     check_fits(cfg, batch, 0.0, what=f"a {title} forward pass at {size_text(cfg)}", mode="inference",
-               device=device, weights_resident=weights_resident)
+               device=device, weights_resident=weights_resident, passes=passes)

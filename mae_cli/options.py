@@ -56,8 +56,15 @@ def _seed(value: int) -> int:
 # Help texts are one short line (80-column terminals); details live in each command's description and
 # in the docs. A concept has one option type and one spelling in every command that takes it.
 
+def _non_empty_variant(value: str | None) -> str | None:
+    """``--variant ''`` is a mistake (an unset shell variable), never the default: refuse it (issue 23)."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("is empty; give base, large, huge or a registry name (`mae variants` lists them)")
+    return value
+
+
 VariantOpt = Annotated[Optional[str], typer.Option(
-    "--variant", "-m", metavar="NAME", show_default=False,
+    "--variant", "-m", metavar="NAME", show_default=False, callback=_non_empty_variant,
     help="base, large, huge or a registry name (mae variants). Default: the variant of --weights, else base.")]
 WeightsOpt = Annotated[Optional[Path], typer.Option(
     "--weights", "-w", metavar="PATH", show_default=False,

@@ -83,3 +83,7 @@ class ImageError(MAEError):
 
 class MemoryBudgetError(MAEError):
     """A step whose estimated memory exceeds what is available; the message gives the estimate and the largest batch."""
+
+
+class WorkLimitError(MAEError):
+    """A job estimated (in FLOPs, at this machine's measured throughput) to run longer than the limit."""

@@ -35,6 +35,9 @@ def num_visible(num_patches: int, mask_ratio: float) -> int:
     if not 0.0 <= mask_ratio < 1.0:
         raise ValueError(f"mask ratio must be in [0, 1), got {mask_ratio}")
     keep = int(num_patches * (1 - mask_ratio))
+    if keep < 1 and num_patches == 1:
+        raise ValueError(f"mask ratio {mask_ratio} keeps no patch: the image has one patch, so only ratio 0 keeps "
+                         "it; use ratio 0 or a larger image")
     if keep < 1:
         raise ValueError(
             f"mask ratio {mask_ratio} keeps no patch out of {num_patches}; use a ratio below "

@@ -6,6 +6,8 @@ Paper: none (engineering). Services: :func:`mae_core.loading.info.checkpoint_inf
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,20 @@ PTH_TARGETS = ("official", "ours", "timm")  # written with torch.save: a zip .pt
 PTH_SUFFIXES = (".pth", ".pt", ".bin")
 
 
+
+@contextlib.contextmanager
+def _no_weights_hint() -> Iterator[None]:
+    """A checkpoint error names the file, which these commands take as an argument: drop the core's
+    "(pass --weights)" hint, an option they do not have (issue 23)."""
+    from mae_core.errors import MAEError
+
+    try:
+        yield
+    except MAEError as exc:
+        if exc.setting == "weights":
+            exc.setting = None
+        raise
+
 def info(path: FileArg, variant: VariantCheck = None,
          no_hash: Annotated[bool, typer.Option(
              "--no-hash", help="Skip sha256/md5 (and so the release match).")] = False) -> None:
@@ -41,15 +57,15 @@ def info(path: FileArg, variant: VariantCheck = None,
     cannot be read.
 
     \b
-    JSON (--json), one document with the keys: path, bytes, format, container,
-      naming, wrapper, beside, module_prefix, shards, variant, compared_with,
-      kind, kind_detail, has_decoder, dtypes, tensors, parameters,
-      official_parameters, official_parameters_of_this_kind, missing, unexpected,
-      wrong_shape, fits, sha256, md5, release, target, target_certainty,
-      layer_norm_eps, layer_norm_eps_source, notes; release has name, url, kind,
-      md5_prefix, acc1, acc5 (reference accuracies of the fine-tuned releases,
-      else null); a classifier file also classifier {name, num_classes,
-      global_pool, linear_probe, head}.
+    JSON (--json), one document with the keys: path, bytes, hashed_files,
+      skipped_files, format, container, naming, wrapper, beside, module_prefix,
+      shards, variant, compared_with, kind, kind_detail, has_decoder, dtypes,
+      tensors, parameters, official_parameters, official_parameters_of_this_kind,
+      missing, unexpected, wrong_shape, fits, sha256, md5, release, target,
+      target_certainty, layer_norm_eps, layer_norm_eps_source, notes; release has
+      name, url, kind, md5_prefix, acc1, acc5 (reference accuracies of the
+      fine-tuned releases, else null); a classifier file also classifier {name,
+      num_classes, global_pool, linear_probe, head}.
     """
 
     def compute():
@@ -57,7 +73,8 @@ def info(path: FileArg, variant: VariantCheck = None,
 
         name = resolve_variant(variant) if variant else None
         with progress(f"reading {cut(str(path), 100)}" + ("" if no_hash else " and hashing it (sha256, md5)")):
-            data = checkpoint_info(path, name, hashes=not no_hash)
+            with _no_weights_hint():
+                data = checkpoint_info(path, name, hashes=not no_hash)
         if not data["fits"]:
             raise VerificationFailed(data, "keys or shapes differ from the variant")
         return data
@@ -167,14 +184,17 @@ def convert(
         name = resolve_variant(variant) if variant else None
         try:
             with progress(f"converting {cut(str(src), 80)} to {to}, then re-reading and checking it"):
-                data = convert_file(src, dst, to, dtype=save_dtype, hf_version="v4" if hf_v4 else "v5", variant=name)
+                with _no_weights_hint():
+                    data = convert_file(src, dst, to, dtype=save_dtype, hf_version="v4" if hf_v4 else "v5",
+                                        variant=name)
         except CheckpointError as exc:  # a fine-tuned / linear-probe classifier (models_vit.py)?
             if variant or "classifier" not in str(exc):
                 raise
             from mae_core.finetune import convert_classifier
 
             with progress(f"converting the classifier {cut(str(src), 80)} to {to}, then checking it"):
-                data = convert_classifier(src, dst, to, dtype=save_dtype, hf_version="v4" if hf_v4 else "v5")
+                with _no_weights_hint():
+                    data = convert_classifier(src, dst, to, dtype=save_dtype, hf_version="v4" if hf_v4 else "v5")
         if not data["passed"]:
             raise VerificationFailed(data, "the written file does not reproduce the input")
         return data

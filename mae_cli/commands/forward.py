@@ -69,7 +69,8 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
     start = time.perf_counter()
     prep = prepare(variant and resolve_variant(variant), weights, images, batch, seed, device=dev, img_size=img_size,
                    in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio,
-                   norm_pix_loss=norm_pix_loss, dtype=dt, stage=progress)
+                   norm_pix_loss=norm_pix_loss, dtype=dt, stage=progress,
+                   passes=repeat + warmup)
     build_s = time.perf_counter() - start
     notes = prep.file_notes + prep.plan.notes + ([] if prep.loaded else [
         f"no --weights: the seeded random initialisation (seed {seed}) is untrained"])

@@ -84,6 +84,9 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
 
     _check_out(out_path, follow_symlink)
     check_inputs(image_paths, weights)
+    from mae_core.io.files import check_outputs
+
+    check_outputs([(out_path, "--out")], [*image_paths, weights, mask_file], follow_symlink=follow_symlink)
     prep = prepare(variant and resolve_variant(variant), weights, image_paths, None, seed,
                    device=resolve_device(device), builtin=True, img_size=img_size, in_chans=in_chans,
                    resize=resize, mask=mask, mask_file=mask_file, mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss,

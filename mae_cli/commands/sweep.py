@@ -74,9 +74,13 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
     values, strategies = parse_ratios(ratios), _strategies(masks)
     _check_out(out_path)
     check_inputs(image_paths, weights)
+    from mae_core.io.files import check_outputs
+
+    check_outputs([(out_path, "--out")], [*image_paths, weights])  # before any forward pass
     prep = prepare(variant and resolve_variant(variant), weights, image_paths, None, seed,
                    device=resolve_device(device), builtin=True, img_size=img_size, in_chans=in_chans, resize=resize,
-                   mask_ratio=values[0], norm_pix_loss=norm_pix_loss, stage=progress)
+                   mask_ratio=values[0], norm_pix_loss=norm_pix_loss, stage=progress,
+                   passes=len(strategies) * len(values))
     for r in values:  # before any pass: a ratio that keeps no patch is refused whole
         check_mask_ratio(r, prep.config.num_patches)
     notes = prep.file_notes + ([] if prep.trained_decoder else [

@@ -255,6 +255,11 @@ def load_mask(path: str | Path, img_size: int | tuple[int, int]) -> np.ndarray:
             if im.size != (W, H):
                 raise MaskError(f"mask file {str(p)!r} is {im.size[1]}x{im.size[0]} px (HxW) but the model takes "
                                 f"{H}x{W}; draw the mask at the image size")
+            if im.mode in ("F", "I", "I;16", "I;16B", "I;16L"):  # float or wide TIFF: NaN/inf are not black
+                raw = np.asarray(im, dtype=np.float64)
+                if not np.isfinite(raw).all():
+                    raise MaskError(f"mask file {str(p)!r} holds NaN or infinite pixels; use only black (visible) "
+                                    "and white (hidden)")
             levels = np.asarray(im.convert("L"), dtype=np.uint8)
     except MaskError:
         raise

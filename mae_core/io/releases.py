@@ -20,6 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BASE_URL = "https://dl.fbaipublicfiles.com/mae"
+# The size bound of each kind of release, as a multiple of its float32 tensors (Release.max_bytes).
+SIZE_FACTOR = {"visualize": 1, "pretrain": 1, "full": 3}
+SIZE_SLACK = 16 << 20
 
 
 @dataclass(frozen=True)

@@ -97,13 +97,14 @@ def read_into(path: str | os.PathLike, names: list[str], out: Tensor) -> None:
         raise SafetensorsError(f"tensors {', '.join(names)} do not fill the fused buffer")
 
 
-def write_safetensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> None:
+def write_safetensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None,
+                      what: str = "output") -> None:
     """Write CPU copies of ``tensors`` (contiguous, unshared) to ``path``, atomically."""
     from safetensors.torch import save_file
 
     plain = {name: _own_storage(t.detach().to("cpu").contiguous()) for name, t in tensors.items()}
     meta = {str(k): str(v) for k, v in (metadata or {}).items()} or None
-    with atomic_path(path) as tmp:
+    with atomic_path(path, what=what) as tmp:
         save_file(plain, os.fspath(tmp), metadata=meta)
 
 

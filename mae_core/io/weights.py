@@ -193,7 +193,13 @@ def read_hf_config(p: Path) -> dict[str, Any]:
     raw = read_bounded(config_file, _MAX_JSON_BYTES, "transformers config")
     try:
         config = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except ValueError as exc:  # a 5000-digit integer: Python refuses to convert it (not a JSONDecodeError)
+        if not isinstance(exc, (UnicodeDecodeError, json.JSONDecodeError)):
+            raise CheckpointError(f"{show_path(config_file)} holds a number too long to read ({exc}); "
+                                  "restore the file saved with the model") from None
+        raise CheckpointError(f"{show_path(config_file)} is not valid JSON ({type(exc).__name__}); "
+                              "restore the file saved with the model") from None
+    except RecursionError as exc:
         raise CheckpointError(f"{show_path(config_file)} is not valid JSON ({type(exc).__name__}); "
                               "restore the file saved with the model") from None
     if not isinstance(config, dict):
@@ -264,7 +270,10 @@ def _read_transformers_dir(p: Path, max_bytes: int) -> ReadWeights:
     if config.get("norm_pix_loss") is True:
         hints["norm_pix_loss"] = True
         notes.append("its config.json sets norm_pix_loss: it predicts per-patch normalised pixels")
+    read_files = ["config.json", *([name] if name.endswith(".index.json") else []),
+                  *(str(s.relative_to(p)) for s in shards)]
     detail = {"container": "transformers directory", "weights_file": name, "shards": len(shards),
+              "files": read_files,
               "naming": f"transformers {version}", "config": config}
     return ReadWeights(state_dict, "transformers", notes, hints, detail)
 
@@ -297,7 +306,7 @@ def _shards(p: Path, name: str) -> list[Path]:
     raw = read_bounded(index_file, _MAX_JSON_BYTES, "shard index")
     try:
         weight_map = json.loads(raw.decode("utf-8"))["weight_map"]
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, KeyError, TypeError) as exc:
+    except (ValueError, RecursionError, KeyError, TypeError) as exc:  # ValueError: also a 5000-digit number
         raise CheckpointError(f"{show_path(index_file)} is not a valid shard index ({type(exc).__name__}); "
                               "restore the file saved with the model") from None
     if not isinstance(weight_map, dict) or not weight_map:

@@ -19,6 +19,7 @@ way). IN is never overwritten; every file is written to a temporary name and ren
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -29,12 +30,13 @@ from torch import Tensor
 
 from ..errors import CheckpointError
 from ..io import checkpoint, hf_layout
-from ..io.files import atomic_write, show_path
+from ..io.files import atomic_write, check_output_folder, check_outputs, show_path
 from ..io.safetensors_file import write_safetensors
 from ..io.weights import DECODER_KEYS, check_tensors
 from .weights import build_model, load_weights
 
 TARGETS = ("official", "ours", "safetensors", "hf", "timm")
+HF_FILES = ("model.safetensors", "config.json")  # what --to hf writes into its folder
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -78,6 +80,10 @@ def convert(src: str | Path, dst: str | Path, to: str, *, dtype: str = "float32"
     if _same_file(src, dst) or src.resolve() == dst.resolve() or inside:
         raise CheckpointError(f"output {show_path(dst)} is the input; choose another path (the input is never "
                               "overwritten)")
+    if to == "hf":  # each file of the folder is checked against every input file, before any work
+        check_output_folder(dst, HF_FILES, "output", [src])
+    else:
+        check_outputs([(dst, "output")], [src])
     loaded = load_weights(src, variant)
     name = loaded.variant
     norm_pix = bool(loaded.hints.get("norm_pix_loss")) if norm_pix_loss is None else norm_pix_loss
@@ -135,13 +141,27 @@ def _write(official: dict[str, Tensor], dst: Path, to: str, *, name: str, has_de
     if dst.exists() and not dst.is_dir():
         raise CheckpointError(f"output {show_path(dst)} is a file; a transformers checkpoint is a directory: pass a "
                               "new folder name")
-    dst.mkdir(parents=False, exist_ok=True) if dst.parent.is_dir() else None
-    if not dst.is_dir():
+    if not dst.parent.is_dir():
         raise CheckpointError(f"output {show_path(dst)}: folder {show_path(dst.parent)} does not exist; "
                               "create it first")
-    write_safetensors(dst / "model.safetensors", hf, {"format": "pt"})
-    with atomic_write(dst / "config.json", what="output config") as f:
-        f.write((json.dumps(hf_config(name, has_decoder, norm_pix), indent=2) + "\n").encode())
+    made = not dst.exists()
+    try:
+        dst.mkdir(parents=False, exist_ok=True)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write output {show_path(dst)}: {(exc.strerror or type(exc).__name__).lower()}"
+                              "; choose a writable folder") from None
+    try:
+        write_safetensors(dst / "model.safetensors", hf, {"format": "pt"})
+        with atomic_write(dst / "config.json", what="output config") as f:
+            f.write((json.dumps(hf_config(name, has_decoder, norm_pix), indent=2) + "\n").encode())
+    except BaseException:
+        if made:  # nothing half-made: the folder this call created goes with its files
+            for name_ in HF_FILES:
+                with contextlib.suppress(OSError):
+                    (dst / name_).unlink()
+            with contextlib.suppress(OSError):
+                dst.rmdir()
+        raise
     return hf
 
 

@@ -11,6 +11,7 @@ for the next try). URLs live in :mod:`mae_core.io.releases` only; ``mirror`` rep
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import urllib.error
 import urllib.request
@@ -20,8 +21,8 @@ from typing import Any
 
 from ..errors import MAEError
 from ..io import releases
-from ..io.files import show_path
-from .weights import max_checkpoint_bytes
+from ..io.files import finite_float, http_url, open_regular, show_path, write_failure
+from .weights import official_shapes
 
 CHUNK = 1 << 20
 
@@ -41,19 +42,25 @@ def download(name: str, folder: str | Path = ".", *, mirror: str | None = None, 
     release = releases.find_release(name)
     if release is None:
         raise MAEError(f"{name[:80]!r} is not an official MAE release; choose one of {', '.join(releases.RELEASES)}")
+    timeout = finite_float(timeout, "timeout", low=0, low_open=True, high=24 * 3600)
+    if mirror is not None:
+        http_url(mirror, "mirror")
     folder = Path(folder)
     if not folder.is_dir():
         raise MAEError(f"folder {show_path(folder)} does not exist; create it first")
     url = release.url if mirror is None else mirror.rstrip("/") + release.url[len(releases.BASE_URL):]
-    if not url.startswith(("http://", "https://")):
-        raise MAEError(f"mirror {mirror[:80]!r} is not an http(s) URL")
+    http_url(url, "mirror")
     dest = folder / f"{release.name}.pth"
     part = folder / f".{release.name}.pth.part"
     result: dict[str, Any] = {"name": release.name, "url": url, "path": str(dest), "variant": release.variant,
                               "kind": release.kind, "md5_prefix": release.md5_prefix, "resumed_from": 0,
                               "already_present": False, "notes": []}
+    limit = max_release_bytes(release)
+    for path, what in ((dest, "target"), (part, "partial download")):
+        if os.path.lexists(path):  # a regular file, never a symlink, FIFO, device or folder
+            os.close(open_regular(path, what=what))
     if dest.exists():
-        md5, sha = _hash_file(dest)
+        md5, sha = _hash_file(dest, limit)
         result.update(already_present=True, bytes=dest.stat().st_size, md5=md5, sha256=sha,
                       verified=_verified(release, md5))
         if result["verified"] is False:
@@ -63,10 +70,15 @@ def download(name: str, folder: str | Path = ".", *, mirror: str | None = None, 
 
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     have = part.stat().st_size if part.exists() else 0
+    if have > limit:
+        raise DownloadError(f"partial download {show_path(part)} is {have:,} bytes, more than {release.name}.pth can "
+                            f"be ({limit:,}); remove it and run again")
     if have:
-        _hash_into(part, md5, sha)
-    limit = max_checkpoint_bytes(release.variant)
-    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+        _hash_into(part, limit, md5, sha)
+    try:
+        request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    except ValueError as exc:
+        raise MAEError(f"{url[:80]!r} is not a valid URL ({exc}); check the mirror") from None
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # http(s) only: checked above
             status = response.status
@@ -76,18 +88,27 @@ def download(name: str, folder: str | Path = ".", *, mirror: str | None = None, 
             length = response.headers.get("Content-Length")
             total = have + int(length) if length and length.isdigit() else None
             if total is not None and total > limit:
-                raise DownloadError(f"{url} announces {total:,} bytes, more than a {release.variant} checkpoint can "
-                                    "need; refusing it")
+                if not have:
+                    part.unlink(missing_ok=True)
+                raise DownloadError(f"{url} announces {total:,} bytes, more than {release.name}.pth can be "
+                                    f"({limit:,}); refusing it")
             result["resumed_from"] = have
             done = have
-            with open(part, "ab" if have else "wb") as f:
+            with os.fdopen(open_regular(part, write=True, append=bool(have), what="partial download"), "wb") as f:
                 if progress:
                     progress(done, total)
                 while chunk := response.read(CHUNK):
                     done += len(chunk)
-                    if done > limit:
-                        raise DownloadError(f"{url} sent more than a {release.variant} checkpoint can need; stopped")
-                    f.write(chunk)
+                    if done > limit:  # what came is not the release: nothing of it is kept
+                        f.close()
+                        part.unlink(missing_ok=True)
+                        raise DownloadError(f"{url} sent more than {release.name}.pth can be ({limit:,} bytes); "
+                                            "stopped")
+                    try:
+                        f.write(chunk)
+                    except OSError as exc:
+                        raise DownloadError(f"cannot write {show_path(part)}: {write_failure(exc)}; free some space "
+                                            "and run again to resume") from None
                     md5.update(chunk)
                     sha.update(chunk)
                     if progress:
@@ -101,9 +122,11 @@ def download(name: str, folder: str | Path = ".", *, mirror: str | None = None, 
         else:
             raise DownloadError(f"{url} answered HTTP {exc.code} ({exc.reason}); try again later or download it "
                                 "by hand") from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-        if isinstance(exc, DownloadError):
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, ValueError) as exc:
+        if isinstance(exc, MAEError):
             raise
+        if isinstance(exc, ValueError):  # http.client's refusals of a URL (a bad port, a bad host)
+            raise MAEError(f"{url[:80]!r} is not a valid URL ({exc}); check the mirror") from None
         reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
         kept = " (the partial file is kept: run again to resume)" if part.exists() and part.stat().st_size else ""
         raise DownloadError(f"cannot download {url}: {reason}; check the network connection{kept}") from None
@@ -126,14 +149,29 @@ def _verified(release: releases.Release, md5_hex: str) -> bool | None:
     return None if release.md5_prefix is None else md5_hex.startswith(release.md5_prefix)
 
 
-def _hash_into(path: Path, *hashes) -> None:
-    with open(path, "rb") as f:
+def max_release_bytes(release: releases.Release) -> int:
+    """The most bytes a release's file can be: its tensors in float32 (the encoder alone for a ``pretrain``
+    file), times ``releases.SIZE_FACTOR[kind]`` (a ``full`` file may carry the optimiser's two moments), plus
+    ``releases.SIZE_SLACK`` for the pickle. A download stops there (issue 23)."""
+    shapes = official_shapes(release.variant)
+    numel = sum(math.prod(s) for k, s in shapes.items()
+                if release.has_decoder or not k.startswith(("mask_token", "decoder_")))
+    return numel * 4 * releases.SIZE_FACTOR.get(release.kind, 1) + releases.SIZE_SLACK
+
+def _hash_into(path: Path, limit: int, *hashes) -> None:
+    """Hash a regular file (never through a symlink, never a FIFO or device) of at most ``limit`` bytes."""
+    done = 0
+    with os.fdopen(open_regular(path, what="file"), "rb") as f:
         while chunk := f.read(CHUNK):
+            done += len(chunk)
+            if done > limit:
+                raise DownloadError(f"{show_path(path)} is larger than the release can be ({limit:,} bytes); "
+                                    "remove it and run again")
             for h in hashes:
                 h.update(chunk)
 
 
-def _hash_file(path: Path) -> tuple[str, str]:
+def _hash_file(path: Path, limit: int) -> tuple[str, str]:
     md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-    _hash_into(path, md5, sha)
+    _hash_into(path, limit, md5, sha)
     return md5.hexdigest(), sha.hexdigest()

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import CheckpointError
 from ..io import releases
+from ..io.files import open_regular, show_path
 from ..io.weights import DECODER_KEYS, read_weights
 from .weights import max_checkpoint_bytes, official_shapes
 
@@ -26,20 +29,37 @@ from .weights import max_checkpoint_bytes, official_shapes
 _HEAD_KEYS = ("head.", "fc_norm.")
 
 
-def file_hashes(path: Path) -> dict[str, str]:
-    """sha256 and md5 of a file (or of a directory's weight files, in name order), streamed."""
+def file_hashes(path: Path, files: list[str] | None = None) -> dict[str, str]:
+    """sha256 and md5 of a file, or of the files ``files`` of a directory (the ones read as weights, in
+    name order), streamed; each opened as a regular file, and each at most a checkpoint's size."""
     sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
-    files = sorted(f for f in path.iterdir() if f.is_file()) if path.is_dir() else [path]
-    for f in files:
-        with open(f, "rb") as fh:
+    chosen = [path] if not path.is_dir() else [path / f for f in sorted(files or [])]
+    limit = max_checkpoint_bytes()
+    for f in chosen:
+        done = 0
+        with os.fdopen(open_regular(f, what="checkpoint file"), "rb") as fh:
             while chunk := fh.read(1 << 20):
+                done += len(chunk)
+                if done > limit:
+                    raise CheckpointError(f"{show_path(f)} is larger than any checkpoint can be; check the file")
                 sha.update(chunk)
                 md5.update(chunk)
     return {"sha256": sha.hexdigest(), "md5": md5.hexdigest()}
 
 
-def _size(path: Path) -> int:
-    return sum(f.stat().st_size for f in path.iterdir() if f.is_file()) if path.is_dir() else path.stat().st_size
+def weight_files(path: Path, files: list[str]) -> tuple[list[str], list[str]]:
+    """Of a transformers directory: the files read as weights that lie inside it (a symlink out of the
+    folder is never followed), and every other entry, skipped (neither hashed nor counted)."""
+    root = path.resolve()
+    kept = [f for f in files if (path / f).resolve().is_relative_to(root) and (path / f).is_file()]
+    skipped = sorted(e.name for e in path.iterdir() if e.name not in kept)[:50]
+    return kept, skipped
+
+
+def _size(path: Path, files: list[str] | None = None) -> int:
+    if not path.is_dir():
+        return path.stat().st_size
+    return sum((path / f).stat().st_size for f in files or [])
 
 
 def checkpoint_info(path: str | Path, variant: str | None = None, hashes: bool = True) -> dict[str, Any]:
@@ -98,8 +118,10 @@ def checkpoint_info(path: str | Path, variant: str | None = None, hashes: bool =
         kind, kind_detail = "encoder only", ("no decoder: features and fine-tuning only; reconstructions with a "
                                              "freshly initialised decoder are noise")
 
+    kept, skipped = weight_files(p, detail.get("files", [])) if p.is_dir() else ([], [])
     info: dict[str, Any] = {
-        "path": str(p), "bytes": _size(p), "format": read.format, "container": detail.get("container"),
+        "path": str(p), "bytes": _size(p, kept), "hashed_files": kept, "skipped_files": skipped,
+        "format": read.format, "container": detail.get("container"),
         "naming": detail.get("naming"), "wrapper": detail.get("wrapper", []), "beside": detail.get("beside", []),
         "module_prefix": detail.get("module_prefix", False), "shards": detail.get("shards", 1),
         "variant": detected, "compared_with": against, "kind": kind, "kind_detail": kind_detail,
@@ -112,7 +134,7 @@ def checkpoint_info(path: str | Path, variant: str | None = None, hashes: bool =
     config = detail.get("config") or {}
     release = None
     if hashes:
-        info.update(file_hashes(p))
+        info.update(file_hashes(p, kept))
         release = releases.match_md5(info["md5"])
     info["release"] = ({"name": release.name, "url": release.url, "kind": release.kind,
                         "md5_prefix": release.md5_prefix, "acc1": release.acc1, "acc5": release.acc5}
@@ -132,6 +154,9 @@ def checkpoint_info(path: str | Path, variant: str | None = None, hashes: bool =
     info["layer_norm_eps_source"] = ("config.json" if eps is not None else
                                      "not recorded in the file (the official MAE uses 1e-6)")
     info["notes"] = list(read.notes)
+    if skipped:
+        info["notes"].append(f"size and hashes cover {', '.join(kept)} (the files read as weights); skipped "
+                             f"{', '.join(skipped[:8])}{' ...' if len(skipped) > 8 else ''}")
     return info
 
 

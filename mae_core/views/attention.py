@@ -205,6 +205,9 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     out_path = check_output(out, (".safetensors",))
     if png is not None and Path(png).suffix.lower() != ".png":
         raise SettingError("png", f"{str(png)!r}: name the picture .png")
+    from ..io.files import check_outputs
+
+    check_outputs([(png, "--png"), (out_path, "--out")], [weights, *(images or [])])  # both before any work
     name = variant_name(variant, weights)
     if name is not None:
         cfg = get_variant(name).config

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import SettingError
-from ..io.files import atomic_write
+from ..io.files import atomic_write, check_outputs
 from .recorder import record
 
 POOLS = ("cls", "mean", "none")
@@ -83,6 +83,13 @@ def check_pool(pool: str) -> str:
     if pool not in POOLS:
         raise SettingError("pool", f"unknown pool {pool!r}; use one of {', '.join(POOLS)}")
     return pool
+
+
+def kept_bytes(cfg, writing: bool) -> int:
+    """Bytes per image features keep: every block's hidden state, the latent and the pooled vector (float32,
+    1 + L tokens each), twice over when they are also written (the file's contiguous copy)."""
+    tensors = (cfg.depth + 1) * (1 + cfg.num_patches) * cfg.embed_dim + cfg.embed_dim
+    return 4 * tensors * (2 if writing else 1)
 
 
 def check_output(path: str | Path | None, formats: tuple[str, ...] = FORMATS) -> Path | None:
@@ -194,11 +201,13 @@ def features_report(variant: str | None, weights: str | Path | None, images: lis
 
     check_pool(pool)
     out_path = check_output(out)
+    check_outputs([(out_path, "--out")], [weights, *(images or [])])
     name = variant_name(variant, weights)
     if name is not None:
         parse_layers(layers, get_variant(name).config.depth)
     prep = prepare(variant, weights, images, batch, seed, device=device,
-                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=0.0, classifiers=True)
+                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=0.0, classifiers=True,
+                   kept_per_image=lambda c: kept_bytes(c, out_path is not None))
     feats = extract_features(prep.model, prep.imgs, layers=layers, pool=pool)
     written = None
     if out_path is not None:

@@ -20,6 +20,9 @@ tokens and cls), T = 1 + L (every token) and the decoder's 1 + L tokens.
 
 from __future__ import annotations
 
+import functools
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .baseline import MaskTokensInEncoder
 from ..config import MAEConfig
+from ..errors import WorkLimitError
 from ..mae import MaskedAutoencoderViT
 
 
@@ -239,6 +243,58 @@ def flop_report(model: MaskedAutoencoderViT, mask_ratio: float = 0.75, variant: 
         stages=stages,
         block_breakdown=block_macs(T_vis, cfg.embed_dim, cfg.mlp_ratio),
     )
+
+
+# --- bounded work: refuse a job that would run for hours (issue 23) --------------------------------------
+
+MAX_MINUTES = 10.0  # a job estimated longer than this is refused unless the user allows it
+ALLOW_ENV = "MAE_ALLOW_LONG"  # "1": allow long jobs (what `mae --allow-long` sets)
+THROUGHPUT_ENV = "MAE_GFLOPS"  # a stated throughput in GFLOP/s, instead of measuring one
+_MEASURE_ABOVE = 1e11  # FLOPs: smaller jobs take seconds anywhere and are never measured
+
+
+@functools.lru_cache(maxsize=4)
+def measured_throughput(device: str = "cpu") -> tuple[float, str]:
+    """FLOP/s of this machine on ``device``, and how it was found: ``MAE_GFLOPS`` if set, else the best
+    of eight float32 768 x 768 matrix products timed now (a few milliseconds; an upper bound of what a
+    whole forward pass reaches, so the time estimated from it is a lower bound)."""
+    stated = os.environ.get(THROUGHPUT_ENV)
+    if stated:
+        try:
+            value = float(stated)
+        except ValueError:
+            value = float("nan")
+        if value > 0 and value < 1e9:
+            return value * 1e9, f"{THROUGHPUT_ENV}={stated}"
+    dev = torch.device(device)
+    a = torch.randn(768, 768, device=dev)
+    best = float("inf")
+    for _ in range(8):  # the best of eight: another process on a shared machine only slows some of them
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        start = time.perf_counter()
+        (a @ a).sum().item()
+        best = min(best, time.perf_counter() - start)
+    return 2 * 768**3 / max(best, 1e-9), "the best of eight 768x768 float32 matmuls timed just now"
+
+
+def check_work(flops: float, what: str, *, device: torch.device | str = "cpu", allow: bool | None = None,
+               max_minutes: float = MAX_MINUTES) -> float | None:
+    """Refuse (:class:`~mae_core.errors.WorkLimitError`) a job of ``flops`` estimated to take longer than
+    ``max_minutes`` on this machine, unless ``allow`` (default: the ``MAE_ALLOW_LONG=1`` environment
+    variable, which ``mae --allow-long`` sets). Returns the estimated minutes (None when not measured)."""
+    if flops < _MEASURE_ABOVE:
+        return None
+    if allow is None:
+        allow = os.environ.get(ALLOW_ENV) == "1"
+    rate, how = measured_throughput(str(torch.device(device)))
+    minutes = flops / rate / 60
+    if minutes > max_minutes and not allow:
+        raise WorkLimitError(
+            f"{what} needs about {flops / 1e12:,.1f} TFLOP: about {minutes:,.0f} minutes on this machine at "
+            f"{rate / 1e9:,.0f} GFLOP/s ({how}), more than the {max_minutes:g}-minute limit; use a smaller image "
+            f"size or batch, or allow it explicitly (mae --allow-long, or {ALLOW_ENV}=1)")
+    return minutes
 
 
 def classifier_flops(name: str, **overrides: object) -> dict:

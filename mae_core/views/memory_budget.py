@@ -92,7 +92,13 @@ def parse_bytes(text: str) -> int:
         raise ValueError(f"{text!r} is not a size; write e.g. 24GiB, 80 GB or 1e9 (bytes)")
     if value <= 0:
         raise ValueError(f"{text!r} must be a positive size")
-    return int(value * UNITS[unit])
+    total = value * UNITS[unit]
+    if not math.isfinite(total) or total > MAX_BUDGET:
+        raise ValueError(f"{text[:80]!r} is more memory than any machine has; give at most 1 EiB")
+    return int(total)
+
+
+MAX_BUDGET = float(1 << 60)  # 1 EiB: a larger size is a typo (and 1e300 TiB overflows a float)
 
 
 @dataclass
@@ -126,12 +132,35 @@ def available_memory(device: torch.device | str = "cpu") -> Available:
             found = Available(int(limit) - used, "cgroup memory.max - memory.current")
     except (OSError, ValueError):
         pass
+    room = address_space_room()
+    if room is not None and (found.bytes is None or room < found.bytes):
+        found = Available(room, "RLIMIT_AS (ulimit -v) minus this process's address space")
     return found
+
+
+def address_space_room() -> int | None:
+    """Bytes this process may still map under its address-space limit (``RLIMIT_AS``, ``ulimit -v``,
+    ``prlimit --as``), or None when there is no limit. Free RAM alone misses it: the allocator fails at
+    the limit however much memory the machine has (issue 23)."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    mapped = 0
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmSize:"):
+                mapped = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return max(0, soft - mapped)
 
 
 def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: str, mode: str = "inference",
                dtype: torch.dtype = torch.float32, amp: bool = False, optimizer: str = "none",
-               device: torch.device | str = "cpu", weights_resident: bool = False) -> None:
+               device: torch.device | str = "cpu", weights_resident: bool = False, kept_per_image: int = 0,
+               passes: int = 1) -> None:
     """Raise :class:`~mae_core.errors.MemoryBudgetError` if the step's :func:`estimate` exceeds the memory available.
 
     Called before anything is allocated, so a batch that cannot fit fails in a second with the estimate and the
@@ -141,15 +170,29 @@ def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: st
     Args:
         what: the step, for the message ("ViT-B/16 forward pass").
         weights_resident: the weights are already in memory (a checkpoint read): leave them out.
+        kept_per_image: bytes per image the command keeps beyond the forward's peak (recorded hidden
+            states, attention maps): added to the estimate.
+        passes: forward passes (or steps) the command runs: the work check (:func:`check_work`) counts them.
         Others: as :func:`estimate`.
     """
+    from .flops import check_work, closed_form_macs
+
+    _check_memory(cfg, batch, mask_ratio, what=what, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer,
+                  device=device, weights_resident=weights_resident, kept_per_image=kept_per_image)
+    macs = closed_form_macs(cfg, mask_ratio)["train" if mode == "train" else "total"]
+    check_work(2 * macs * batch * passes, what, device=device)  # after memory: that refusal is definitive
+
+
+def _check_memory(cfg: MAEConfig, batch: int, mask_ratio: float, *, what: str, mode: str, dtype: torch.dtype,
+                  amp: bool, optimizer: str, device: torch.device | str, weights_resident: bool,
+                  kept_per_image: int) -> None:
     available = available_memory(device)
     if available.bytes is None:
         return
 
     def need(b: int) -> int:
         e = estimate(cfg, b, mask_ratio, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer)
-        return e.total - (e.weights if weights_resident else 0)
+        return e.total - (e.weights if weights_resident else 0) + kept_per_image * b
 
     needed = need(batch)
     if needed <= available.bytes:

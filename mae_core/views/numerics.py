@@ -60,6 +60,14 @@ class NumericsReport:
         return {**asdict(self), "ok": self.ok}
 
 
+def kept_bytes(cfg, grad: bool) -> int:
+    """Bytes per image the comparison keeps (upper bound, mask ratio 0): every block's output of the
+    float32 run and of the low-precision run (held in float32), with their gradients when ``grad``."""
+    tokens = 1 + cfg.num_patches
+    per_run = tokens * (cfg.depth * cfg.embed_dim + cfg.decoder_depth * cfg.decoder_embed_dim)
+    return 4 * 2 * per_run * (2 if grad else 1)
+
+
 def compare(name: str, low: Tensor, ref: Tensor) -> StageNumerics:
     """One row: sizes and error of ``low`` (any float dtype) against the float32 ``ref``."""
     a, b = low.detach().float(), ref.detach().float()
@@ -154,7 +162,8 @@ def numerics_report(variant: str | None, weights: str | Path | None, images: lis
     if name is not None:
         check_mask_ratio(mask_ratio, get_variant(name).config.num_patches)
     prep = prepare(variant, weights, images, batch, seed, device=device,
-                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=mask_ratio, classifiers=True)
+                   img_size=img_size, in_chans=in_chans, resize=resize, mask_ratio=mask_ratio, classifiers=True,
+                   kept_per_image=lambda c: kept_bytes(c, grad))
     if getattr(prep.model, "head", None) is not None:  # a fine-tuned classifier sees every patch
         mask_ratio = 0.0
     check_mask_ratio(mask_ratio, prep.model.config.num_patches)

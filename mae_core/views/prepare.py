@@ -230,7 +230,8 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
             img_size: str | int | tuple[int, int] | None = None, in_chans: int = 3, resize: str = "stretch",
             mask: str = "random", mask_file: str | Path | None = None, mask_ratio: float = 0.75,
             fit_mask_ratio: float | None = None, norm_pix_loss: bool | None = None,
-            dtype: torch.dtype = torch.float32, stage: Stage = _quiet, classifiers: bool = False) -> Prepared:
+            dtype: torch.dtype = torch.float32, stage: Stage = _quiet, classifiers: bool = False,
+            kept_per_image: Callable[[MAEConfig], int] | None = None, passes: int = 1) -> Prepared:
     """Load (or seed) the model, the images and the masking noise, in the order of the module docstring.
 
     Args:
@@ -251,6 +252,9 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
         stage: a context manager factory shown around the slow steps (reading, building).
         classifiers: a fine-tuned classifier file is run as it is (the recorder views); otherwise it is refused
             (:class:`~mae_core.errors.ClassifierCheckpointError`: no decoder to reconstruct with).
+        kept_per_image: bytes per image the caller keeps beyond a plain forward (recorded hidden states), as a
+            function of the sized config: the memory check counts them (issue 23).
+        passes: forward passes the caller will run (repeats, a sweep's cells): the work check counts them.
     """
     from ..io.images import builtin_image, load_batch, normalize
     from ..loading.weights import load_weights
@@ -290,7 +294,8 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
     cfg = cfg.replace(**target)
     check_fits(cfg, count, plan.mask_ratio if fit_mask_ratio is None else fit_mask_ratio,
                what=f"a {info.title} forward pass at {size_text(cfg)}", mode="inference", dtype=dtype, amp=True,
-               device=device, weights_resident=loaded is not None)  # before the images or the model exist
+               device=device, weights_resident=loaded is not None,  # before the images or the model exist
+               kept_per_image=kept_per_image(cfg) if kept_per_image else 0, passes=passes)
     if builtin and not images:
         imgs = normalize([builtin_image(cfg.img_size, channels=cfg.in_chans)] * count)
         inputs = ["built-in test image"] * count
