@@ -376,9 +376,9 @@ def test_download_stops_at_the_release_size_bound(endless, tmp_path, monkeypatch
     from typer.testing import CliRunner
 
     from mae_cli.app import app
-    from mae_core.io import releases
+    from mae_core.loading import download
 
-    monkeypatch.setattr(releases.Release, "max_bytes", property(lambda self: 3 << 20))
+    monkeypatch.setattr(download, "max_release_bytes", lambda release: 3 << 20)
     monkeypatch.setattr(_Endless, "announce", announce)
     result = CliRunner().invoke(app, ["download", "mae_pretrain_vit_base", "--dir", str(tmp_path), "--mirror",
                                       f"http://127.0.0.1:{endless.server_address[1]}"])
@@ -390,8 +390,9 @@ def test_download_stops_at_the_release_size_bound(endless, tmp_path, monkeypatch
 
 def test_every_release_has_a_size_bound_in_the_table():
     from mae_core.io import releases
+    from mae_core.loading.download import max_release_bytes
 
-    bounds = {r.name: r.max_bytes for r in releases.RELEASES.values()}
+    bounds = {r.name: max_release_bytes(r) for r in releases.RELEASES.values()}
     assert bounds["mae_pretrain_vit_base"] < bounds["mae_visualize_vit_base"] < bounds["mae_pretrain_vit_base_full"]
     assert all(100 << 20 < b < 10 << 30 for b in bounds.values())
 
