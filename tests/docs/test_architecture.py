@@ -6,7 +6,7 @@ imported or run:
 * ``mae_core`` imports only torch, numpy, safetensors and the standard library (Pillow lazily, inside
   the functions that read or draw images), never ``mae_cli`` or ``official_mae``;
 * inside ``mae_core`` the layers only point down (:data:`LAYERS`): errors, then ``io/`` (file formats and
-  safety: it knows no model), ``kernels/``, the model files, ``loading/`` (a checkpoint as a model), then
+  safety: it knows no model), ``kernels/``, the model files, the recipe, ``loading/`` (a checkpoint as a model), then
   ``views/``; and no two modules import each other through any path (no circle);
 * ``official_mae`` never imports ``mae_cli``; the notebooks import nothing from ``mae_cli``;
 * a command module (``mae_cli/commands/*.py``) parses options, makes one call and renders: it imports
@@ -156,6 +156,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("io: file formats and safety", ("mae_core.io",)),
     ("kernels", ("mae_core.kernels",)),
     ("the model", tuple(f"mae_core.{m}" for m in MODEL_FILES)),
+    ("the recipe: optimizer groups, lr schedule", ("mae_core.recipe",)),
     ("loading: a checkpoint as a model", ("mae_core.loading", "mae_core.finetune")),
     ("views", ("mae_core.views",)),
     ("the package", ("mae_core",)),
