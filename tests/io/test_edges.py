@@ -110,14 +110,14 @@ def test_download_cli_refuses_a_present_file_with_a_near_miss(mirror, tmp_path, 
 def test_download_size_limit_edge(mirror, tmp_path, monkeypatch):
     """The download stops one byte past the variant's bound and passes at exactly the bound."""
     _publish(monkeypatch, PAYLOAD_MD5[:6])
-    import mae_core.io.weights as weights
+    import mae_core.loading.download as download
 
-    monkeypatch.setattr(weights, "max_checkpoint_bytes", lambda variant=None: len(PAYLOAD) - 1)
+    monkeypatch.setattr(download, "max_release_bytes", lambda release: len(PAYLOAD) - 1)
     refused = _run_download(mirror, tmp_path)
     assert refused.exit_code == 2 and "more than" in refused.stderr and not (tmp_path / f"{NAME}.pth").exists()
     for leftover in tmp_path.iterdir():
         leftover.unlink()
-    monkeypatch.setattr(weights, "max_checkpoint_bytes", lambda variant=None: len(PAYLOAD))
+    monkeypatch.setattr(download, "max_release_bytes", lambda release: len(PAYLOAD))
     assert _run_download(mirror, tmp_path).exit_code == 0
 
 
@@ -158,9 +158,9 @@ OLD = bytes(range(256)) * 3
 def test_failed_write_leaves_the_old_file(tmp_path):
     p = tmp_path / "out.png"
     p.write_bytes(OLD)
-    with pytest.raises(RuntimeError), atomic_write(p) as f:
+    with pytest.raises(MAEError, match="nothing was changed"), atomic_write(p) as f:
         f.write(b"half a picture")
-        raise RuntimeError("the writer failed")
+        raise RuntimeError("the writer failed")  # any failure inside is a failed write (issue 23)
     assert p.read_bytes() == OLD and os.listdir(tmp_path) == ["out.png"]
     with pytest.raises(MAEError, match="nothing was changed"), atomic_path(p) as tmp:
         tmp.write_bytes(b"half")
@@ -258,9 +258,10 @@ def test_convert_refuses_its_own_input(tmp_path, how):
         src.mkdir()
         (src / "model.safetensors").write_bytes(OLD)
         dst = src / "out.safetensors"
+    to = "safetensors" if how == "inside" else "official"  # OUT's extension agrees with --to (issue 28)
     with pytest.raises(CheckpointError, match="is the input"):
-        convert(src, dst, "safetensors")
-    result = runner.invoke(app, ["checkpoint", "convert", str(src), str(dst), "--to", "safetensors"])
+        convert(src, dst, to)
+    result = runner.invoke(app, ["checkpoint", "convert", str(src), str(dst), "--to", to])
     assert result.exit_code == 2 and "is the input" in result.stderr, result.output
     assert (src / "model.safetensors" if how == "inside" else src).read_bytes() == OLD
 
