@@ -77,8 +77,12 @@ class LoadReport:
 
 
 def is_classifier_state(state_dict: dict[str, Tensor]) -> bool:
-    """True if the (official-layout) state dict has a classification head (``head.weight`` or ``head.1.weight``)."""
-    return "head.weight" in state_dict or "head.1.weight" in state_dict
+    """True if the (official-layout) state dict has a classification head (``head.weight`` or ``head.1.weight``)
+    and no decoder: a pre-trained MAE file with a stray head is an MAE file with one key too many."""
+    from .io.weights import DECODER_KEYS
+
+    has_head = "head.weight" in state_dict or "head.1.weight" in state_dict
+    return has_head and not any(k.startswith(DECODER_KEYS) for k in state_dict)
 
 
 def detect_classifier(state_dict: dict[str, Tensor]) -> ClassifierSpec | None:

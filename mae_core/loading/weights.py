@@ -96,7 +96,8 @@ def load_weights(path: str | Path, variant: str | None = None) -> LoadedWeights:
     """
     wanted = get_variant(variant).name if variant is not None else None
     read = read_weights(path, max_checkpoint_bytes(wanted))
-    if "head.weight" in read.state_dict or "head.1.weight" in read.state_dict:  # models_vit.py, not models_mae.py
+    sd = read.state_dict  # a head and no decoder: models_vit.py, not models_mae.py (finetune.is_classifier_state)
+    if ("head.weight" in sd or "head.1.weight" in sd) and not any(k.startswith(DECODER_KEYS) for k in sd):
         raise ClassifierCheckpointError(
             f"checkpoint {show_path(path)} is a fine-tuned classifier (a head, no decoder), not a pre-trained MAE: "
             "there is no decoder to reconstruct with; mae classify and mae compare-official take it, or pass a "
