@@ -107,17 +107,21 @@ def import_official(src: str | os.PathLike) -> tuple[types.ModuleType, list[str]
 
 
 @contextlib.contextmanager
-def injected_noise(module: types.ModuleType, noise: Tensor) -> Iterator[list[int]]:
-    """Inside ``module`` only, ``torch.rand(*shape, ...)`` returns ``noise`` (same shape); yields a counter."""
+def injected_noise(module: types.ModuleType, noise: Tensor, *, sequence: bool = False) -> Iterator[list[int]]:
+    """Inside ``module`` only, ``torch.rand(*shape, ...)`` returns ``noise`` (same shape); with ``sequence``,
+    the i-th draw returns ``noise[i]`` (one masking noise per micro-batch of a training loop). Yields the
+    draw counter."""
     calls: list[int] = []
+    draws = noise if sequence else noise.unsqueeze(0)
 
     def rand(*size, device=None, dtype=None, **_):
         shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
-        if tuple(shape) != tuple(noise.shape):
-            raise RuntimeError(f"the official code drew torch.rand{tuple(shape)}, but the noise to inject has "
-                               f"shape {tuple(noise.shape)}")
+        if (sequence and len(calls) >= len(draws)) or tuple(shape) != tuple(draws.shape[1:]):
+            raise RuntimeError(f"the official code drew torch.rand{tuple(shape)} (draw {len(calls) + 1}); the noise "
+                               f"to inject has {len(draws)} draw(s) of shape {tuple(draws.shape[1:])}")
+        out = draws[len(calls) if sequence else 0]
         calls.append(1)
-        return noise.to(device=device or noise.device, dtype=dtype or noise.dtype)
+        return out.to(device=device or out.device, dtype=dtype or out.dtype)
 
     original = module.__dict__.get("torch")
     if original is not torch:

@@ -38,6 +38,7 @@ from torch import Tensor, nn
 from mae_core.config import MAEConfig
 
 from .imports import ReferenceUnavailable, require_timm
+from .official import injected_noise
 from .shims import _ProxyModule, compatibility_shims, isolated_import_path
 
 _IMPORTED: dict[Path, SimpleNamespace] = {}
@@ -130,30 +131,6 @@ def _cpu_engine(engine: types.ModuleType, misc: types.ModuleType):
 
 
 @contextlib.contextmanager
-def _noise_sequence(module: types.ModuleType, noises: Tensor):
-    """Inside ``module`` only, the i-th ``torch.rand(N, L)`` returns ``noises[i]``; yields the call counter."""
-    calls: list[int] = []
-
-    def rand(*size, device=None, dtype=None, **_):
-        shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list, torch.Size)) else size
-        if len(calls) >= len(noises) or tuple(shape) != tuple(noises.shape[1:]):
-            raise RuntimeError(f"the official code drew torch.rand{tuple(shape)} (draw {len(calls) + 1}); the noise "
-                               f"prepared has {len(noises)} draws of shape {tuple(noises.shape[1:])}")
-        out = noises[len(calls)]
-        calls.append(1)
-        return out.to(device=device or out.device, dtype=dtype or out.dtype)
-
-    if module.__dict__.get("torch") is not torch:
-        raise ReferenceUnavailable("the official models_mae.py does not `import torch` as `torch`; cannot inject "
-                                   "the masking noise")
-    module.torch = _ProxyModule(torch, {"rand": rand})
-    try:
-        yield calls
-    finally:
-        module.torch = torch
-
-
-@contextlib.contextmanager
 def _official_exit():
     """The official loop calls ``sys.exit(1)`` on a non-finite loss; say so instead of leaving the process."""
     try:
@@ -227,7 +204,8 @@ def pretrain_steps(config: MAEConfig, official_src: str | Path, imgs: Tensor, no
     loader = [(img, torch.zeros(img.shape[0], dtype=torch.long)) for img in imgs]
     with _cpu_engine(engine, misc):
         scaler = misc.NativeScalerWithGradNormCount()
-        with _noise_sequence(official_model_module, noises) as calls, contextlib.redirect_stdout(sys.stderr):
+        with (injected_noise(official_model_module, noises, sequence=True) as calls,
+              contextlib.redirect_stdout(sys.stderr)):
             with _official_exit():
                 engine.train_one_epoch(official, loader, off_opt, torch.device("cpu"), epoch, scaler,
                                        log_writer=None, args=args)
