@@ -37,15 +37,9 @@ def resolve_kind(kind: str, official_src: str | os.PathLike | None = None) -> st
     Raises:
         ReferenceUnavailable: unknown kind; ``official`` without a source; ``auto`` with no library usable.
     """
-    from .official import ENV_VAR, official_source
+    from .official import check_kind
 
-    kind = kind.strip().lower()
-    if kind not in KINDS:
-        raise ReferenceUnavailable(f"unknown reference {kind!r}; choose one of {', '.join(KINDS)}")
-    src = official_source(official_src)
-    if kind == "official" and src is None:
-        raise ReferenceUnavailable(f"--reference official needs the official source: pass --official-src DIR "
-                                   f"(a clone of facebookresearch/mae) or set ${ENV_VAR}")
+    kind, src = check_kind(kind, official_src, KINDS)
     if kind != "auto":
         return kind
     if src is not None:

@@ -31,9 +31,7 @@ Shapes: imgs (B, C, H, W) -> a dict of rows (plain data), as :func:`official_mae
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
-import re
 import types
 from functools import partial
 from pathlib import Path
@@ -47,11 +45,9 @@ from mae_core.io.hf_vit_layout import hf_to_official_classifier, official_to_hf_
 
 from .compare import SAME_MACHINE, PERTURBATION, StageResult, compare_gradients, compare_tensor, perturbed, recording
 from .imports import ReferenceUnavailable, require_timm, require_transformers
-from .official import ENV_VAR, MAX_SOURCE_BYTES
-from .shims import compatibility_shims, isolated_import_path
+from .official import check_kind, check_source_file, import_source_module
 
 CLASSIFIER_KINDS = ("auto", "official", "timm", "hf")
-_IMPORTED: dict[Path, tuple[types.ModuleType, list[str]]] = {}
 
 
 # --- the official models_vit.py --------------------------------------------------------------------
@@ -59,22 +55,7 @@ _IMPORTED: dict[Path, tuple[types.ModuleType, list[str]]] = {}
 def check_official_vit_source(path: Path) -> None:
     """Refuse, before anything in it runs, a folder without a ``models_vit.py`` defining
     ``class VisionTransformer`` (read as bounded text, never imported)."""
-    from mae_core.errors import MAEError
-    from mae_core.io.files import read_bounded
-
-    source = path / "models_vit.py"
-    hint = f"pass the root of your facebookresearch/mae clone with --official-src or ${ENV_VAR}"
-    if not path.is_dir():
-        raise ReferenceUnavailable(f"official source {str(path)!r} is not a directory; {hint}")
-    if not source.exists():
-        raise ReferenceUnavailable(f"official source {str(path)!r} has no models_vit.py; {hint}")
-    try:
-        text = read_bounded(source, MAX_SOURCE_BYTES, "models_vit.py").decode("utf-8", errors="replace")
-    except MAEError as exc:
-        raise ReferenceUnavailable(f"{exc}; {hint}") from None
-    if not re.search(r"^class\s+VisionTransformer\b", text, flags=re.MULTILINE):
-        raise ReferenceUnavailable(f"{str(source)!r} does not define class VisionTransformer, so it is not the "
-                                   f"official models_vit.py; nothing in it was run; {hint}")
+    check_source_file(path, "models_vit.py", "VisionTransformer", "the official models_vit.py")
 
 
 def _pooled_forward(self, x):
@@ -98,22 +79,12 @@ def import_official_vit(src: str | os.PathLike) -> tuple[types.ModuleType, list[
     if path.is_file():
         path = path.parent
     check_official_vit_source(path)
-    key = path.resolve()
-    if key not in _IMPORTED:
-        require_timm()
-        names = tuple(sorted({p.stem for p in key.iterdir() if p.suffix == ".py" or p.is_dir()}))
-        try:
-            with isolated_import_path(key, names), compatibility_shims() as applied:
-                module = importlib.import_module("models_vit")
-        except Exception as exc:  # noqa: BLE001 - whatever the user's code raises, say where it came from
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise ReferenceUnavailable(f"importing {str(key / 'models_vit.py')!r} failed ({type(exc).__name__}: "
-                                       f"{first}); is it the facebookresearch/mae source?") from None
-        applied = list(applied)
-        if restore_forward(module.VisionTransformer):
-            applied.append("forward = head(forward_features(x)) (timm >= 0.6 forward_head, mae #126)")
-        _IMPORTED[key] = (module, applied)
-    return _IMPORTED[key]
+
+    def restored(module: types.ModuleType) -> list[str]:
+        return (["forward = head(forward_features(x)) (timm >= 0.6 forward_head, mae #126)"]
+                if restore_forward(module.VisionTransformer) else [])
+
+    return import_source_module(path.resolve(), "models_vit", restored)
 
 
 # --- references ------------------------------------------------------------------------------------
@@ -266,15 +237,7 @@ def _is_registered_trunk(model: VisionTransformer) -> bool:
 
 def resolve_classifier_kind(kind: str, official_src: str | os.PathLike | None) -> str:
     """``auto`` -> official if a source is given, else timm; others checked."""
-    from .official import official_source
-
-    kind = kind.strip().lower()
-    if kind not in CLASSIFIER_KINDS:
-        raise ReferenceUnavailable(f"unknown reference {kind!r}; choose one of {', '.join(CLASSIFIER_KINDS)}")
-    src = official_source(official_src)
-    if kind == "official" and src is None:
-        raise ReferenceUnavailable(f"--reference official needs the official source: pass --official-src DIR "
-                                   f"(a clone of facebookresearch/mae) or set ${ENV_VAR}")
+    kind, src = check_kind(kind, official_src, CLASSIFIER_KINDS)
     if kind == "auto":
         return "official" if src is not None else "timm"
     return kind

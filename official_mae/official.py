@@ -24,7 +24,7 @@ import importlib
 import os
 import re
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -39,7 +39,7 @@ from .shims import _ProxyModule, compatibility_shims, isolated_import_path
 
 ENV_VAR = "MAE_OFFICIAL_SRC"
 
-_IMPORTED: dict[Path, tuple[types.ModuleType, list[str]]] = {}  # resolved source dir -> (models_mae, shims)
+_IMPORTED: dict[tuple[Path, str], tuple[types.ModuleType, list[str]]] = {}  # (source dir, module) -> (module, shims)
 
 
 def official_source(official_src: str | os.PathLike | None) -> Path | None:
@@ -51,27 +51,71 @@ def official_source(official_src: str | os.PathLike | None) -> Path | None:
 MAX_SOURCE_BYTES = 1 << 20  # the official models_mae.py is about 9 KB
 
 
+def check_kind(kind: str, official_src: str | os.PathLike | None, kinds: tuple[str, ...]) -> tuple[str, Path | None]:
+    """``kind`` (``auto``, ``official``, ...) checked against ``kinds``, and the official source it may use
+    (:func:`official_source`): the part of choosing a reference that the MAE and the classifier share.
+
+    Raises:
+        ReferenceUnavailable: unknown kind; ``official`` without a source.
+    """
+    kind = kind.strip().lower()
+    if kind not in kinds:
+        raise ReferenceUnavailable(f"unknown reference {kind!r}; choose one of {', '.join(kinds)}")
+    src = official_source(official_src)
+    if kind == "official" and src is None:
+        raise ReferenceUnavailable(f"--reference official needs the official source: pass --official-src DIR "
+                                   f"(a clone of facebookresearch/mae) or set ${ENV_VAR}")
+    return kind, src
+
+
+def check_source_file(path: Path, file: str, cls: str, what: str) -> None:
+    """Refuse, before anything in it runs, a folder without ``file`` (a regular file under 1 MiB) whose text
+    defines ``class <cls>``: read as bounded text, never imported. ``what`` names the file in the message."""
+    from mae_core.errors import MAEError
+    from mae_core.io.files import read_bounded
+
+    source = path / file
+    hint = f"pass the root of your facebookresearch/mae clone with --official-src or ${ENV_VAR}"
+    if not path.is_dir():
+        raise ReferenceUnavailable(f"official source {str(path)!r} is not a directory; {hint}")
+    if not source.exists():
+        raise ReferenceUnavailable(f"official source {str(path)!r} has no {file}; {hint}")
+    try:
+        text = read_bounded(source, MAX_SOURCE_BYTES, file).decode("utf-8", errors="replace")
+    except MAEError as exc:
+        raise ReferenceUnavailable(f"{exc}; {hint}") from None
+    if not re.search(rf"^class\s+{cls}\b", text, flags=re.MULTILINE):
+        raise ReferenceUnavailable(f"{str(source)!r} does not define class {cls}, so it is not {what}; "
+                                   f"nothing in it was run; {hint}")
+
+
 def check_official_source(path: Path) -> None:
     """Refuse, before anything in it runs, a folder that is not a clone of the official repository: it
     must hold a ``models_mae.py`` (a regular file under 1 MiB) whose text defines
     ``class MaskedAutoencoderViT``. Read as text, never imported, so a stray ``$MAE_OFFICIAL_SRC``
     pointing at some other folder cannot execute its code."""
-    from mae_core.errors import MAEError
-    from mae_core.io.files import read_bounded
+    check_source_file(path, "models_mae.py", "MaskedAutoencoderViT", "the official MAE source")
 
-    source = path / "models_mae.py"
-    hint = f"pass the root of your facebookresearch/mae clone with --official-src or ${ENV_VAR}"
-    if not path.is_dir():
-        raise ReferenceUnavailable(f"official source {str(path)!r} is not a directory; {hint}")
-    if not source.exists():
-        raise ReferenceUnavailable(f"official source {str(path)!r} has no models_mae.py; {hint}")
-    try:
-        text = read_bounded(source, MAX_SOURCE_BYTES, "models_mae.py").decode("utf-8", errors="replace")
-    except MAEError as exc:
-        raise ReferenceUnavailable(f"{exc}; {hint}") from None
-    if not re.search(r"^class\s+MaskedAutoencoderViT\b", text, flags=re.MULTILINE):
-        raise ReferenceUnavailable(f"{str(source)!r} does not define class MaskedAutoencoderViT, so it is not the "
-                                   f"official MAE source; nothing in it was run; {hint}")
+
+def import_source_module(key: Path, module_name: str,
+                         finish: Callable[[types.ModuleType], list[str]] | None = None
+                         ) -> tuple[types.ModuleType, list[str]]:
+    """Import ``<module_name>.py`` from the checked, resolved folder ``key`` with the shims, once per folder
+    and module: the module and the shims applied (``finish`` may patch the module and name more)."""
+    if (key, module_name) not in _IMPORTED:
+        require_timm()  # the official code imports timm: fail with the install hint, not its traceback
+        names = tuple(sorted({p.stem for p in key.iterdir() if p.suffix == ".py" or p.is_dir()}))
+        try:
+            with isolated_import_path(key, names), compatibility_shims() as applied:
+                module = importlib.import_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - whatever the user's code raises, say where it came from
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise ReferenceUnavailable(
+                f"importing {str(key / (module_name + '.py'))!r} failed ({type(exc).__name__}: {first}); "
+                "is it the facebookresearch/mae source?"
+            ) from None
+        _IMPORTED[key, module_name] = (module, [*applied, *(finish(module) if finish else [])])
+    return _IMPORTED[key, module_name]
 
 
 def import_official(src: str | os.PathLike) -> tuple[types.ModuleType, list[str]]:
@@ -89,21 +133,7 @@ def import_official(src: str | os.PathLike) -> tuple[types.ModuleType, list[str]
         raise ReferenceUnavailable(f"official source {str(path)!r} is not a directory; pass the folder of your "
                                    f"facebookresearch/mae clone with --official-src or ${ENV_VAR}")
     check_official_source(path)
-    key = path.resolve()
-    if key not in _IMPORTED:
-        require_timm()  # the official code imports timm: fail with the install hint, not its traceback
-        names = tuple(sorted({p.stem for p in key.iterdir() if p.suffix == ".py" or p.is_dir()}))
-        try:
-            with isolated_import_path(key, names), compatibility_shims() as applied:
-                module = importlib.import_module("models_mae")
-        except Exception as exc:  # noqa: BLE001 - whatever the user's code raises, say where it came from
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-            raise ReferenceUnavailable(
-                f"importing {str(key / 'models_mae.py')!r} failed ({type(exc).__name__}: {first}); "
-                "is it the facebookresearch/mae source?"
-            ) from None
-        _IMPORTED[key] = (module, list(applied))
-    return _IMPORTED[key]
+    return import_source_module(path.resolve(), "models_mae")
 
 
 @contextlib.contextmanager
