@@ -370,6 +370,39 @@ class LockStep:
         return {"groups": self.groups, "steps": self.rows, "passed": passed, "first_failure": None if passed else first}
 
 
+def _micro_batches(config: MAEConfig, micro: int, images: list[str] | None, batch: int, seed: int,
+                   resize: str) -> tuple[Tensor, list[str]]:
+    """``micro`` micro-batches (micro, B, C, H, W): the images of ``images`` each time, or seeded random normal
+    images (seed + i); and the description of the first."""
+    from mae_core.io.images import load_batch
+
+    imgs, described = [], []
+    for i in range(micro):
+        x, names = load_batch(images or None, config.img_size, batch, seed + i, config.in_chans, resize=resize)
+        imgs.append(x)
+        described = described or names
+    return torch.stack(imgs), described
+
+
+def _lr_and_epoch(pub: Any, epoch: int | None) -> tuple[float, int]:
+    """The published absolute lr (blr x effective batch / 256) and the epoch the steps run as (default: the
+    last warm-up epoch)."""
+    from mae_core import recipe
+
+    lr = recipe.absolute_lr(pub.blr, pub.batch_size, pub.accum_iter, pub.world_size)
+    return lr, pub.warmup_epochs - 1 if epoch is None else epoch
+
+
+def _report(spec: Any, steps: int, accum_iter: int, imgs: Tensor, described: list[str], seed: int, epoch: int,
+            lr: float, result: dict[str, Any], *, mask_ratio: float | None = None, norm_pix_loss: bool | None = None,
+            weights: str | None = None) -> dict[str, Any]:
+    """The report of either stage: what ran (plain data), then the groups and steps of :class:`LockStep`."""
+    return {"variant": spec.name, "title": spec.title, "steps_requested": steps, "accum_iter": accum_iter,
+            "batch": int(imgs.shape[1]), "images": described, "seed": seed, "mask_ratio": mask_ratio,
+            "norm_pix_loss": norm_pix_loss, "epoch": epoch, "lr": lr,
+            "weights": weights or f"seeded initialisation (seed {seed})", **result}
+
+
 def compare_steps(variant: str, *, official_src: str | Path, steps: int, accum_iter: int = 1, batch: int = 2,
                   images: list[str] | None = None, seed: int = 0, mask_ratio: float = 0.75,
                   epoch: int | None = None, norm_pix_loss: bool | None = None, weights: Any = None,
@@ -383,7 +416,6 @@ def compare_steps(variant: str, *, official_src: str | Path, steps: int, accum_i
     ``images`` (each time) or seeded random normal images (seed + i), and its own masking noise (seed + i).
     """
     from mae_core import recipe
-    from mae_core.io.images import load_batch
     from mae_core.loading.weights import build_model
     from mae_core.models import get_variant
 
@@ -397,25 +429,18 @@ def compare_steps(variant: str, *, official_src: str | Path, steps: int, accum_i
     model = build_model(spec.name, weights, seed=seed, norm_pix_loss=norm_pix_loss, **overrides)
     config = model.config
     micro = steps * accum_iter
-    imgs, described = [], []
-    for i in range(micro):
-        x, names = load_batch(images or None, config.img_size, batch, seed + i, config.in_chans, resize=resize)
-        imgs.append(x)
-        described = described or names
-    noises = torch.stack([make_noise(imgs[0].shape[0], config.num_patches, seed + i) for i in range(micro)])
-    lr = recipe.absolute_lr(pub.blr, pub.batch_size, pub.accum_iter, pub.world_size)
-    epoch = pub.warmup_epochs - 1 if epoch is None else epoch
-    result = pretrain_steps(config, official_src, torch.stack(imgs), noises, lr=lr, warmup_epochs=pub.warmup_epochs,
+    imgs, described = _micro_batches(config, micro, images, batch, seed, resize)
+    noises = torch.stack([make_noise(imgs.shape[1], config.num_patches, seed + i) for i in range(micro)])
+    lr, epoch = _lr_and_epoch(pub, epoch)
+    result = pretrain_steps(config, official_src, imgs, noises, lr=lr, warmup_epochs=pub.warmup_epochs,
                             epochs=pub.epochs, min_lr=pub.min_lr, weight_decay=pub.weight_decay,
                             accum_iter=accum_iter, mask_ratio=mask_ratio, seed=seed, epoch=epoch, model=model)
     result["notes"] = [*result["notes"], *model.pos_embed_notes,
                        f"published pre-training recipe of {spec.title}: lr {lr:g} (blr {pub.blr:g} x "
                        f"{pub.effective_batch} / 256), warm-up {pub.warmup_epochs}, {pub.epochs} epochs, weight decay "
                        f"{pub.weight_decay:g}; the {micro} micro-batches are epoch {epoch}"]
-    return {"variant": spec.name, "title": spec.title, "steps_requested": steps, "accum_iter": accum_iter,
-            "batch": int(imgs[0].shape[0]), "images": described, "seed": seed, "mask_ratio": mask_ratio,
-            "norm_pix_loss": norm_pix_loss, "epoch": epoch, "lr": lr,
-            "weights": getattr(weights, "path", None) or f"seeded initialisation (seed {seed})", **result}
+    return _report(spec, steps, accum_iter, imgs, described, seed, epoch, lr, result, mask_ratio=mask_ratio,
+                   norm_pix_loss=norm_pix_loss, weights=getattr(weights, "path", None))
 
 
 def compare_finetune_steps(variant: str, *, official_src: str | Path, steps: int, accum_iter: int = 1,
@@ -428,7 +453,6 @@ def compare_finetune_steps(variant: str, *, official_src: str | Path, steps: int
     Micro-batch i: the images of ``images`` or seeded random normal images (seed + i), and seeded labels."""
     from mae_core import recipe
     from mae_core.classifier import VisionTransformer
-    from mae_core.io.images import load_batch
     from mae_core.models import get_variant
 
     spec = get_variant(variant)
@@ -437,16 +461,11 @@ def compare_finetune_steps(variant: str, *, official_src: str | Path, steps: int
     torch.manual_seed(seed)
     model = VisionTransformer(config, num_classes=num_classes, global_pool=True, drop_path_rate=pub.drop_path)
     micro = steps * accum_iter
-    imgs, described = [], []
-    for i in range(micro):
-        x, names = load_batch(images or None, config.img_size, batch, seed + i, config.in_chans, resize=resize)
-        imgs.append(x)
-        described = described or names
+    imgs, described = _micro_batches(config, micro, images, batch, seed, resize)
     g = torch.Generator().manual_seed(seed)
-    targets = torch.randint(0, num_classes, (micro, imgs[0].shape[0]), generator=g)
-    lr = recipe.absolute_lr(pub.blr, pub.batch_size, pub.accum_iter, pub.world_size)
-    epoch = pub.warmup_epochs - 1 if epoch is None else epoch
-    result = finetune_steps(model, official_src, torch.stack(imgs), targets, lr=lr, warmup_epochs=pub.warmup_epochs,
+    targets = torch.randint(0, num_classes, (micro, imgs.shape[1]), generator=g)
+    lr, epoch = _lr_and_epoch(pub, epoch)
+    result = finetune_steps(model, official_src, imgs, targets, lr=lr, warmup_epochs=pub.warmup_epochs,
                             epochs=pub.epochs, min_lr=pub.min_lr, weight_decay=pub.weight_decay,
                             layer_decay=pub.layer_decay, accum_iter=accum_iter, seed=seed, epoch=epoch)
     result["notes"] = [*result["notes"],
@@ -454,8 +473,5 @@ def compare_finetune_steps(variant: str, *, official_src: str | Path, steps: int
                        f"{pub.effective_batch} / 256), layer decay {pub.layer_decay}, drop path {pub.drop_path}, "
                        f"warm-up {pub.warmup_epochs}, {pub.epochs} epochs; the {micro} micro-batches are epoch "
                        f"{epoch}; seeded labels of {num_classes} classes"]
-    return {"variant": spec.name, "title": spec.title, "steps_requested": steps, "accum_iter": accum_iter,
-            "batch": int(imgs[0].shape[0]), "images": described, "seed": seed, "mask_ratio": None,
-            "norm_pix_loss": None, "epoch": epoch, "lr": lr,
-            "weights": f"seeded initialisation (seed {seed})", **result}
+    return _report(spec, steps, accum_iter, imgs, described, seed, epoch, lr, result)
 
