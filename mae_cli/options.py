@@ -46,6 +46,12 @@ def check_tolerance(value: float) -> float:
     return value
 
 
+
+AtolOpt = Annotated[float, typer.Option(
+    "--atol", metavar="X", callback=check_tolerance, help="Absolute difference a stage may show and pass.")]
+RtolOpt = Annotated[float, typer.Option(
+    "--rtol", metavar="X", callback=check_tolerance, help="Plus this fraction of the reference's largest value.")]
+
 def _seed(value: int) -> int:
     """A seed torch.manual_seed accepts (checked here: a range in the help would print 40 digits)."""
     if not SEED_MIN <= value <= SEED_MAX:
@@ -182,6 +188,15 @@ def check_exists(path: str | os.PathLike, option: str, what: str) -> None:
         exists = False
     if not exists:
         raise BadInput(f"{option}: {what} {cut(repr(os.fspath(path)), 200)} does not exist; check the path")
+
+
+def one_reference(given: list[str] | None) -> str:
+    """The one reference of ``--reference`` (repeated or comma-separated, as bench takes several); auto if none."""
+    names = [n.strip().lower() for g in given or [] for n in g.split(",") if n.strip()]
+    if len(set(names)) > 1:
+        raise BadInput(f"--reference: compare-official compares with one reference at a time, got {', '.join(names)}; "
+                       "run it once per reference")
+    return names[0] if names else "auto"
 
 
 def check_images(paths: list[Path]) -> None:

@@ -90,6 +90,18 @@ class VerificationFailed(Exception):
 
 
 
+@contextlib.contextmanager
+def reference_errors() -> Iterator[None]:
+    """A reference that cannot be built here (``official_mae.ReferenceUnavailable``: a library missing, a
+    folder that is not the official clone) is bad input: its message already names the fix."""
+    from official_mae import ReferenceUnavailable
+
+    try:
+        yield
+    except ReferenceUnavailable as exc:
+        raise BadInput(str(exc)) from None
+
+
 def _bad_input_types() -> tuple[type[BaseException], ...]:
     """Exceptions that mean "bad input": ours, and every mae_core error (imported lazily: start-up)."""
     from mae_core.errors import MAEError

@@ -4,34 +4,27 @@ Paper: MAE Sec. 3 (every step of the forward pass is one row). Loads identical w
 and a reference (the official source, the official composition on timm, or transformers' ViTMAE), feeds
 both the same images and the same masking noise, and compares mask and ids_restore (exactly), the
 patch embedding, every block's output, the latent, pred and loss (max abs / max rel difference), and with
-``--grad`` every parameter's gradient. The logic lives in :mod:`official_mae.compare`; this module
-gathers the options and draws the table. Exit 1 when any row fails, naming the first.
+``--grad`` every parameter's gradient. The logic lives in :mod:`official_mae.service` (the run) and
+:mod:`official_mae.compare` (the rows); this module gathers the options and draws the table. Exit 1 when
+any row fails, naming the first.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from ..common import (AccumIterOpt, BadInput, BatchOpt, DeviceOpt, GradOpt, ImageOpt, ImgSizeOpt, InChansOpt,
-                      MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ReferenceOpt, ResizeOpt,
-                      SeedOpt, StageOpt, VariantOpt, VerificationFailed, WeightsOpt, check_inputs, check_tolerance,
-                      cut, esc, note, out, progress, resolve_device, resolve_variant, run)
+from ..model_args import resolve_variant
+from ..options import (AccumIterOpt, AtolOpt, BatchOpt, DeviceOpt, GradOpt, ImageOpt, ImgSizeOpt, InChansOpt,
+                       MaskFileOpt, MaskOpt, MaskRatioOpt, NormPixOpt, OfficialSrcOpt, ReferenceOpt, ResizeOpt, RtolOpt,
+                       SeedOpt, StageOpt, VariantOpt, WeightsOpt, check_inputs, one_reference, resolve_device)
+from ..output import esc, note, out, progress
+from ..runner import VerificationFailed, reference_errors, run
+from .compare_steps import EpochOpt, StepsOpt, official_source_note
 
-AtolOpt = Annotated[float, typer.Option(
-    "--atol", metavar="X", callback=check_tolerance, help="Absolute difference a stage may show and pass.")]
-RtolOpt = Annotated[float, typer.Option(
-    "--rtol", metavar="X", callback=check_tolerance, help="Plus this fraction of the reference's largest value.")]
-StepsOpt = Annotated[Optional[int], typer.Option(
-    "--steps", min=1, max=1000, show_default=False,
-    help="N optimizer steps of the published recipe against the official training loop.")]
-EpochOpt = Annotated[Optional[int], typer.Option(
-    "--epoch", min=0, max=100000, show_default=False,
-    help="With --steps: their epoch. Default: the last warm-up epoch.")]
 PerturbOpt = Annotated[str | None, typer.Option(
     "--perturb", metavar="WEIGHT", show_default=False,
     help="Add 0.001 to this weight on the reference side only, to watch the check fail.")]
@@ -87,137 +80,41 @@ def command(
       official}, lr [{group, weight_decay, ours, official}], max_param_diff,
       worst_param, passed}], passed, first_failure.
     """
+    given = dict(variant=variant, weights=weights, reference=one_reference(reference), official_src=official_src,
+                 batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, grad=grad,
+                 norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size, in_chans=in_chans,
+                 mask=mask, mask_file=mask_file, resize=resize)
     if steps is not None or accum_iter is not None or epoch is not None or stage != "pretrain":
-        from .compare_steps import compute as compute_steps
-        from .compare_steps import render as render_steps
+        from . import compare_steps
 
-        run(lambda: compute_steps(variant=variant, weights=weights, reference=one_reference(reference),
-                                  official_src=official_src,
-                                  batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio,
-                                  norm_pix_loss=norm_pix_loss, steps=steps, accum_iter=accum_iter or 1, epoch=epoch,
-                                  img_size=img_size, in_chans=in_chans, device=device, resize=resize, grad=grad,
-                                  perturb=perturb, mask=mask, mask_file=mask_file, stage=stage),
-            render_steps)
-        return
-    run(lambda: compute(variant=variant, weights=weights, reference=one_reference(reference),
-                        official_src=official_src,
-                        batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, atol=atol, rtol=rtol,
-                        grad=grad, norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size,
-                        in_chans=in_chans, mask=mask, mask_file=mask_file, resize=resize),
-        render)
+        return run(lambda: compare_steps.compute(steps=steps, accum_iter=accum_iter or 1, epoch=epoch, stage=stage,
+                                                 **given), compare_steps.render)
+    run(lambda: compute(atol=atol, rtol=rtol, **given), render)
 
 
 # --- compute -------------------------------------------------------------------------------------
 
-def one_reference(given: list[str] | None) -> str:
-    """The one reference of ``--reference`` (repeated or comma-separated, as bench takes several); auto if none."""
-    names = [n.strip().lower() for g in given or [] for n in g.split(",") if n.strip()]
-    if len(set(names)) > 1:
-        raise BadInput(f"--reference: compare-official compares with one reference at a time, got {', '.join(names)}; "
-                       "run it once per reference")
-    return names[0] if names else "auto"
-
-
-def compute(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None, batch: int,
-            images: list[Path], seed: int, mask_ratio: float, atol: float, rtol: float, grad: bool,
-            norm_pix_loss: bool | None,
-            perturb: str | None, device: str, img_size: str | None = None, in_chans: int = 3, mask: str = "random",
-            mask_file: Path | None = None, resize: str = "stretch") -> dict[str, Any]:
-    """Validate the options, run :func:`official_mae.compare.compare_prepared`, raise if it failed."""
-    from mae_core.views.prepare import prepare
-
-    from official_mae import ReferenceUnavailable, resolve_kind
-    from official_mae.compare import check_comparable, compare_prepared
-
-    batch = len(images) if images else batch
-    check_inputs(images, weights)
-    dev = resolve_device(device)
-    try:
-        kind = resolve_kind(reference, official_src)  # fail fast, before any model is built
-    except ReferenceUnavailable as exc:
-        raise BadInput(str(exc)) from None
-    from mae_core.errors import CheckpointError
+def compute(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None,
+            images: list[Path], batch: int, device: str, **settings: Any) -> dict[str, Any]:
+    """Check the files and the device, run :func:`official_mae.service.compare_given` (``settings``: its
+    other arguments, atol, rtol, mask_ratio, ...), raise if our model and the reference differ."""
     from mae_core.models import is_classifier
 
-    if variant is not None and is_classifier(variant):  # a fine-tuned classifier (models_vit.py), seeded
-        return _compare_classifier(None, variant, locals())
-    source = _official_source(official_src) if kind == "official" else None  # refused here if not a clone
-    try:
-        prep = prepare(variant and resolve_variant(variant), weights, images, batch, seed, device=dev,
-                       img_size=img_size, in_chans=in_chans, resize=resize, mask=mask, mask_file=mask_file,
-                       mask_ratio=mask_ratio, norm_pix_loss=norm_pix_loss, stage=progress)
-    except CheckpointError as exc:  # no pre-trained MAE: a fine-tuned or linear-probe classifier?
-        if weights is None or variant is not None:
-            raise
-        return _compare_classifier(weights, None, locals(), exc)
-    if prep.plan is None:  # the file is a fine-tuned classifier: compared as one
-        return _compare_classifier(weights, None, locals())
-    check_comparable(prep.variant, kind, prep.config.grid_size, perturb)  # before the note: nothing official runs
-    if source is not None:
-        note(source)
-    try:
-        with progress(f"comparing {prep.title} with the {kind} reference"):
-            data = compare_prepared(prep, reference=kind, official_src=official_src, atol=atol, rtol=rtol, grad=grad,
-                                    perturb=perturb)
-    except ReferenceUnavailable as exc:
-        raise BadInput(str(exc)) from None
-    if not data["passed"]:
-        raise VerificationFailed(data, f"{data['title']} differs from the {kind} reference from stage "
-                                       f"{data['first_failure']} on")
-    return data
+    from official_mae import resolve_kind
+    from official_mae.service import compare_given
 
-
-def _compare_classifier(weights: Path | None, variant: str | None, opts: dict[str, Any],
-                        mae_error: Exception | None = None) -> dict[str, Any]:
-    """compare-official on a classifier (official models_vit.py, timm's VisionTransformer, transformers'
-    ViTForImageClassification): stage by stage to the logits, and the loss's gradients with --grad."""
-    from mae_core.errors import CheckpointError
-    from mae_core.finetune import read_classifier
-
-    from official_mae import ReferenceUnavailable
-    from official_mae.classifier import check_official_vit_source, compare_classifier_checkpoint
-    from official_mae.official import official_source
-
-    if weights is not None and mae_error is not None:
-        try:
-            read_classifier(weights)  # neither an MAE nor a classifier: the MAE reader's message stands
-        except CheckpointError:
-            raise mae_error from None
-    if opts["kind"] == "official":
-        try:
-            check_official_vit_source(official_source(opts["official_src"]))
-        except ReferenceUnavailable as exc:
-            raise BadInput(str(exc)) from None
-    try:
-        with progress("comparing the classifier with the " + opts["kind"] + " reference"):
-            data = compare_classifier_checkpoint(
-                weights, [str(p) for p in opts["images"]], classifier=variant, batch=opts["batch"] or 2,
-                seed=opts["seed"], resize=opts["resize"], reference=opts["kind"], official_src=opts["official_src"],
-                atol=opts["atol"], rtol=opts["rtol"], grad=opts["grad"], perturb=opts["perturb"], device=opts["dev"])
-    except ReferenceUnavailable as exc:
-        raise BadInput(str(exc)) from None
-    except KeyError as exc:
-        raise BadInput(str(exc.args[0])) from None
+    check_inputs(images, weights)
+    dev = resolve_device(device)
+    with reference_errors():
+        kind = resolve_kind(reference, official_src)  # fail fast, before any model is built
+        name = variant if variant is None or is_classifier(variant) else resolve_variant(variant)
+        data = compare_given(name, weights, kind=kind, official_src=official_src, images=images,
+                             batch=len(images) or batch, device=dev, stage=progress,
+                             announce=lambda: note(official_source_note(official_src)), **settings)
     if not data["passed"]:
         raise VerificationFailed(data, f"{data['title']} differs from the {data['reference']} reference from stage "
                                        f"{data['first_failure']} on")
     return data
-
-
-def _official_source(official_src: Path | None) -> str:
-    """Check the official source folder by reading it (nothing in it runs); the note that says what will
-    be imported, and whether $MAE_OFFICIAL_SRC chose it."""
-    from official_mae import ReferenceUnavailable
-    from official_mae.official import ENV_VAR, check_official_source, official_source
-
-    src = official_source(official_src)
-    try:
-        check_official_source(src.parent if src.name == "models_mae.py" else src)
-    except ReferenceUnavailable as exc:
-        raise BadInput(str(exc)) from None
-    env = os.environ.get(ENV_VAR)
-    why = f" (set by ${ENV_VAR})" if env and (official_src is None or str(official_src) == env) else ""
-    return f"importing the official source {cut(str(src), 200)!r}{why}: its models_mae.py runs in this process"
 
 
 # --- render --------------------------------------------------------------------------------------
@@ -228,41 +125,29 @@ def _num(x: float | None) -> str:
     return "0" if x == 0 else f"{x:.2e}"
 
 
-def _render_classifier(data: dict[str, Any]) -> None:
-    out.print(f"[bold]{esc(data['title'])}[/] ({esc(data['variant'])}) vs [bold]{esc(data['reference'])}[/]: "
-              f"{esc(data['reference_detail'])}", highlight=False)
-    out.print(f"weights: {esc(data['weights'])}; input: {len(data['images'])} image(s) "
-              f"({esc(data['images'][0], 100)}{', ...' if len(data['images']) > 1 else ''}); loss: cross-entropy "
-              f"against labels of seed {data['seed']}", highlight=False)
-
-
 def render(data: dict[str, Any]) -> None:
-    if data.get("classifier"):
-        for line in data["notes"]:
-            note(line)
-        _render_classifier(data)
-        return _render_table(data)
     for line in data["notes"]:
         note(line)
     out.print(f"[bold]{esc(data['title'])}[/] ({esc(data['variant'])}) vs [bold]{esc(data['reference'])}[/]: "
-              f"{esc(data['reference_detail'])}",
-              highlight=False)
-    strategy = "" if data.get("mask_strategy", "random") == "random" else f" ({esc(data['mask_strategy'])} mask)"
-    out.print(f"weights: {esc(data['weights'])}; input: {len(data['images'])} image(s) of "
-              f"{esc(data.get('size', '224 px'))} ({esc(data['images'][0], 100)}"
-              f"{', ...' if len(data['images']) > 1 else ''}); masking noise seed {data['seed']}, mask ratio "
-              f"{data['mask_ratio']:g}{strategy}; loss on {'normalised' if data['norm_pix_loss'] else 'raw'} pixels",
-              highlight=False)
+              f"{esc(data['reference_detail'])}", highlight=False)
+    images = f"{len(data['images'])} image(s)"
+    first = f"{esc(data['images'][0], 100)}{', ...' if len(data['images']) > 1 else ''}"
+    if data.get("classifier"):
+        out.print(f"weights: {esc(data['weights'])}; input: {images} ({first}); loss: cross-entropy against labels "
+                  f"of seed {data['seed']}", highlight=False)
+    else:
+        strategy = "" if data.get("mask_strategy", "random") == "random" else f" ({esc(data['mask_strategy'])} mask)"
+        out.print(f"weights: {esc(data['weights'])}; input: {images} of {esc(data.get('size', '224 px'))} ({first}); "
+                  f"masking noise seed {data['seed']}, mask ratio {data['mask_ratio']:g}{strategy}; loss on "
+                  f"{'normalised' if data['norm_pix_loss'] else 'raw'} pixels", highlight=False)
     _render_table(data)
 
 
 def _render_table(data: dict[str, Any]) -> None:
     table = Table(title=f"stage by stage (pass: max abs diff <= {data['atol']:g} + {data['rtol']:g} x max |reference|;"
                         " masks identical)")
-    table.add_column("stage", no_wrap=True)
-    table.add_column("shape", no_wrap=True)
-    table.add_column("max abs diff", justify="right", no_wrap=True)
-    table.add_column("max rel diff", justify="right", no_wrap=True)
+    for col, justify in (("stage", "left"), ("shape", "left"), ("max abs diff", "right"), ("max rel diff", "right")):
+        table.add_column(col, justify=justify, no_wrap=True)
     table.add_column("result")
     for row in data["stages"]:
         shape = row["shape"] if isinstance(row["shape"], str) else "x".join(map(str, row["shape"])) or "scalar"

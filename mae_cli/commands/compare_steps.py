@@ -8,34 +8,66 @@ of every micro-batch, the learning rate of every group and every weight are the 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional
 
+import typer
 from rich.table import Table
 
-from ..common import (BadInput, VerificationFailed, check_fits_at_size, check_images, esc, note, out, progress,
-                      resolve_weights)
+from ..model_args import resolve_variant
+from ..options import check_images, check_inputs
+from ..output import cut, esc, note, out, progress
+from ..runner import BadInput, VerificationFailed, reference_errors
+
+StepsOpt = Annotated[Optional[int], typer.Option(
+    "--steps", min=1, max=1000, show_default=False,
+    help="N optimizer steps of the published recipe against the official training loop.")]
+EpochOpt = Annotated[Optional[int], typer.Option(
+    "--epoch", min=0, max=100000, show_default=False,
+    help="With --steps: their epoch. Default: the last warm-up epoch.")]
+
 
 def compute(*, variant: str | None, weights: Path | None, reference: str, official_src: Path | None,
             batch: int | None, images: list[Path], seed: int, mask_ratio: float, norm_pix_loss: bool | None,
             steps: int | None, accum_iter: int, epoch: int | None, img_size: str | None, in_chans: int,
-            stage: str = "pretrain",
-            device: str, resize: str, grad: bool, perturb: str | None, mask: str,
+            stage: str = "pretrain", device: str, resize: str, grad: bool, perturb: str | None, mask: str,
             mask_file: Path | None) -> dict[str, Any]:
-    from mae_core.models import get_variant
-    from mae_core.views.prepare import check_mask_ratio, size_overrides
+    """Check the options, run :func:`official_mae.service.steps_given`, raise if the two loops differ."""
+    from mae_core.views.prepare import read_weights
 
-    from official_mae import ReferenceUnavailable
+    from official_mae.service import steps_given
+
+    check_options(steps, stage, reference, official_src, weights, mask_ratio, grad=grad, perturb=perturb,
+                  mask=mask, mask_file=mask_file, device=device)
+    check_images(images)
+    note(official_source_note(official_src))
+    name = resolve_variant(variant) if variant else None  # a typo fails before a large file is read
+    check_inputs([], weights)
+    name, loaded = read_weights(name, weights, progress)
+    with reference_errors():
+        data = steps_given(name, loaded, train_stage=stage, official_src=official_src, steps=steps,
+                           accum_iter=accum_iter, batch=batch, images=images, seed=seed, mask_ratio=mask_ratio,
+                           epoch=epoch, norm_pix_loss=norm_pix_loss, img_size=img_size, in_chans=in_chans,
+                           resize=resize, stage=progress)
+    if not data["passed"]:
+        raise VerificationFailed(data, f"{data['title']} training differs from the official loop at "
+                                       f"{data['first_failure']}")
+    return data
+
+
+def check_options(steps: int | None, stage: str, reference: str, official_src: Path | None, weights: Path | None,
+                  mask_ratio: float, **others: Any) -> None:
+    """The options --steps takes and those it cannot combine with (the steps run on the CPU, random masking,
+    the recipe's own loss), each refused in the words of the flag."""
+    from importlib.util import find_spec
+
     from official_mae.official import official_source
-    from official_mae.steps import compare_finetune_steps, compare_steps
-
-    from .compare import _official_source
 
     if steps is None:
         raise BadInput("--accum-iter, --epoch and --stage go with --steps N (N optimizer steps); add --steps 3")
-    unsupported = [flag for flag, used in (("--grad", grad), ("--perturb", perturb is not None),
-                                           ("--mask", mask != "random"), ("--mask-file", mask_file is not None),
-                                           ("--device", device != "cpu")) if used]
+    defaults = {"grad": False, "perturb": None, "mask": "random", "mask_file": None, "device": "cpu"}
+    unsupported = [f"--{k.replace('_', '-')}" for k, v in defaults.items() if others[k] != v]
     if unsupported:
         raise BadInput(f"{', '.join(unsupported)} cannot be combined with --steps (the steps run on the CPU, "
                        "random masking, the recipe's own loss); drop it")
@@ -48,42 +80,23 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
     if stage not in ("pretrain", "finetune"):
         raise BadInput(f"--stage {stage!r}: --steps compares pretrain or finetune (linear probing shares the "
                        "fine-tuning loop and LARS is compared in the tests)")
-    if stage == "finetune":
-        if weights is not None:
-            raise BadInput("--stage finetune starts from our seeded classifier; drop --weights")
-        from importlib.util import find_spec
-
-        if find_spec("mae_core.classifier") is None:  # the classifier lands with issue 24
-            raise BadInput("--stage finetune needs the classifier (mae_core.classifier), which this build does "
-                           "not have; use --stage pretrain")
-    check_images(images)
-    note(_official_source(official_src))
-    name, loaded = resolve_weights(variant, weights)
-    overrides = size_overrides(name, img_size, in_chans, pictures=bool(images))
-    cfg = get_variant(name).config.replace(**overrides)
-    check_mask_ratio(mask_ratio, cfg.num_patches)
+    if stage == "finetune" and weights is not None:
+        raise BadInput("--stage finetune starts from our seeded classifier; drop --weights")
+    if stage == "finetune" and find_spec("mae_core.classifier") is None:  # the classifier lands with issue 24
+        raise BadInput("--stage finetune needs the classifier (mae_core.classifier), which this build does "
+                       "not have; use --stage pretrain")
     if mask_ratio == 0 and stage == "pretrain":
         raise BadInput("--mask-ratio 0 leaves no masked patch, so the loss is undefined: use e.g. 0.75 with --steps")
-    b = len(images) or batch or 2
-    check_fits_at_size(cfg, get_variant(name).title, b, "cpu", weights_resident=loaded is not None)
-    try:
-        with progress(f"{steps} {stage} optimizer step(s) x {accum_iter} micro-batch(es), ours and the official "
-                      "loop"):
-            if stage == "finetune":
-                data = compare_finetune_steps(name, official_src=str(official_source(official_src)), steps=steps,
-                                              accum_iter=accum_iter, batch=b, images=[str(p) for p in images],
-                                              seed=seed, epoch=epoch, overrides=overrides, resize=resize)
-            else:
-                data = compare_steps(name, official_src=str(official_source(official_src)), steps=steps,
-                                     accum_iter=accum_iter, batch=b, images=[str(p) for p in images], seed=seed,
-                                     mask_ratio=mask_ratio, epoch=epoch, norm_pix_loss=norm_pix_loss,
-                                     weights=loaded, overrides=overrides, resize=resize)
-    except ReferenceUnavailable as exc:
-        raise BadInput(str(exc)) from None
-    if not data["passed"]:
-        raise VerificationFailed(data, f"{data['title']} training differs from the official loop at "
-                                       f"{data['first_failure']}")
-    return data
+
+
+def official_source_note(official_src: Path | None) -> str:
+    """What will be imported, and whether $MAE_OFFICIAL_SRC chose it (the folder is checked by the service)."""
+    from official_mae.official import ENV_VAR, official_source
+
+    src, env = official_source(official_src), os.environ.get(ENV_VAR)
+    why = f" (set by ${ENV_VAR})" if env and (official_src is None or str(official_src) == env) else ""
+    return f"importing the official source {cut(str(src), 200)!r}{why}: its models_mae.py runs in this process"
+
 
 
 def _pair(ours: list[Any], official: list[Any], fmt: str) -> str:

@@ -15,7 +15,7 @@ known to fit:
        the caller's choice, else the checkpoint's ``config.json``, else ``*_full.pth`` in the file name
        (the official full checkpoints were trained with ``norm_pix_loss``, the ``mae_visualize_*`` ones
        without), else raw pixels;
-    5. the memory check, once (:func:`mae_core.views.memory_budget.check_fits`);
+    5. the memory check, once (:func:`check_forward_fits`);
     6. the images, then the model with its weights (``norm_pix_loss`` in its config, so its own loss
        is on that target).
 
@@ -58,6 +58,20 @@ def variant_name(variant: str | None, weights: str | Path | None, default: str =
     if variant is not None:
         return get_variant(variant).name
     return get_variant(default).name if weights is None else None
+
+
+def read_weights(variant: str | None, weights: str | Path | None, stage: Stage = _quiet) -> tuple[str, Any]:
+    """The variant and the weights of a run: ``weights`` read (bounded, never unpickling objects) and their
+    variant detected, or checked against ``variant``; without weights, ``variant`` (default base) and None.
+    Returns ``(canonical name, LoadedWeights or None)``."""
+    from ..loading.weights import load_weights
+
+    name = variant_name(variant, weights)
+    if weights is None:
+        return name, None
+    with stage(f"reading {str(weights)[:100]}"):
+        loaded = load_weights(weights, name)
+    return loaded.variant, loaded
 
 
 def check_batch(batch: int) -> int:
@@ -148,6 +162,19 @@ def size_text(cfg: MAEConfig) -> str:
     """``224 px`` or ``224x320 px``."""
     H, W = cfg.image_hw
     return f"{H} px" if H == W else f"{H}x{W} px"
+
+
+def check_forward_fits(cfg: MAEConfig, title: str, batch: int, device: torch.device | str, *,
+                       mask_ratio: float = 0.0, dtype: torch.dtype = torch.float32, amp: bool = False,
+                       weights_resident: bool = False, kept_per_image: int = 0, passes: int = 1) -> None:
+    """The one fit check of a run: refuse (:class:`~mae_core.errors.MemoryBudgetError`, the estimate in the
+    message) ``passes`` forward passes of ``batch`` images of ``cfg`` that cannot fit in what ``device`` has,
+    before the images or the model are allocated. Mask ratio 0 (every patch encoded) is the largest case."""
+    from .memory_budget import check_fits
+
+    check_fits(cfg, batch, mask_ratio, what=f"a {title} forward pass at {size_text(cfg)}", mode="inference",
+               dtype=dtype, amp=amp, device=device, weights_resident=weights_resident,
+               kept_per_image=kept_per_image, passes=passes)
 
 
 # --- the mask -------------------------------------------------------------------------------------------
@@ -257,9 +284,7 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
         passes: forward passes the caller will run (repeats, a sweep's cells): the work check counts them.
     """
     from ..io.images import builtin_image, load_batch, normalize
-    from ..loading.weights import load_weights
     from ..models import get_variant
-    from .memory_budget import check_fits
     from .reconstruct import reconstruction_target
 
     images = [str(p) for p in images or []]
@@ -273,16 +298,12 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
     if name is not None:  # a bad size or ratio is refused before any weights are read
         check_mask_ratio(mask_ratio, get_variant(name).config.replace(
             **size_overrides(name, img_size, in_chans, pictures=pictures)).num_patches)
-    loaded = None
-    if weights is not None:
-        try:
-            with stage(f"reading {str(weights)[:100]}"):
-                loaded = load_weights(weights, name)
-        except ClassifierCheckpointError:  # a fine-tuned / linear-probe classifier: run it as it is
-            if name is not None or not classifiers:
-                raise
-            return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize)
-        name = loaded.variant
+    try:
+        name, loaded = read_weights(name, weights, stage)
+    except ClassifierCheckpointError:  # a fine-tuned / linear-probe classifier: run it as it is
+        if name is not None or not classifiers:
+            raise
+        return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize)
     info = get_variant(name)
     overrides = size_overrides(name, img_size, in_chans, pictures=pictures)
     cfg = info.config.replace(**overrides)
@@ -292,10 +313,9 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
                                                     loaded.hints if loaded is not None else {})
     target = {"norm_pix_loss": norm_pix} if norm_pix != cfg.norm_pix_loss else {}  # only a change is passed on
     cfg = cfg.replace(**target)
-    check_fits(cfg, count, plan.mask_ratio if fit_mask_ratio is None else fit_mask_ratio,
-               what=f"a {info.title} forward pass at {size_text(cfg)}", mode="inference", dtype=dtype, amp=True,
-               device=device, weights_resident=loaded is not None,  # before the images or the model exist
-               kept_per_image=kept_per_image(cfg) if kept_per_image else 0, passes=passes)
+    check_forward_fits(cfg, info.title, count, device, dtype=dtype, amp=True, weights_resident=loaded is not None,
+                       mask_ratio=plan.mask_ratio if fit_mask_ratio is None else fit_mask_ratio,
+                       kept_per_image=kept_per_image(cfg) if kept_per_image else 0, passes=passes)
     if builtin and not images:
         imgs = normalize([builtin_image(cfg.img_size, channels=cfg.in_chans)] * count)
         inputs = ["built-in test image"] * count

@@ -212,7 +212,7 @@ def test_missing_libraries_give_the_install_command(monkeypatch):
 def test_package_imports_without_timm_or_transformers():
     code = ("import sys; sys.modules['timm'] = None; sys.modules['transformers'] = None\n"
             "import official_mae, official_mae.compare, official_mae.official, official_mae.timm_ref, "
-            "official_mae.hf_ref, official_mae.shims\n"
+            "official_mae.hf_ref, official_mae.shims, official_mae.service\n"
             "import mae_cli.commands.compare\n"
             "print('ok')")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
