@@ -221,6 +221,20 @@ def check_inputs(images: list[Path], weights: str | os.PathLike | None = None) -
         regular_file(weights, "checkpoint")
 
 
+def check_png_out(path: Path, follow_symlink: bool) -> None:
+    """Refuse an --out picture that cannot be written, before any work (the write itself is atomic)."""
+    if path.is_symlink() and not follow_symlink:
+        raise BadInput(f"--out {cut(repr(str(path)), 200)} is a symbolic link; refusing to write through it "
+                       "(remove it, pass the real path, or add --follow-symlink)")
+    if path.suffix.lower() != ".png":
+        raise BadInput(f"--out {str(path)!r} must end in .png (the picture is written as PNG)")
+    if path.is_dir():
+        raise BadInput(f"--out {str(path)!r} is a directory; give a file name such as {str(path / 'mask_demo.png')!r}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BadInput(f"--out {str(path)!r}: the folder {str(parent)!r} does not exist; create it first")
+
+
 def resolve_device(device: str):
     """A torch.device, or BadInput when the device is unknown or not available here."""
     import torch

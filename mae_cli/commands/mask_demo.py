@@ -16,10 +16,12 @@ from typing import Annotated, Any
 
 import typer
 
-from ..common import (BadInput, DeviceOpt, FollowSymlinkOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt, MaskOpt,
-                      MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt,
-                      check_inputs, cut, esc, note,
-                      out, progress, resolve_device, resolve_variant, run)
+from ..model_args import resolve_variant
+from ..options import (DeviceOpt, FollowSymlinkOpt, ImageOpt, ImgSizeOpt, InChansOpt, MaskFileOpt, MaskOpt,
+                       MaskRatioOpt, NormPixOpt, OutOpt, ResizeOpt, SeedOpt, VariantOpt, WeightsOpt, check_inputs,
+                       check_png_out, resolve_device)
+from ..output import esc, note, out, progress
+from ..runner import run
 
 VISIBLE_CELL, MASKED_CELL = "██", "░░"  # two characters per patch so the grid looks square
 VISIBLE_STYLE, MASKED_STYLE = "bold green", "grey42"
@@ -77,15 +79,13 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
             out_path: Path, norm_pix_loss: bool | None, device: str, follow_symlink: bool = False,
             img_size: str | None = None, in_chans: int = 3, mask: str = "random", mask_file: Path | None = None,
             resize: str = "stretch") -> dict[str, Any]:
-    """Run the demo and write the PNG; return the report (plain data for the table and the JSON)."""
-    from mae_core.views.prepare import prepare
-    from mae_core.models import get_variant
-    from mae_core.views.demo import demo_report, reconstruct_checked
-
-    _check_out(out_path, follow_symlink)
-    check_inputs(image_paths, weights)
+    """Check the files, run the demo (:mod:`mae_core.views.demo`) and write the PNG; return the report."""
     from mae_core.io.files import check_outputs
+    from mae_core.views.demo import demo_report, reconstruct_checked
+    from mae_core.views.prepare import prepare
 
+    check_png_out(out_path, follow_symlink)
+    check_inputs(image_paths, weights)
     check_outputs([(out_path, "--out")], [*image_paths, weights, mask_file], follow_symlink=follow_symlink)
     prep = prepare(variant and resolve_variant(variant), weights, image_paths, None, seed,
                    device=resolve_device(device), builtin=True, img_size=img_size, in_chans=in_chans,
@@ -93,31 +93,22 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
                    stage=progress)
     with progress(f"masking and reconstructing {len(prep.inputs)} image(s)"):
         rec, hint = reconstruct_checked(prep)
-    notes = (list(prep.model.pos_embed_notes) + _notes(prep.loaded, weights, seed, prep.norm_pix_loss,
-                                                       prep.norm_pix_loss_from, get_variant(prep.variant).short)
-             + prep.plan.notes)
+    return demo_report(prep, rec, out_path, notes=_all_notes(prep, hint), follow_symlink=follow_symlink)
+
+
+def _all_notes(prep: Any, hint: Any) -> list[str]:
+    """The notes of the run in the tool's words: the file's, the weights' (:func:`_notes`), the mask's, a hint."""
+    from mae_core.models import get_variant
+
+    notes = [*prep.model.pos_embed_notes, *_notes(prep.loaded, prep.weights, prep.seed,
+                                                  prep.norm_pix_loss, prep.norm_pix_loss_from,
+                                                  get_variant(prep.variant).short), *prep.plan.notes]
     if hint:
         notes.append(f"hint: {hint.message}; try {'--norm-pix-loss' if hint.norm_pix_loss else '--raw-pix'}")
-    header = _header(prep.title, prep.loaded, weights, seed, prep.plan.mask_ratio, prep.norm_pix_loss,
-                     prep.plan.strategy)
-    return demo_report(prep, rec, out_path, header=header, notes=notes, follow_symlink=follow_symlink)
+    return notes
 
 
-def _check_out(path: Path, follow_symlink: bool) -> None:
-    """Refuse an --out that cannot be written before any work (the write itself is atomic)."""
-    if path.is_symlink() and not follow_symlink:
-        raise BadInput(f"--out {cut(repr(str(path)), 200)} is a symbolic link; refusing to write through it "
-                       "(remove it, pass the real path, or add --follow-symlink)")
-    if path.suffix.lower() != ".png":
-        raise BadInput(f"--out {str(path)!r} must end in .png (the picture is written as PNG)")
-    if path.is_dir():
-        raise BadInput(f"--out {str(path)!r} is a directory; give a file name such as {str(path / 'mask_demo.png')!r}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise BadInput(f"--out {str(path)!r}: the folder {str(parent)!r} does not exist; create it first")
-
-
-def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str, short: str) -> list[str]:
+def _notes(loaded, weights: str | Path | None, seed: int, norm_pix: bool, source: str, short: str) -> list[str]:
     # What the loader noticed about the file (layout conversions, config.json settings), except its own
     # "no decoder" note, which is said below together with what the picture therefore shows.
     notes = [note for note in (loaded.notes if loaded else []) if "no decoder" not in note]
@@ -139,19 +130,6 @@ def _notes(loaded, weights: Path | None, seed: int, norm_pix: bool, source: str,
                      "the de-normalised panels give each masked patch a mean and std interpolated from the visible "
                      "patches only (inverse-squared-distance weights on the grid), never the hidden patch's own")
     return notes
-
-
-def _header(title: str, loaded, weights: Path | None, seed: int, mask_ratio: float, norm_pix: bool,
-            strategy: str = "random") -> str:
-    if loaded is None:
-        source = f"random init, seed {seed} (untrained)"
-    elif not loaded.has_decoder:
-        source = f"{weights.name} (encoder only: untrained decoder)"
-    else:
-        source = weights.name
-    target = " | norm_pix_loss" if norm_pix else ""
-    how = "" if strategy == "random" else f" ({strategy})"
-    return f"MAE {title} | {source} | mask ratio {mask_ratio:g}{how} | noise seed {seed}{target}"
 
 
 # --- the terminal ------------------------------------------------------------------------------------

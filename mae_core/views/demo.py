@@ -40,13 +40,28 @@ def demo_rows(prep: Any, rec: Reconstruction, output: str) -> list[dict[str, Any
     return rows
 
 
-def demo_report(prep: Any, rec: Reconstruction, path: str | Path, *, header: str, notes: list[str],
+def demo_header(prep: Any) -> str:
+    """The picture's title line: the model, the weights (and whether the decoder is trained), the mask, the seed."""
+    plan = prep.plan
+    if prep.loaded is None:
+        source = f"random init, seed {prep.seed} (untrained)"
+    elif not prep.loaded.has_decoder:
+        source = f"{Path(prep.weights).name} (encoder only: untrained decoder)"
+    else:
+        source = Path(prep.weights).name
+    target = " | norm_pix_loss" if prep.norm_pix_loss else ""
+    how = "" if plan.strategy == "random" else f" ({plan.strategy})"
+    return f"MAE {prep.title} | {source} | mask ratio {plan.mask_ratio:g}{how} | noise seed {prep.seed}{target}"
+
+
+def demo_report(prep: Any, rec: Reconstruction, path: str | Path, *, notes: list[str], header: str | None = None,
                 follow_symlink: bool = False) -> dict[str, Any]:
-    """Draw and write the picture (:func:`mae_core.views.picture.demo_picture`) and return the report."""
+    """Draw and write the picture (:func:`mae_core.views.picture.demo_picture`; ``header``: its title line,
+    default :func:`demo_header`) and return the report."""
     from .picture import demo_picture
 
     cfg, plan = prep.config, prep.plan
-    picture, panels = demo_picture(prep, rec, header, path, follow_symlink=follow_symlink)
+    picture, panels = demo_picture(prep, rec, header or demo_header(prep), path, follow_symlink=follow_symlink)
     return {
         "variant": prep.variant, "title": prep.title, "weights": prep.weights,
         "trained_decoder": prep.trained_decoder, "norm_pix_loss": prep.norm_pix_loss,
