@@ -111,3 +111,20 @@ def note(message: str) -> None:
 
 def fmt_int(n: int) -> str:
     return f"{n:,}"
+
+
+# --- tables ---------------------------------------------------------------------------------------------
+
+def facts_table(title: str, rows: list[tuple[str, object]], lines: list[tuple[str, str]] = ()) -> None:
+    """Print a two-column table of (name, value) facts, every value escaped (user text is never markup),
+    then ``lines`` (name, value) one per line, never wrapped: hashes a reader copies whole."""
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False)
+    t.add_column("", style="bold")
+    t.add_column("", overflow="fold")
+    for name, value in rows:
+        t.add_row(escape(name), escape(str(value)))
+    out.print(t)
+    for name, value in lines:
+        out.print(f"{name} {value}", markup=False, highlight=False, soft_wrap=True)

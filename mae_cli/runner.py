@@ -91,6 +91,20 @@ class VerificationFailed(Exception):
 
 
 @contextlib.contextmanager
+def file_argument() -> Iterator[None]:
+    """For a command that takes the checkpoint as an argument (``mae checkpoint info PATH``): a core error
+    about the file drops its "(pass --weights)" hint, an option that command does not have (issue 23)."""
+    from mae_core.errors import MAEError
+
+    try:
+        yield
+    except MAEError as exc:
+        if exc.setting == "weights":
+            exc.setting = None
+        raise
+
+
+@contextlib.contextmanager
 def reference_errors() -> Iterator[None]:
     """A reference that cannot be built here (``official_mae.ReferenceUnavailable``: a library missing, a
     folder that is not the official clone) is bad input: its message already names the fix."""

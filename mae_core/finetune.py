@@ -22,6 +22,8 @@ Shapes: a state dict in the official flat layout (``{name: tensor}``) -> a
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,6 +249,24 @@ def hf_vit_config(spec: ClassifierSpec) -> dict[str, Any]:
             "intermediate_size": int(c.embed_dim * c.mlp_ratio), "hidden_act": "gelu", "layer_norm_eps": c.ln_eps,
             "qkv_bias": True, "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
             "num_labels": spec.num_classes, "initializer_range": 0.02}
+
+
+def convert_checkpoint(src: str | Path, dst: str | Path, to: str, *, dtype: str = "float32", hf_version: str = "v5",
+                       variant: str | None = None,
+                       stage: Callable[[str], AbstractContextManager] = lambda _: nullcontext()) -> dict[str, Any]:
+    """The service behind ``mae checkpoint convert``: a pre-trained MAE by
+    :func:`mae_core.loading.convert.convert`; a fine-tuned or linear-probe classifier, which that refuses,
+    by :func:`convert_classifier` (unless ``variant`` asked for an MAE). ``stage``: a progress display."""
+    from .loading.convert import convert
+
+    try:
+        with stage(f"converting {str(src)[:80]} to {to}, then re-reading and checking it"):
+            return convert(src, dst, to, dtype=dtype, hf_version=hf_version, variant=variant)
+    except CheckpointError as exc:  # a fine-tuned / linear-probe classifier (models_vit.py)?
+        if variant or "classifier" not in str(exc):
+            raise
+    with stage(f"converting the classifier {str(src)[:80]} to {to}, then checking it"):
+        return convert_classifier(src, dst, to, dtype=dtype, hf_version=hf_version)
 
 
 def convert_classifier(src: str | Path, dst: str | Path, to: str, *, dtype: str = "float32",

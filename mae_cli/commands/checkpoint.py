@@ -1,24 +1,22 @@
 """`mae checkpoint info | convert`: what a checkpoint file is, and the same weights in another layout.
 
 Paper: none (engineering). Services: :func:`mae_core.loading.info.checkpoint_info` and
-:func:`mae_core.loading.convert.convert`; this module gathers the options and draws the tables.
+:func:`mae_core.finetune.convert_checkpoint` (an MAE by :mod:`mae_core.loading.convert`, or a classifier); this
+module gathers the options and draws the tables.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from ..model_args import resolve_variant
 from ..options import VariantOpt
-from ..output import cut, fmt_int, note, out, progress
-from ..runner import BadInput, VerificationFailed, run
+from ..output import cut, facts_table, fmt_int, note, progress
+from ..runner import BadInput, VerificationFailed, file_argument, run
 
 # A group: `mae checkpoint info`, `mae checkpoint convert` (mae_cli/app.py builds it from these names).
 SUBCOMMANDS = ("info", "convert")
@@ -30,20 +28,6 @@ VariantCheck = VariantOpt  # the one --variant (mae_cli.options): compare agains
 PTH_TARGETS = ("official", "ours", "timm")  # written with torch.save: a zip .pth
 PTH_SUFFIXES = (".pth", ".pt", ".bin")
 
-
-
-@contextlib.contextmanager
-def _no_weights_hint() -> Iterator[None]:
-    """A checkpoint error names the file, which these commands take as an argument: drop the core's
-    "(pass --weights)" hint, an option they do not have (issue 23)."""
-    from mae_core.errors import MAEError
-
-    try:
-        yield
-    except MAEError as exc:
-        if exc.setting == "weights":
-            exc.setting = None
-        raise
 
 def info(path: FileArg, variant: VariantCheck = None,
          no_hash: Annotated[bool, typer.Option(
@@ -73,26 +57,13 @@ def info(path: FileArg, variant: VariantCheck = None,
 
         name = resolve_variant(variant) if variant else None
         with progress(f"reading {cut(str(path), 100)}" + ("" if no_hash else " and hashing it (sha256, md5)")):
-            with _no_weights_hint():
+            with file_argument():
                 data = checkpoint_info(path, name, hashes=not no_hash)
         if not data["fits"]:
             raise VerificationFailed(data, "keys or shapes differ from the variant")
         return data
 
     run(compute, _render_info)
-
-
-def facts_table(title: str, rows: list[tuple[str, object]], lines: list[tuple[str, str]] = ()) -> None:
-    """Print a two-column table of (name, value) facts, every value escaped (user text is never markup),
-    then ``lines`` (name, value) one per line, never wrapped: hashes a reader copies whole."""
-    t = Table(title=title, show_header=False)
-    t.add_column("", style="bold")
-    t.add_column("", overflow="fold")
-    for name, value in rows:
-        t.add_row(escape(name), escape(str(value)))
-    out.print(t)
-    for name, value in lines:
-        out.print(f"{name} {value}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _render_info(d: dict) -> None:
@@ -169,32 +140,13 @@ def convert(
     """
 
     def compute():
-        from mae_core.loading.convert import DTYPES, TARGETS
-        from mae_core.loading.convert import convert as convert_file
+        from mae_core.finetune import convert_checkpoint
 
-        if to not in TARGETS:
-            raise BadInput(f"--to {to!r} is unknown; use one of {', '.join(TARGETS)}")
-        if save_dtype not in DTYPES:
-            raise BadInput(f"--save-dtype {save_dtype!r} is not supported; use {', '.join(DTYPES)}")
-        if hf_v4 and to != "hf":
-            raise BadInput("--hf-v4 only applies to --to hf")
-        from mae_core.errors import CheckpointError
-
-        check_extension(to, dst)
+        check_convert_options(to, save_dtype, hf_v4, dst)
         name = resolve_variant(variant) if variant else None
-        try:
-            with progress(f"converting {cut(str(src), 80)} to {to}, then re-reading and checking it"):
-                with _no_weights_hint():
-                    data = convert_file(src, dst, to, dtype=save_dtype, hf_version="v4" if hf_v4 else "v5",
-                                        variant=name)
-        except CheckpointError as exc:  # a fine-tuned / linear-probe classifier (models_vit.py)?
-            if variant or "classifier" not in str(exc):
-                raise
-            from mae_core.finetune import convert_classifier
-
-            with progress(f"converting the classifier {cut(str(src), 80)} to {to}, then checking it"):
-                with _no_weights_hint():
-                    data = convert_classifier(src, dst, to, dtype=save_dtype, hf_version="v4" if hf_v4 else "v5")
+        with file_argument():
+            data = convert_checkpoint(src, dst, to, dtype=save_dtype, hf_version="v4" if hf_v4 else "v5",
+                                      variant=name, stage=progress)
         if not data["passed"]:
             raise VerificationFailed(data, "the written file does not reproduce the input")
         return data
@@ -202,9 +154,18 @@ def convert(
     run(compute, _render_convert)
 
 
-def check_extension(to: str, dst: Path) -> None:
-    """OUT's extension agrees with --to: a .pth for the torch.save layouts, .safetensors, or a folder for hf
-    (a zip .pth under a .safetensors name cannot be read back as one)."""
+def check_convert_options(to: str, save_dtype: str, hf_v4: bool, dst: Path) -> None:
+    """--to, --save-dtype and --hf-v4 name what convert writes, and OUT's extension agrees with --to: a .pth
+    for the torch.save layouts, .safetensors, or a folder for hf (a zip .pth under a .safetensors name cannot
+    be read back as one). Checked before anything is read."""
+    from mae_core.loading.convert import DTYPES, TARGETS
+
+    if to not in TARGETS:
+        raise BadInput(f"--to {to!r} is unknown; use one of {', '.join(TARGETS)}")
+    if save_dtype not in DTYPES:
+        raise BadInput(f"--save-dtype {save_dtype!r} is not supported; use {', '.join(DTYPES)}")
+    if hf_v4 and to != "hf":
+        raise BadInput("--hf-v4 only applies to --to hf")
     suffix = dst.suffix.lower()
     stem = cut(dst.stem, 60)
     if to in PTH_TARGETS and suffix not in PTH_SUFFIXES:
