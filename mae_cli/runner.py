@@ -105,15 +105,15 @@ def file_argument() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def reference_errors() -> Iterator[None]:
+def reference_errors(prefix: str = "") -> Iterator[None]:
     """A reference that cannot be built here (``official_mae.ReferenceUnavailable``: a library missing, a
-    folder that is not the official clone) is bad input: its message already names the fix."""
+    folder that is not the official clone) is bad input: its message, after ``prefix``, already names the fix."""
     from official_mae import ReferenceUnavailable
 
     try:
         yield
     except ReferenceUnavailable as exc:
-        raise BadInput(str(exc)) from None
+        raise BadInput(f"{prefix}{exc}") from None
 
 
 def _bad_input_types() -> tuple[type[BaseException], ...]:

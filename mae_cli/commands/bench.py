@@ -17,9 +17,11 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from ..common import (AutocastOpt, BadInput, BatchOpt, DeviceOpt, DtypeOpt, MAX_REPEAT, MaskRatioOpt, ModeOpt,
-                      OfficialSrcOpt, ReferenceOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, err,
-                      out, progress, resolve_device, resolve_dtype, resolve_variant, run)
+from ..model_args import resolve_variant
+from ..options import (MAX_REPEAT, AutocastOpt, BatchOpt, DeviceOpt, DtypeOpt, MaskRatioOpt, ModeOpt, OfficialSrcOpt,
+                       ReferenceOpt, SeedOpt, ThreadsOpt, VariantOpt, WarmupOpt, resolve_device, resolve_dtype)
+from ..output import err, out, progress
+from ..runner import BadInput, reference_errors, run
 
 
 def command(
@@ -87,44 +89,32 @@ def command(
 # --- compute -------------------------------------------------------------------------------------
 
 def compute(variant: str, *, references: list[str] | tuple[str, ...] = (), reference_dtype: str | None = None,
-          device: str = "cpu", dtype: str = "float32", official_src: str | None = None,
-          progress_to_stderr: bool = False, **settings: Any) -> dict[str, Any]:
-    """Resolve the options, then :func:`mae_core.views.bench.bench_report` (plain data for table and JSON)."""
-    from mae_core.views.bench import bench_report
+            device: str = "cpu", dtype: str = "float32", official_src: str | None = None,
+            progress_to_stderr: bool = False, **settings: Any) -> dict[str, Any]:
+    """Resolve the options, check the step fits, then :func:`mae_core.views.bench.bench_report` (plain data)."""
+    from mae_core.views.bench import bench_report, check_bench_fits
 
     def tick(r: int) -> None:
         if progress_to_stderr and err.is_terminal:
             err.print(f"  round {r}/{settings.get('runs', 10)}", end="\r")
 
-    mode = str(settings.get("mode", "inference")).strip().lower()
-    if mode not in ("inference", "train", "forward"):  # forward: the core's word, and bench's before 0.2
-        raise BadInput(f"--mode {mode!r} is not a mode; use inference or train")
-    settings["mode"] = "train" if mode == "train" else "forward"
-    _check_fits(variant, device, dtype, settings)
-    data = bench_report(resolve_variant(variant), references=references, load_reference=_reference_loader(official_src),
-                        reference_dtype=resolve_dtype(reference_dtype) if reference_dtype else None,
-                        device=resolve_device(device), dtype=resolve_dtype(dtype), stage=progress, on_round=tick,
-                        **settings)
-    data["mode"] = "train" if mode == "train" else "inference"  # one word across commands (memory's)
+    settings["mode"] = core_mode(settings.get("mode", "inference"))
+    name, dt, dev = resolve_variant(variant), resolve_dtype(dtype), resolve_device(device)
+    check_bench_fits(name, settings.get("batch", 1), settings["mode"], settings.get("mask_ratio", 0.75), dtype=dt,
+                     device=dev, autocast=bool(settings.get("autocast", False)))
+    data = bench_report(name, references=references, load_reference=_reference_loader(official_src),
+                        reference_dtype=resolve_dtype(reference_dtype) if reference_dtype else None, device=dev,
+                        dtype=dt, stage=progress, on_round=tick, **settings)
+    data["mode"] = "train" if data["mode"] == "train" else "inference"  # one word across commands (memory's)
     return data
 
 
-def _check_fits(variant: str, device: str, dtype: str, settings: dict[str, Any]) -> None:
-    """Refuse, before anything is allocated, a batch whose estimated memory exceeds what the device has free."""
-    from mae_core.models import get_variant
-    from mae_core.views.memory_budget import check_fits
-    from mae_core.views.prepare import check_mask_ratio
-
-    batch, mode = settings.get("batch", 1), settings.get("mode", "forward")
-    if not isinstance(batch, int) or batch < 1 or mode not in ("forward", "train"):
-        return  # bench_report names the bad option
-    spec = get_variant(resolve_variant(variant))
-    mask_ratio = settings.get("mask_ratio", 0.75)
-    check_mask_ratio(mask_ratio, spec.config.num_patches)
-    step = "train" if mode == "train" else "inference"
-    check_fits(spec.config, batch, mask_ratio, what=f"a {spec.title} {step} step", dtype=resolve_dtype(dtype),
-               device=resolve_device(device), mode="inference" if mode == "forward" else "train",
-               amp=bool(settings.get("autocast", False)))
+def core_mode(mode: str) -> str:
+    """--mode inference or train, in the core's words (forward or train); forward: bench's word before 0.2."""
+    mode = str(mode).strip().lower()
+    if mode not in ("inference", "train", "forward"):
+        raise BadInput(f"--mode {mode!r} is not a mode; use inference or train")
+    return "train" if mode == "train" else "forward"
 
 
 def _reference_loader(official_src: str | None):
@@ -132,14 +122,12 @@ def _reference_loader(official_src: str | None):
 
     def load(kind: str, name: str, state_dict, device):
         try:
-            from official_mae import ReferenceUnavailable, load_reference
+            from official_mae import load_reference
         except ImportError as exc:
             raise BadInput(f"--reference needs the official_mae package ({exc}); install with "
                            'pip install -e ".[reference]"') from None
-        try:
+        with reference_errors(f"--reference {kind}: "):
             return load_reference(kind, name, official_src=official_src, device=device, state_dict=state_dict)
-        except ReferenceUnavailable as exc:
-            raise BadInput(f"--reference {kind}: {exc}") from None
 
     return load
 

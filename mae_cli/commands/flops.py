@@ -45,9 +45,9 @@ def command(
 
 
 def compute(variant: str | None, mask_ratio: float, img_size: str | None = None, in_chans: int = 3) -> dict[str, Any]:
-    from mae_core.models import create_model, get_variant, is_classifier
-    from mae_core.views.flops import classifier_flops, flop_report
-    from mae_core.views.prepare import check_mask_ratio, size_overrides, size_text
+    """A classifier (every patch, then the head) or an MAE variant at a size: counted and closed-form FLOPs."""
+    from mae_core.models import is_classifier
+    from mae_core.views.flops import classifier_flops, variant_flops
 
     if variant is not None and is_classifier(variant):  # the fine-tuned classifier: every patch, then the head
         if img_size is not None or in_chans != 3:
@@ -57,17 +57,7 @@ def compute(variant: str | None, mask_ratio: float, img_size: str | None = None,
         if not data["agree"]:
             raise VerificationFailed(data, "counted and closed-form FLOPs of the classifier disagree")
         return data
-    name = resolve_variant(variant or "base")
-    spec = get_variant(name)
-    overrides = size_overrides(name, img_size, in_chans)
-    cfg = spec.config.replace(**overrides)
-    check_mask_ratio(mask_ratio, cfg.num_patches)
-    with progress(f"counting the FLOPs of {spec.title} on the meta device"):
-        report = flop_report(create_model(name, device="meta", **overrides), mask_ratio, name)
-    data = report.to_dict()
-    data["title"] = spec.title
-    data["img_size"], data["grid"], data["in_chans"] = cfg.to_dict()["img_size"], list(cfg.grid_size), cfg.in_chans
-    data["size"] = size_text(cfg)
+    report, data = variant_flops(resolve_variant(variant or "base"), mask_ratio, img_size, in_chans, stage=progress)
     if not report.agree:
         bad = [s["stage"] for s in data["stages"] if not s["agree"]]
         raise VerificationFailed(data, f"flop_counter and the closed form disagree on {', '.join(bad)}")

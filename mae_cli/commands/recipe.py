@@ -14,8 +14,10 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from mae_cli.common import AccumIterOpt, BadInput, StageOpt, VariantOpt, esc, fmt_int, out, resolve_variant, run
-
+from ..model_args import resolve_variant
+from ..options import AccumIterOpt, StageOpt, VariantOpt
+from ..output import esc, fmt_int, out
+from ..runner import BadInput, run
 
 
 def _opt(flag: str, kind: type, text: str) -> Any:
@@ -33,12 +35,6 @@ LayerDecayOpt = _opt("--layer-decay", float, "Layer-wise lr decay, in (0, 1] (fi
 PlotOpt = Annotated[Optional[Path], typer.Option(
     "--plot", show_default=False, help="Write the learning rate over the epochs to this PNG (one line per layer "
                                        "scale when fine-tuning); written to a temporary file and renamed.")]
-
-_OPTION = {"variant": "--variant", "stage": "--stage",
-           "batch_size": "--batch-size", "accum_iter": "--accum-iter", "world_size": "--world-size", "blr": "--blr",
-           "epochs": "--epochs", "warmup_epochs": "--warmup-epochs", "min_lr": "--min-lr",
-           "weight_decay": "--weight-decay", "layer_decay": "--layer-decay"}
-
 
 def command(variant: VariantOpt = None, stage: StageOpt = "pretrain", batch_size: BatchSizeOpt = None,
             accum_iter: AccumIterOpt = None, world_size: WorldOpt = None, blr: BlrOpt = None, epochs: EpochsOpt = None,
@@ -66,33 +62,20 @@ def command(variant: VariantOpt = None, stage: StageOpt = "pretrain", batch_size
 
 
 def compute(*, variant: str | None, stage: str, plot: Path | None, settings: dict[str, Any]) -> dict[str, Any]:
-    from mae_core.errors import MAEError, SettingError
+    """Check --stage and --plot, run :func:`mae_core.views.recipe.recipe_report` (a refused setting is named as
+    its option by :mod:`mae_cli.runner`), and write the plot."""
     from mae_core.recipe import STAGES
-    from mae_core.views.recipe import recipe_report, schedule_picture
+    from mae_core.views.recipe import recipe_report, write_schedule_picture
 
     if stage not in STAGES:
         raise BadInput(f"--stage {stage!r} is not a stage; use one of {', '.join(STAGES)}")
     name = resolve_variant(variant or "base")
-    if plot is not None:
-        if plot.suffix.lower() != ".png":
-            raise BadInput(f"--plot {str(plot)!r} must end in .png")
-        if plot.exists() and not plot.is_file() and not plot.is_dir():
-            raise BadInput(f"--plot {str(plot)!r} is not a regular file (a device or pipe); pass a file name")
-    try:
-        data = recipe_report(stage, name, **settings)
-    except SettingError as exc:
-        raise BadInput(f"{_OPTION.get(exc.setting, exc.setting)}: {exc.problem}") from None
-    data["plot"] = None
-    if plot is not None:
-        from mae_core.io.files import atomic_write
-
-        picture = schedule_picture(data)
-        try:
-            with atomic_write(plot, what="--plot") as f:
-                picture.save(f, format="PNG")
-        except MAEError as exc:
-            raise BadInput(str(exc)) from None
-        data["plot"] = str(plot)
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise BadInput(f"--plot {str(plot)!r} must end in .png")
+    if plot is not None and plot.exists() and not plot.is_file() and not plot.is_dir():
+        raise BadInput(f"--plot {str(plot)!r} is not a regular file (a device or pipe); pass a file name")
+    data = recipe_report(stage, name, **settings)
+    data["plot"] = None if plot is None else write_schedule_picture(data, plot, what="--plot")
     return data
 
 
@@ -137,8 +120,8 @@ def render(data: dict[str, Any]) -> None:
               f"{s['warmup_epochs']:g}, half-cycle cosine to {s['min_lr']:g} at epoch {s['epochs']:g} "
               f"({len(sched)} points; peak {peak['lr']:.4g} at {peak['epoch']:g})", highlight=False)
     if data["overridden"]:
-        out.print(f"changed from the published recipe: {', '.join(_OPTION[k] for k in data['overridden'])}",
-                  highlight=False)
+        changed = ", ".join("--" + k.replace("_", "-") for k in data["overridden"])
+        out.print(f"changed from the published recipe: {changed}", highlight=False)
     for line in data["published"]["differences"]:
         out.print(f"paper vs repository: {esc(line, 400)}", highlight=False)
     if data["plot"]:

@@ -97,6 +97,24 @@ def check_settings(mode: str, warmup: int, runs: int, threads: int | None, refer
     return kinds
 
 
+def check_bench_fits(variant: str, batch: int, mode: str, mask_ratio: float, *, dtype: torch.dtype,
+                     device: torch.device | str, autocast: bool = False) -> None:
+    """Refuse (:class:`~mae_core.errors.MemoryBudgetError`), before anything is allocated, a bench step whose
+    estimated memory exceeds what ``device`` has free; a mask ratio that keeps no patch is refused first. A bad
+    batch or mode is left to :func:`check_settings` (called by :func:`bench_report`), which names it."""
+    from ..models import get_variant
+    from .memory_budget import check_fits
+    from .prepare import check_mask_ratio
+
+    if not isinstance(batch, int) or batch < 1 or mode not in ("forward", "train"):
+        return
+    spec = get_variant(variant)
+    check_mask_ratio(mask_ratio, spec.config.num_patches)
+    step = "train" if mode == "train" else "inference"
+    check_fits(spec.config, batch, mask_ratio, what=f"a {spec.title} {step} step", dtype=dtype, device=device,
+               mode=step, amp=autocast)
+
+
 def step_flops(cfg, mask_ratio: float, mode: Mode, baseline: bool = False) -> int:
     """FLOPs per image of one step (closed form, :mod:`mae_core.views.flops`)."""
     from .flops import closed_form_macs

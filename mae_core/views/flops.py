@@ -24,6 +24,7 @@ import functools
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -243,6 +244,28 @@ def flop_report(model: MaskedAutoencoderViT, mask_ratio: float = 0.75, variant: 
         stages=stages,
         block_breakdown=block_macs(T_vis, cfg.embed_dim, cfg.mlp_ratio),
     )
+
+
+def variant_flops(variant: str, mask_ratio: float = 0.75, img_size: str | int | tuple[int, int] | None = None,
+                  in_chans: int = 3, stage: Callable[[str], AbstractContextManager] | None = None
+                  ) -> tuple[FlopReport, dict]:
+    """:func:`flop_report` of a registered variant at another image size or channel count (checked by the
+    pipeline's rules, :mod:`mae_core.views.prepare`), built on ``meta``: the report, and its plain data with
+    the title and the size added. ``stage``: a progress display around the count."""
+    from ..models import create_model, get_variant
+    from .prepare import check_mask_ratio, size_overrides, size_text
+
+    spec = get_variant(variant)
+    overrides = size_overrides(spec.name, img_size, in_chans)
+    cfg = spec.config.replace(**overrides)
+    check_mask_ratio(mask_ratio, cfg.num_patches)
+    with (stage or (lambda _: nullcontext()))(f"counting the FLOPs of {spec.title} on the meta device"):
+        report = flop_report(create_model(spec.name, device="meta", **overrides), mask_ratio, spec.name)
+    data = report.to_dict()
+    data["title"] = spec.title
+    data["img_size"], data["grid"], data["in_chans"] = cfg.to_dict()["img_size"], list(cfg.grid_size), cfg.in_chans
+    data["size"] = size_text(cfg)
+    return report, data
 
 
 # --- bounded work: refuse a job that would run for hours (issue 23) --------------------------------------

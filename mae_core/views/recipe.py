@@ -15,6 +15,7 @@ picture of the learning rate over the epochs.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -181,3 +182,13 @@ def schedule_picture(data: dict[str, Any]):
     title = (f"MAE {data['title']} {data['stage']}: lr {data['lr']:.3g} (blr {data['settings']['blr']:g} x "
              f"{data['effective_batch']} / 256), warm-up {data['settings']['warmup_epochs']:g} ep, cosine")
     return line_plot(series, title=title, xlabel="epoch", ylabel="learning rate", markers=False, x_ticks="auto")
+
+
+def write_schedule_picture(data: dict[str, Any], path: str | Path, what: str = "plot") -> str:
+    """:func:`schedule_picture` written to ``path`` as PNG, all or nothing (``what`` names it in an error)."""
+    from ..io.files import atomic_write
+
+    picture = schedule_picture(data)
+    with atomic_write(path, what=what) as f:
+        picture.save(f, format="PNG")
+    return str(path)
