@@ -61,7 +61,6 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
             warmup: int = 1, img_size: str | None = None, in_chans: int = 3,
             resize: str = "stretch", mask: str = "random", mask_file: Path | None = None) -> dict[str, Any]:
     from mae_core.views.forward import forward_report
-    from mae_core.views.machine import dtype_support
     from mae_core.views.prepare import prepare
 
     dev, dt = resolve_device(device), resolve_dtype(dtype)
@@ -72,11 +71,7 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
                    norm_pix_loss=norm_pix_loss, dtype=dt, stage=progress,
                    passes=repeat + warmup)
     build_s = time.perf_counter() - start
-    notes = prep.file_notes + prep.plan.notes + ([] if prep.loaded else [
-        f"no --weights: the seeded random initialisation (seed {seed}) is untrained"])
-    notes += [] if (support := dtype_support(dt, dev))["native"] else [support["detail"]]
-    for line in notes:
-        note(line)
+    notes = _notes(prep, dt, dev)
     chosen = mask.strip().lower() != "random" or mask_file is not None  # random: the official demo's global RNG
     with progress(f"forward pass of {prep.title}"):
         report = forward_report(prep, device=dev, dtype=dt, seed=seed, repeat=repeat, warmup=warmup, notes=notes,
@@ -84,6 +79,19 @@ def compute(variant: str | None, batch: int | None, images: list[Path], weights:
     if not report["ok"]:
         raise VerificationFailed(report, "the forward pass produced non-finite values")
     return report
+
+
+def _notes(prep: Any, dt: Any, dev: Any) -> list[str]:
+    """What the user should know before the pass (printed on stderr now, kept in the report): the file's and
+    the mask's notes, untrained weights, a precision this machine only emulates."""
+    from mae_core.views.machine import dtype_support
+
+    notes = prep.file_notes + prep.plan.notes + ([] if prep.loaded else [
+        f"no --weights: the seeded random initialisation (seed {prep.seed}) is untrained"])
+    notes += [] if (support := dtype_support(dt, dev))["native"] else [support["detail"]]
+    for line in notes:
+        note(line)
+    return notes
 
 
 def _mib(n: int | None) -> str:

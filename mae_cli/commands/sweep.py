@@ -68,14 +68,13 @@ def parse_ratios(text: str) -> list[float]:
 def compute(image_paths: list[Path], *, variant: str | None, weights: Path | None, ratios: str, masks: str, seed: int,
             norm_pix_loss: bool | None, out_path: Path, img_size: str | None, in_chans: int,
             device: str, resize: str = "stretch") -> dict[str, Any]:
+    from mae_core.io.files import check_outputs
     from mae_core.views.prepare import check_mask_ratio, prepare
     from mae_core.views.sweep import sweep_report
 
     values, strategies = parse_ratios(ratios), _strategies(masks)
     _check_out(out_path)
     check_inputs(image_paths, weights)
-    from mae_core.io.files import check_outputs
-
     check_outputs([(out_path, "--out")], [*image_paths, weights])  # before any forward pass
     prep = prepare(variant and resolve_variant(variant), weights, image_paths, None, seed,
                    device=resolve_device(device), builtin=True, img_size=img_size, in_chans=in_chans, resize=resize,
@@ -83,13 +82,18 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
                    passes=len(strategies) * len(values))
     for r in values:  # before any pass: a ratio that keeps no patch is refused whole
         check_mask_ratio(r, prep.config.num_patches)
+    with progress(f"{len(strategies) * len(values)} forward passes"):
+        return sweep_report(prep, values, strategies, out_path, seed=seed, resize=resize, notes=_notes(prep))
+
+
+def _notes(prep: Any) -> list[str]:
+    """The notes on the weights, printed on stderr before the passes and kept in the report."""
     notes = prep.file_notes + ([] if prep.trained_decoder else [
         "the decoder is untrained (no --weights, or an encoder-only file): the losses show how the sweep works, "
         "not what MAE learned"])
     for line in notes:
         note(line)
-    with progress(f"{len(strategies) * len(values)} forward passes"):
-        return sweep_report(prep, values, strategies, out_path, seed=seed, resize=resize, notes=notes)
+    return notes
 
 
 def _strategies(masks: str) -> list[str]:
