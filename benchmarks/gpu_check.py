@@ -48,7 +48,7 @@ import platform
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,15 @@ class Run:
             return True
         self.report["skipped"].append(f"{what} (budget of {self.args.budget_s:.0f} s spent)")
         return False
+
+    def seeded_models(self, section: str, variants: list[str], dev: torch.device,
+                      train: bool = False) -> Iterator[tuple[str, torch.nn.Module]]:
+        """Each variant with its model built from seed 0 (in train or eval mode), while the budget lasts."""
+        for variant in variants:
+            if not self.has_time(f"{section} {variant}"):
+                return
+            torch.manual_seed(0)
+            yield variant, create_model(variant, device=dev).train(train)
 
     def section(self, name: str, fn: Callable[[], Any]) -> None:
         """Run one section; a failure is recorded (with its traceback) and the next section still runs."""
@@ -226,11 +235,7 @@ def bf16_error(run: Run, dev: torch.device, variants: list[str]) -> list[dict[st
     from official_mae.reference import our_stage_modules
 
     rows = []
-    for variant in variants:
-        if not run.has_time(f"bf16 {variant}"):
-            break
-        torch.manual_seed(0)
-        model = create_model(variant, device=dev).eval()
+    for variant, model in run.seeded_models("bf16", variants, dev):
         imgs = seeded_images(variant, 2).to(dev)
         noise = make_noise(2, model.config.num_patches, 0, dev)
         outputs = {}
@@ -339,11 +344,7 @@ def memory(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, A
     if dev.type != "cuda":
         return {"skipped": "predicted peak vs torch.cuda.max_memory_allocated needs CUDA"}
     rows = []
-    for variant in variants:
-        if not run.has_time(f"memory {variant}"):
-            break
-        torch.manual_seed(0)
-        model = create_model(variant, device=dev).train()
+    for variant, model in run.seeded_models("memory", variants, dev, train=True):
         cfg = model.config
         batch = 64
         imgs = torch.randn(batch, cfg.in_chans, *cfg.image_hw, device=dev)
@@ -426,6 +427,17 @@ def _f(x: Any, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> list[str]:
+    """A markdown section: ``## title``, a table (a column name starting with ``>`` is right-aligned), a blank."""
+    head = "| " + " | ".join(c.removeprefix(">") for c in columns) + " |"
+    align = "| " + " | ".join("---:" if c.startswith(">") else "---" for c in columns) + " |"
+    return [f"## {title}", "", head, align, *("| " + " | ".join(map(str, r)) + " |" for r in rows), ""]
+
+
+def _verdict(r: dict[str, Any]) -> str:
+    return "pass" if r["passed"] else "FAIL: " + str(r["first_failure"])
+
+
 def markdown(report: dict[str, Any]) -> str:
     s = report["sections"]
     lines = ["# GPU check", ""]
@@ -434,77 +446,56 @@ def markdown(report: dict[str, Any]) -> str:
         peaks = ", ".join(f"{k} {v / 1e3:.0f} TFLOP/s" for k, v in m["matmul_gflops"].items())
         lines += [f"{m.get('name')} ({m['device']}), torch {m['torch']}, CUDA {m.get('cuda', '-')}; "
                   f"{m['matmul_size']}² matmul measured here: {peaks}.", ""]
+    yes = {True: "yes", False: "no"}
     if s.get("fidelity"):
-        lines += ["## Fidelity (compare-official, same weights / images / noise)", "",
-                  "| variant | reference | grad | TF32 | pred max abs | loss abs | worst stage | bit-identical "
-                  "| result |",
-                  "| --- | --- | --- | --- | ---: | ---: | --- | --- | --- |"]
-        for r in s["fidelity"]:
-            lines.append(f"| {r['variant']} | {r['reference']} | {'yes' if r['grad'] else 'no'} | "
-                         f"{'on' if r['tf32'] else 'off'} | {r['pred_max_abs']:.2e} | {r['loss_abs']:.2e} | "
-                         f"{r['worst_stage']} ({r['worst_max_abs']:.2e}) | {'yes' if r['bit_identical'] else 'no'} | "
-                         f"{'pass' if r['passed'] else 'FAIL: ' + str(r['first_failure'])} |")
-        lines.append("")
+        lines += _table("Fidelity (compare-official, same weights / images / noise)",
+                        ["variant", "reference", "grad", "TF32", ">pred max abs", ">loss abs", "worst stage",
+                         "bit-identical", "result"],
+                        [[r["variant"], r["reference"], yes[bool(r["grad"])], "on" if r["tf32"] else "off",
+                          f"{r['pred_max_abs']:.2e}", f"{r['loss_abs']:.2e}",
+                          f"{r['worst_stage']} ({r['worst_max_abs']:.2e})", yes[bool(r["bit_identical"])], _verdict(r)]
+                         for r in s["fidelity"]])
     if s.get("bf16"):
-        lines += ["## bf16 autocast against float32, per stage", "",
-                  "| variant | stage | max abs | max rel | finite |", "| --- | --- | ---: | ---: | --- |"]
-        for r in s["bf16"]:
-            lines.append(f"| {r['variant']} | {r['stage']} | {r['max_abs']:.2e} | {_f(r['max_rel'], '.2e')} | "
-                         f"{'yes' if r['finite'] else 'NO'} |")
-        lines.append("")
+        lines += _table("bf16 autocast against float32, per stage",
+                        ["variant", "stage", ">max abs", ">max rel", "finite"],
+                        [[r["variant"], r["stage"], f"{r['max_abs']:.2e}", _f(r["max_rel"], ".2e"),
+                          "yes" if r["finite"] else "NO"] for r in s["bf16"]])
     if s.get("bench"):
-        lines += ["## Speed (median of alternating rounds; MFU = achieved over the measured bf16 matmul)", "",
-                  "| variant | batch | mode | competitor | median s | TFLOP/s | MFU | ÷ fastest ref | |Δpred| |",
-                  "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-        for cell in s["bench"]:
-            for r in cell["results"]:
-                lines.append(f"| {cell['variant']} | {cell['batch']} | {cell['mode']} | {r['name']} | "
-                             f"{r['median_s']:.4f} | {_f(r['tflops'], '.2f')} | {_f(r['mfu'], '.2f')} | "
-                             f"{_f(r['over_fastest_reference'], '.3f')} | {_f(r['pred_max_abs_diff'], '.1e')} |")
+        lines += _table("Speed (median of alternating rounds; MFU = achieved over the measured bf16 matmul)",
+                        ["variant", ">batch", "mode", "competitor", ">median s", ">TFLOP/s", ">MFU", ">÷ fastest ref",
+                         ">|Δpred|"],
+                        [[cell["variant"], cell["batch"], cell["mode"], r["name"], f"{r['median_s']:.4f}",
+                          _f(r["tflops"], ".2f"), _f(r["mfu"], ".2f"), _f(r["over_fastest_reference"], ".3f"),
+                          _f(r["pred_max_abs_diff"], ".1e")] for cell in s["bench"] for r in cell["results"]])
         speedups = [(c["variant"], c["batch"], c["mode"], c["speedups"]["mae_over_mask_tokens_in_encoder"])
                     for c in s["bench"] if c["speedups"].get("mae_over_mask_tokens_in_encoder")]
         if speedups:
-            lines += ["", "## Encoding only the visible patches (paper Table 2: 2.8x-4.1x training)", ""]
-            lines += [f"- {v} batch {b} {mode}: **{x:.2f}x**" for v, b, mode, x in speedups]
-        lines.append("")
+            lines += ["## Encoding only the visible patches (paper Table 2: 2.8x-4.1x training)", ""]
+            lines += [f"- {v} batch {b} {mode}: **{x:.2f}x**" for v, b, mode, x in speedups] + [""]
     mem = s.get("memory")
     if isinstance(mem, list) and mem:
-        lines += ["## Memory: predicted peak vs torch.cuda.max_memory_allocated", "",
-                  "| variant | batch | predicted MiB | measured MiB | difference |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {r['variant']} | {r['batch']} | {r['predicted_bytes'] / 2**20:,.0f} | "
-                  f"{r['measured_bytes'] / 2**20:,.0f} | {r['difference']:+.1%} |" for r in mem]
-        lines.append("")
+        lines += _table("Memory: predicted peak vs torch.cuda.max_memory_allocated",
+                        ["variant", ">batch", ">predicted MiB", ">measured MiB", ">difference"],
+                        [[r["variant"], r["batch"], f"{r['predicted_bytes'] / 2**20:,.0f}",
+                          f"{r['measured_bytes'] / 2**20:,.0f}", f"{r['difference']:+.1%}"] for r in mem])
     elif isinstance(mem, dict):
         lines += [f"Memory: skipped ({mem['skipped']}).", ""]
-    for what in report["skipped"]:
-        lines.append(f"- skipped: {what}")
-    for e in report["errors"]:
-        lines.append(f"- error in {e['section']}: {e['error']}")
+    lines += [f"- skipped: {what}" for what in report["skipped"]]
+    lines += [f"- error in {e['section']}: {e['error']}" for e in report["errors"]]
     if s.get("classifier"):
-        lines += ["## The fine-tuned classifier against timm (TF32 off)", "",
-                  "| model | grad | logits max abs | worst stage max abs | bit-identical | result |",
-                  "| --- | --- | ---: | ---: | --- | --- |"]
-        for r in s["classifier"]:
-            lines.append(f"| {r['model']} | {'yes' if r['grad'] else 'no'} | {r['logits_max_abs']:.2e} | "
-                         f"{r['worst_max_abs']:.2e} | {'yes' if r['bit_identical'] else 'no'} | "
-                         f"{'pass' if r['passed'] else 'FAIL: ' + str(r['first_failure'])} |")
-        lines.append("")
+        lines += _table("The fine-tuned classifier against timm (TF32 off)",
+                        ["model", "grad", ">logits max abs", ">worst stage max abs", "bit-identical", "result"],
+                        [[r["model"], yes[bool(r["grad"])], f"{r['logits_max_abs']:.2e}", f"{r['worst_max_abs']:.2e}",
+                          yes[bool(r["bit_identical"])], _verdict(r)] for r in s["classifier"]])
     if s.get("steps"):
-        lines += ["## Optimizer steps against the official loop (on the CPU)", "",
-                  "| stage | config | accum_iter | steps | largest parameter diff | result |",
-                  "| --- | --- | ---: | ---: | ---: | --- |"]
-        for r in s["steps"]:
-            lines.append(f"| {r['stage']} | {r['config']} | {r['accum_iter']} | {r['steps']} | "
-                         f"{_f(r['param_max_abs'], '.2e')} | "
-                         f"{'pass' if r['passed'] else 'FAIL: ' + str(r['first_failure'])} |")
-        lines.append("")
+        lines += _table("Optimizer steps against the official loop (on the CPU)",
+                        ["stage", "config", ">accum_iter", ">steps", ">largest parameter diff", "result"],
+                        [[r["stage"], r["config"], r["accum_iter"], r["steps"], _f(r["param_max_abs"], ".2e"),
+                          _verdict(r)] for r in s["steps"]])
     if report.get("timing"):
-        lines += ["## Time per section against the H100 budget", "", "| section | seconds | budget (H100) |",
-                  "| --- | ---: | ---: |"]
-        for name, t in report["timing"].items():
-            lines.append(f"| {name} | {t['seconds']:.1f} | {_f(t['budget_h100_s'], 'd')} |")
-        lines.append("")
+        lines += _table("Time per section against the H100 budget", ["section", ">seconds", ">budget (H100)"],
+                        [[name, f"{t['seconds']:.1f}", _f(t["budget_h100_s"], "d")]
+                         for name, t in report["timing"].items()])
     lines.append(f"\n{report.get('elapsed_s', 0):.0f} s in all.")
     return "\n".join(lines) + "\n"
 

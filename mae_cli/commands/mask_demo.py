@@ -173,11 +173,8 @@ def render(report: dict[str, Any]) -> None:
 
     table = Table(title="mask-demo", title_justify="left",
                   caption=f"loss: MSE over the masked patches, in {report['loss_space']}", caption_justify="left")
-    table.add_column("#", justify="right")
-    table.add_column("image")
-    table.add_column("visible", justify="right")
-    table.add_column("masked", justify="right")
-    table.add_column("loss", justify="right")
+    for column in ("#", "image", "visible", "masked", "loss"):
+        table.add_column(column, justify="left" if column == "image" else "right")
     for row in report["images"]:
         loss = row["loss"]
         table.add_row(str(row["index"]), esc(row["image"]), str(row["visible"]), str(row["masked"]),
