@@ -80,16 +80,18 @@ def command(
       official}, lr [{group, weight_decay, ours, official}], max_param_diff,
       worst_param, passed}], passed, first_failure.
     """
-    given = dict(variant=variant, weights=weights, reference=one_reference(reference), official_src=official_src,
-                 batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, grad=grad,
-                 norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size, in_chans=in_chans,
-                 mask=mask, mask_file=mask_file, resize=resize)
+    def given() -> dict[str, Any]:  # called inside run(): a bad --reference is one line and exit 2
+        return dict(variant=variant, weights=weights, reference=one_reference(reference), official_src=official_src,
+                    batch=batch, images=images or [], seed=seed, mask_ratio=mask_ratio, grad=grad,
+                    norm_pix_loss=norm_pix_loss, perturb=perturb, device=device, img_size=img_size, in_chans=in_chans,
+                    mask=mask, mask_file=mask_file, resize=resize)
+
     if steps is not None or accum_iter is not None or epoch is not None or stage != "pretrain":
         from . import compare_steps
 
         return run(lambda: compare_steps.compute(steps=steps, accum_iter=accum_iter or 1, epoch=epoch, stage=stage,
-                                                 **given), compare_steps.render)
-    run(lambda: compute(atol=atol, rtol=rtol, **given), render)
+                                                 **given()), compare_steps.render)
+    run(lambda: compute(atol=atol, rtol=rtol, **given()), render)
 
 
 # --- compute -------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ import pytest
 import torch
 
 
+OFFICIAL_FIXTURE = Path(__file__).resolve().parents[1] / "data" / "official_fixture"
+
+
 def text_file(tmp: Path, name: str = "notes.png") -> Path:
     path = tmp / name
     path.write_text("this is text, not a picture\n")
@@ -64,6 +67,12 @@ CASES: list[tuple[str, list, list[str]]] = [
     ("unknown dtype", ["forward", "--dtype", "int8"], ["int8"]),
     ("repeat 0", ["forward", "--repeat", "0"], ["--repeat"]),
     ("negative depth", ["params", "--depth", "-1"], ["--depth"]),
+    ("two references: compare-official", ["compare-official", "--reference", "timm,hf"],
+     ["--reference", "one reference at a time"]),
+    ("two references: compare-official --steps", ["compare-official", "--steps", "1", "--reference", "timm",
+                                                  "--reference", "hf"], ["--reference", "one reference at a time"]),
+    ("--steps with nothing masked", ["compare-official", "--steps", "1", "--mask-ratio", "0", "--official-src",
+                                     lambda tmp, fx: OFFICIAL_FIXTURE], ["--mask-ratio 0", "loss is undefined"]),
 ]
 
 
