@@ -60,6 +60,7 @@ and beside the paper, the machinery:
     views/attention.py        attention maps on the patch grid, rollout, the decoder's mix (``mae attention``)
     views/numerics.py         float16 / bfloat16 against float32, stage by stage (``mae numerics``)
     views/prepare.py          the one input pipeline: weights, size, images, mask, target, fit -> model, batch
+    views/sizes.py            the size, channel and mask-ratio rules every sized run shares
     views/params.py           parameter counts and the official check
     views/variants.py         the registry as the paper's table
     views/shapes.py           the shape after each stage

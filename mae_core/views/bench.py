@@ -104,7 +104,7 @@ def check_bench_fits(variant: str, batch: int, mode: str, mask_ratio: float, *, 
     batch or mode is left to :func:`check_settings` (called by :func:`bench_report`), which names it."""
     from ..models import get_variant
     from .memory_budget import check_fits
-    from .prepare import check_mask_ratio
+    from .sizes import check_mask_ratio
 
     if not isinstance(batch, int) or batch < 1 or mode not in ("forward", "train"):
         return

@@ -253,7 +253,7 @@ def variant_flops(variant: str, mask_ratio: float = 0.75, img_size: str | int | 
     pipeline's rules, :mod:`mae_core.views.prepare`), built on ``meta``: the report, and its plain data with
     the title and the size added. ``stage``: a progress display around the count."""
     from ..models import create_model, get_variant
-    from .prepare import check_mask_ratio, size_overrides, size_text
+    from .sizes import check_mask_ratio, size_overrides, size_text
 
     spec = get_variant(variant)
     overrides = size_overrides(spec.name, img_size, in_chans)
