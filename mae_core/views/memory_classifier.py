@@ -44,26 +44,27 @@ class ClassifierStep:
     num_classes: K.
     drop_path_rate: the last block's stochastic-depth rate (fine-tuning; FINETUNE.md: 0.1 / 0.2 / 0.3).
     smoothing: label smoothing (fine-tuning: 0.1, Table 9; 0: plain cross-entropy).
+    global_pool: mean of the patch tokens + ``fc_norm`` (True) or the cls token after ``norm`` (False);
+        None: the stage's (main_finetune.py: --global_pool; main_linprobe.py: the cls token).
     """
 
     stage: str = "finetune"
     num_classes: int = 1000
     drop_path_rate: float = 0.0
     smoothing: float = 0.1
+    global_pool: bool | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in CLASSIFIER_STAGES:
             raise ValueError(f"unknown classifier stage {self.stage!r}; use finetune or linprobe")
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
+        if self.global_pool is None:
+            object.__setattr__(self, "global_pool", not self.linear_probe)
 
     @property
     def linear_probe(self) -> bool:
         return self.stage == "linprobe"
-
-    @property
-    def global_pool(self) -> bool:
-        return not self.linear_probe  # main_finetune.py: --global_pool; main_linprobe.py: the cls token
 
     @property
     def label_smoothing(self) -> float:
@@ -120,12 +121,19 @@ def saved_stages(cfg: MAEConfig, batch: int, step: ClassifierStep | None = None,
     dropped = step.dropped_blocks(cfg.depth)
     images = B * cfg.in_chans * cfg.image_hw[0] * cfg.image_hw[1] * pr.matmul
     patch_copy = D * cfg.patch_dim * pr.matmul if pr.weight_copies else 0
+    if step.global_pool:  # fc_norm on the mean (B, D); the head reads fc_norm's output
+        pool = Stage("pool", "global pool and fc_norm", layer_norm_saved(B, 1, D, pr))
+        head = linear_saved(B, 1, D, K, pr)
+    else:  # norm on every token; the head reads token 0, a view: the whole normed sequence is kept
+        pool = Stage("pool", "norm and the cls token", layer_norm_saved(B, T, D, pr))
+        head = (B * D * pr.matmul if pr.weight_copies else B * T * D * pr.residual) + \
+            (D * K * pr.matmul if pr.weight_copies else 0)  # autocast: a (B, D) low-precision copy instead
     return [
         Stage("patch_embed", "patch embedding (the images)", images + patch_copy),
         Stage("blocks", f"{cfg.depth} blocks ({T} tokens each" + (f", drop path in {dropped}" if dropped else "")
               + ")", cfg.depth * block + dropped * 2 * B * pr.matmul, cfg.depth),
-        Stage("pool", "global pool and fc_norm", layer_norm_saved(B, 1, D, pr)),
-        Stage("head", "head (Linear)", linear_saved(B, 1, D, K, pr)),
+        pool,
+        Stage("head", "head (Linear)", head),
         loss,
     ]
 

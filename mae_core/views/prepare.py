@@ -71,14 +71,24 @@ def check_batch(batch: int) -> int:
 
 
 def _prepare_classifier(weights: str | Path, images: list[str | Path] | None, batch: int | None, seed: int, *,
-                        device: torch.device | str, builtin: bool, resize: str) -> Prepared:
+                        device: torch.device | str, builtin: bool, resize: str, dtype: torch.dtype,
+                        kept_per_image: Callable[[MAEConfig], int] | None, passes: int) -> Prepared:
     """:func:`prepare` for a fine-tuned or linear-probe checkpoint: the classifier (``mae_core.classifier``) in
-    evaluation mode, the images at its size."""
+    evaluation mode, the images at its size; the memory and work check of its forward pass before either
+    is built (:mod:`mae_core.views.memory_classifier`)."""
     from ..finetune import build_classifier, read_classifier
     from ..io.images import builtin_image, load_batch, normalize
     from ..models import get_classifier
+    from .memory_budget import check_fits
+    from .memory_classifier import ClassifierStep
 
     state_dict, spec = read_classifier(weights)
+    cfg = get_classifier(spec.name).config  # built at the registered size (the position table is resized to it)
+    step = ClassifierStep("linprobe" if spec.linear_probe else "finetune", num_classes=max(1, spec.num_classes),
+                          global_pool=spec.global_pool)
+    check_fits(cfg, len(images or []) or batch or 1, 0.0, what=f"a {get_classifier(spec.name).title} classifier "
+               "forward pass", mode="inference", dtype=dtype, amp=True, device=device, weights_resident=True,
+               kept_per_image=kept_per_image(cfg) if kept_per_image else 0, passes=passes, step=step)
     model = build_classifier(state_dict, spec, device=device)
     cfg = model.config
     if builtin and not images:
@@ -328,7 +338,8 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
         except ClassifierCheckpointError:  # a fine-tuned / linear-probe classifier: run it as it is
             if name is not None or not classifiers:
                 raise
-            return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize)
+            return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize,
+                                       dtype=dtype, kept_per_image=kept_per_image, passes=passes)
         name = loaded.variant
     info = get_variant(name)
     overrides = size_overrides(name, img_size, in_chans, pictures=pictures)

@@ -32,6 +32,7 @@ PRECISIONS = {"float32": (torch.float32, False), "bfloat16": (torch.bfloat16, Fa
               "bfloat16 autocast": (torch.bfloat16, True), "float16 autocast": (torch.float16, True)}
 STEPS = {"finetune": ClassifierStep("finetune", num_classes=10, drop_path_rate=0.2),
          "finetune, no drop path or smoothing": ClassifierStep("finetune", num_classes=10, smoothing=0.0),
+         "finetune, cls token": ClassifierStep("finetune", num_classes=10, drop_path_rate=0.1, global_pool=False),
          "linprobe": ClassifierStep("linprobe", num_classes=10)}
 
 
@@ -102,7 +103,7 @@ def test_drop_path_and_smoothing_are_counted():
 
 @pytest.mark.parametrize("cfg", [SMALL, ODD], ids=["small", "odd"])
 @pytest.mark.parametrize("name", ["float32", "bfloat16", "bfloat16 autocast"])
-@pytest.mark.parametrize("step", ["finetune", "linprobe"])
+@pytest.mark.parametrize("step", ["finetune", "finetune, cls token", "linprobe"])
 def test_inference_peak_of_live_tensors_is_the_closed_form(cfg, name, step):
     dtype, amp = PRECISIONS[name]
     model = classifier(cfg, STEPS[step], dtype, amp, train=False)
