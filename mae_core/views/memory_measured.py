@@ -42,15 +42,18 @@ _CLASSIFIER_AFTER = {"patch_embed": "patch_embed", "blocks": "pool", "head": "lo
 
 @contextmanager
 def _stage_tracker(model: nn.Module) -> Iterator[list[str]]:
-    """Yields a one-item list holding the stage the forward pass is in (module hooks keep it current)."""
+    """Yields a one-item list holding the stage the forward pass is in (module hooks keep it current); for a
+    model that is not one of ours, always ``"all"``."""
     from ..classifier import VisionTransformer
     from ..mae import MaskedAutoencoderViT
 
     if isinstance(model, VisionTransformer):
         root, enter, after = model, _CLASSIFIER_ENTER, _CLASSIFIER_AFTER
-    else:
-        root = model if isinstance(model, MaskedAutoencoderViT) else model.model  # MaskTokensInEncoder wraps one
-        enter, after = _ENTER, _AFTER
+    elif isinstance(getattr(model, "model", model), MaskedAutoencoderViT):  # MaskTokensInEncoder wraps one
+        root, enter, after = getattr(model, "model", model), _ENTER, _AFTER
+    else:  # another implementation (the official classes): one stage, "all"
+        yield ["all"]
+        return
     current = ["patch_embed"]
     handles = []
     for name, module in root.named_modules():
@@ -80,7 +83,8 @@ def saved_bytes(model: nn.Module, step: Callable[[], Any]) -> dict[str, int]:
     """Bytes autograd keeps for backward after ``step()`` (a forward pass of ``model``), per stage.
 
     Args:
-        model: the :class:`~mae_core.mae.MaskedAutoencoderViT` (or the baseline wrapping one) ``step`` runs.
+        model: the model ``step`` runs: the MAE (or the baseline wrapping one), the classifier, or another
+            implementation (the official classes: everything in one stage, ``"all"``).
         step: runs the forward pass with autograd on and returns its output (kept alive until counted).
 
     Returns:
