@@ -362,7 +362,29 @@ def memory(run: Run, dev: torch.device, variants: list[str]) -> list[dict[str, A
                      "difference": (predicted - measured) / measured})
         del model, imgs, loss
         torch.cuda.empty_cache()
-    return rows
+        rows.append(_finetune_memory(run, dev, variant))
+    return [r for r in rows if r]
+
+
+def _finetune_memory(run: Run, dev: torch.device, variant: str) -> dict[str, Any] | None:
+    """One fine-tuning step of the variant's classifier (drop path, label smoothing, AdamW) against the closed
+    form of mae_core.views.memory_classifier (reported, not judged: CUDA's kernels choose their workspaces)."""
+    try:
+        from mae_core.models import get_classifier
+        from mae_core.views.memory_classifier import ClassifierStep
+        from mae_core.views.memory_measured import check_estimate
+    except ImportError:
+        return None
+    if not run.has_time(f"fine-tuning memory {variant}"):
+        return None
+    classifier = get_classifier(variant)
+    step = ClassifierStep("finetune", drop_path_rate=classifier.finetune_drop_path)
+    batch = 32
+    result = check_estimate(classifier.name, batch, step=step, device=dev, optimizer="adamw")
+    torch.cuda.empty_cache()
+    return {"variant": classifier.name, "batch": batch, "mode": "fine-tuning step (AdamW)", "dtype": "float32",
+            "predicted_bytes": result["predicted_bytes"], "measured_bytes": result["measured_bytes"],
+            "difference": result["difference_bytes"] / result["measured_bytes"]}
 
 
 # --- the report -----------------------------------------------------------------------------------------

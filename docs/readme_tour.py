@@ -58,6 +58,9 @@ TOUR: list[tuple[str, str, bool]] = [
      "absolute lr, the per-iteration schedule (the PNG draws one line per layer scale).", True),
     ("mae memory --variant large --batch 64 --budget 80GiB", ("Memory of a ViT-L/16 training step per stage, in "
      "closed form, and the largest batch in 80 GiB with and without mask tokens in the encoder."), True),
+    ("mae memory --variant vit_huge_patch14 --batch 16 --autocast --dtype bfloat16 --budget 80GB", "Memory of a "
+     "ViT-H/14 fine-tuning step (every patch, drop path 0.3, label smoothing, AdamW on every weight) at "
+     "FINETUNE.md's 16 per GPU, and the largest batch in 80 GB (`--stage linprobe`: the frozen encoder).", True),
 ]
 
 # The README's excerpts: (command of TOUR, what it shows, first lines kept, last lines kept); None: all.

@@ -25,8 +25,8 @@ MAX_THREADS = max(1, 4 * (os.cpu_count() or 1))  # more threads than 4x the core
 MAX_REPEAT = 100_000
 
 
-def _mask_ratio(value: float) -> float:
-    if not 0 <= value < 1:  # NaN fails too
+def _mask_ratio(value: float | None) -> float | None:
+    if value is not None and not 0 <= value < 1:  # NaN fails too
         raise typer.BadParameter(f"{value} is not in [0, 1); it is the fraction of patches removed, e.g. 0.75")
     return value
 
@@ -118,7 +118,7 @@ AccumIterOpt = Annotated[Optional[int], typer.Option(
     "--accum-iter", metavar="N", min=1, max=64, show_default=False,
     help="Micro-batches per optimizer step (the official --accum_iter). Default: published / 1.")]
 StageOpt = Annotated[str, typer.Option(
-    "--stage", metavar="STAGE", help="Training stage: pretrain, finetune or linprobe (--steps: not linprobe).")]
+    "--stage", metavar="STAGE", help="Training stage: pretrain, finetune or linprobe.")]
 WarmupOpt = Annotated[int, typer.Option(
     "--warmup", metavar="N", min=0, max=MAX_REPEAT, help="Untimed runs before the timed ones.")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(

@@ -70,6 +70,7 @@ and beside the paper, the machinery:
     views/bench.py            timing against the references (``mae bench``)
     views/machine.py          the CPU a figure ran on; whether a dtype runs natively
     views/memory.py           memory per stage in closed form, the largest batch
+    views/memory_classifier.py  the same for a fine-tuning or linear-probing step
     views/memory_budget.py    budgets, available memory, fit checks (``mae memory``)
     views/memory_measured.py  the same bytes measured on a real step
     views/baseline.py         Table 1c / 2: mask tokens in the encoder

@@ -14,14 +14,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ..model_args import resolve_variant
 from ..options import (AutocastOpt, BatchOpt, DeviceOpt, DtypeOpt, ImgSizeOpt, InChansOpt, MaskRatioOpt, ModeOpt,
-                       VariantOpt, resolve_device, resolve_dtype)
+                       StageOpt, VariantOpt, resolve_device, resolve_dtype)
 from ..output import fmt_int, out, progress
 from ..runner import BadInput, VerificationFailed, run
 
-OptimizerOpt = Annotated[str, typer.Option(
-    "--optimizer", metavar="NAME", help="Optimizer state in train mode: none, sgd or adamw (the paper's).")]
+OptimizerOpt = Annotated[str | None, typer.Option(
+    "--optimizer", metavar="NAME", show_default=False,
+    help="Optimizer state in train mode: none, sgd, adamw or lars [default: the stage's].")]
 BudgetOpt = Annotated[str | None, typer.Option(
     "--budget", metavar="BYTES", show_default=False,
     help="Also find the largest batch that fits: 24GiB, 80GB or 1e9 (bytes).")]
@@ -31,12 +31,13 @@ CheckOpt = Annotated[bool, typer.Option(
 
 def command(
     variant: VariantOpt = "base",
+    stage: StageOpt = None,
     batch: BatchOpt = 1,
-    mask_ratio: MaskRatioOpt = 0.75,
+    mask_ratio: MaskRatioOpt = None,
     mode: ModeOpt = "train",
     dtype: DtypeOpt = "float32",
     autocast: AutocastOpt = False,
-    optimizer: OptimizerOpt = "adamw",
+    optimizer: OptimizerOpt = None,
     budget: BudgetOpt = None,
     check: CheckOpt = False,
     device: DeviceOpt = "cpu",
@@ -46,41 +47,45 @@ def command(
     """Memory of a forward pass or training step, per stage.
 
     Weights, gradients, optimizer state (none for the fixed sin-cos tables), the activations each stage
-    saves for backward (encoder and decoder blocks per block and in total), the transient peak of the
-    largest stage, the total; IEC units. --mode inference (a forward pass without autograd) or train
+    saves for backward (blocks per block and in total), the transient peak of the largest stage, the
+    total; IEC units. --stage pretrain (the MAE, mask --mask-ratio, default 0.75; AdamW), finetune (the
+    classifier on every patch: drop path as FINETUNE.md, global pool, label smoothing 0.1, AdamW on all
+    weights) or linprobe (encoder frozen, BatchNorm + Linear head, LARS); a classifier name
+    (vit_base_patch16) means finetune. --mode inference (a forward pass without autograd) or train
     (forward + backward + optimizer step). --autocast: low precision by torch.autocast over float32
     weights (how MAE is trained); --native (default): weights cast to --dtype. --budget 24GiB (powers
-    of 1024), 80GB (powers of 1000) or 1e9 (bytes): also the largest batch that fits, for the MAE and
-    with mask tokens in the encoder. --check runs one real step at --batch on --device: on CPU the
+    of 1024), 80GB (powers of 1000) or 1e9 (bytes): also the largest batch that fits (pretrain: also
+    with mask tokens in the encoder). --check runs one real step at --batch on --device: on CPU the
     bytes autograd saves (train; must equal the closed form, else exit 1) or the live tensors' peak
     (inference); on CUDA the predicted peak against torch.cuda.max_memory_allocated.
 
     \b
     JSON (--json), one document with the keys:
-      variant, title, mode, batch, mask_ratio, img_size ([H, W]), in_chans,
-      grid ([h, w]), num_patches, num_visible, precision {name, weights,
-      residual, matmul, stats, weight_copies}, optimizer, rows [{key,
-      description, bytes}], saved [{key, description, bytes, count,
-      per_block}], inference [{key, description, bytes}], transient_stage,
-      total_bytes, budget {bytes, largest_batch,
-      largest_batch_mask_tokens_in_encoder, batch_ratio,
+      variant, title, stage, mode, batch, mask_ratio (0 for a classifier),
+      img_size ([H, W]), in_chans, grid ([h, w]), num_patches, num_visible,
+      precision {name, weights, residual, matmul, stats, weight_copies},
+      optimizer, rows [{key, description, bytes}], saved [{key, description,
+      bytes, count, per_block}], inference [{key, description, bytes}],
+      transient_stage, total_bytes, classifier {num_classes, global_pool,
+      drop_path_rate, label_smoothing, linear_probe} or null, budget {bytes,
+      largest_batch, largest_batch_mask_tokens_in_encoder, batch_ratio,
       mask_tokens_in_encoder_bytes_at_largest_batch} or null, check {device,
       method, measured_bytes, predicted_bytes, difference_bytes, exact, agree,
       stages} or null.
     """
     run(lambda: memory(variant, batch, mask_ratio, mode, dtype, autocast, optimizer, budget, check, device, img_size,
-                       in_chans), render)
+                       in_chans, stage), render)
 
 
-def _options(mode: str, optimizer: str, budget: str | None) -> tuple[str, str, int | None]:
+def _options(mode: str, optimizer: str | None, budget: str | None) -> tuple[str, str | None, int | None]:
     from mae_core.views.memory import MODES, OPTIMIZERS
     from mae_core.views.memory_budget import parse_bytes
 
-    mode, optimizer = mode.strip().lower(), optimizer.strip().lower()
+    mode, optimizer = mode.strip().lower(), optimizer.strip().lower() if optimizer is not None else None
     if mode not in MODES:
         raise BadInput(f"--mode {mode!r} is not a mode; use inference or train")
-    if optimizer not in OPTIMIZERS:
-        raise BadInput(f"--optimizer {optimizer!r} is not supported; use none, sgd or adamw")
+    if optimizer is not None and optimizer not in OPTIMIZERS:
+        raise BadInput(f"--optimizer {optimizer!r} is not supported; use none, sgd, adamw or lars")
     budget_bytes = None
     if budget is not None:
         try:
@@ -90,37 +95,38 @@ def _options(mode: str, optimizer: str, budget: str | None) -> tuple[str, str, i
     return mode, optimizer, budget_bytes
 
 
-def memory(variant: str, batch: int, mask_ratio: float, mode: str, dtype: str, amp: bool, optimizer: str,
-           budget: str | None, check: bool = False, device: str = "cpu", img_size: str | None = None,
-           in_chans: int = 3) -> dict[str, Any]:
-    from mae_core.models import get_variant
+def memory(variant: str, batch: int, mask_ratio: float | None, mode: str, dtype: str, amp: bool,
+           optimizer: str | None, budget: str | None, check: bool = False, device: str = "cpu",
+           img_size: str | None = None, in_chans: int = 3, stage: str | None = None) -> dict[str, Any]:
     from mae_core.views import memory_budget
-    from mae_core.views.prepare import check_batch, check_mask_ratio, size_overrides
+    from mae_core.views.prepare import check_batch, check_mask_ratio, stage_subject
 
     mode, optimizer, budget_bytes = _options(mode, optimizer, budget)
-    name = resolve_variant(variant)
-    spec = get_variant(name)
-    overrides = size_overrides(name, img_size, in_chans)
-    cfg = spec.config.replace(**overrides)
-    check_batch(batch)
-    check_mask_ratio(mask_ratio, cfg.num_patches)
-    dt = resolve_dtype(dtype)
-    dev = resolve_device(device) if check else None
-    options = {"mode": mode, "dtype": dt, "amp": amp, "optimizer": optimizer}
+    subject = stage_subject(variant, stage and stage.strip().lower(), img_size, in_chans)
+    if subject.step is not None and mask_ratio is not None:
+        raise BadInput(f"--mask-ratio: a classifier ({subject.stage}) sees every patch; drop --mask-ratio")
+    mask_ratio = check_mask_ratio(0.75 if mask_ratio is None else mask_ratio, subject.config.num_patches)
+    options = {"mode": mode, "dtype": resolve_dtype(dtype), "amp": amp, "optimizer": optimizer, "step": subject.step}
     with progress("searching the largest batch that fits") if budget_bytes is not None else nullcontext():
-        data = memory_budget.memory_report(cfg, batch, mask_ratio, variant=name, title=spec.title, budget=budget_bytes,
-                                 **options)
+        data = memory_budget.memory_report(subject.config, check_batch(batch), mask_ratio, variant=subject.name,
+                                           title=subject.title, budget=budget_bytes, **options)
     if check:
-        from mae_core.views.memory_measured import check_estimate
-
-        memory_budget.check_fits(cfg, batch, mask_ratio, what=f"the --check {mode} step of {spec.title}",
-                                 device=dev, **options)
-        with progress(f"running one {mode} step of {spec.title} at batch {batch} on {dev}"):
-            data["check"] = check_estimate(name, batch, mask_ratio, mode=mode, dtype=dt, amp=amp,
-                                           optimizer=optimizer, device=dev, **overrides)
+        data["check"] = _check(subject, batch, mask_ratio, resolve_device(device), dict(options, optimizer=data[
+            "optimizer"]))
         if data["check"]["agree"] is False:
             raise VerificationFailed(data, "the measured bytes differ from the closed form")
     return data
+
+
+def _check(subject: Any, batch: int, mask_ratio: float, dev: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """One real step, measured (``--check``), after the fit check on the device it runs on."""
+    from mae_core.views.memory_budget import check_fits
+    from mae_core.views.memory_measured import check_estimate
+
+    check_fits(subject.config, batch, mask_ratio, what=f"the --check {options['mode']} step of {subject.title}",
+               device=dev, **options)
+    with progress(f"running one {options['mode']} step of {subject.title} at batch {batch} on {dev}"):
+        return check_estimate(subject.name, batch, mask_ratio, device=dev, **options, **subject.overrides)
 
 
 def render(data: dict[str, Any]) -> None:
@@ -130,8 +136,11 @@ def render(data: dict[str, Any]) -> None:
     H, W = data["img_size"]
     size = "" if (H, W, data["in_chans"]) == (224, 224, 3) else \
         f"{H if H == W else f'{H}x{W}'} px, C={data['in_chans']}, {data['grid'][0]}x{data['grid'][1]} grid, "
-    table = Table(title=f"{data['title']} {data['mode']}, batch {data['batch']}, {size}mask {data['mask_ratio']:g} "
-                        f"({data['num_visible']}/{data['num_patches']} visible), {data['precision']['name']}")
+    step = {"pretrain": data["mode"], "finetune": f"fine-tuning {data['mode']}",
+            "linprobe": f"linear-probe {data['mode']}"}[data["stage"]]
+    seen = (f"mask {data['mask_ratio']:g} ({data['num_visible']}/{data['num_patches']} visible)"
+            if data["classifier"] is None else f"all {data['num_patches']} patches")
+    table = Table(title=f"{data['title']} {step}, batch {data['batch']}, {size}{seen}, {data['precision']['name']}")
     table.add_column("")
     table.add_column("bytes", justify="right")
     table.add_column("share", justify="right")
@@ -152,8 +161,11 @@ def render(data: dict[str, Any]) -> None:
     if data["budget"]:
         b = data["budget"]
         ratio = f" ({b['batch_ratio']:.2f}x)" if b["batch_ratio"] else ""
-        out.print(f"largest batch in {iec(b['bytes'])}: [bold]{fmt_int(b['largest_batch'])}[/] for the MAE, "
-                  f"{fmt_int(b['largest_batch_mask_tokens_in_encoder'])} with mask tokens in the encoder{ratio}")
+        if b["largest_batch_mask_tokens_in_encoder"] is None:  # a classifier: no Table 1c baseline
+            out.print(f"largest batch in {iec(b['bytes'])}: [bold]{fmt_int(b['largest_batch'])}[/]")
+        else:
+            out.print(f"largest batch in {iec(b['bytes'])}: [bold]{fmt_int(b['largest_batch'])}[/] for the MAE, "
+                      f"{fmt_int(b['largest_batch_mask_tokens_in_encoder'])} with mask tokens in the encoder{ratio}")
         if b["mask_tokens_in_encoder_bytes_at_largest_batch"]:
             out.print(f"at batch {fmt_int(b['largest_batch'])}, mask tokens in the encoder would need "
                       f"{iec(b['mask_tokens_in_encoder_bytes_at_largest_batch'])}")
@@ -163,6 +175,7 @@ def render(data: dict[str, Any]) -> None:
         out.print(f"check on {c['device']} ({c['method']}): measured {fmt_int(c['measured_bytes'])} B, "
                   f"predicted {fmt_int(c['predicted_bytes'])} B, difference {fmt_int(c['difference_bytes'])} B: "
                   f"{verdict}")
-    out.print("closed form from the config (mae_core/views/memory.py); train: the activations are what autograd keeps "
+    source = "memory.py" if data["classifier"] is None else "memory_classifier.py"
+    out.print(f"closed form from the config (mae_core/views/{source}); train: the activations are what autograd keeps "
               "for backward (exact on CPU, checked with --check); the transient is the largest stage's own working "
               "set (an estimate of the backward pass's extra); 1 KiB = 1024 B")

@@ -24,6 +24,7 @@ lists of numbers and strings) that the CLI renders as a table or as JSON. Import
     baseline.py the paper's Table 1c / 2 baseline: mask tokens in the encoder
     memory.py   memory per stage in closed form: weights, gradients, optimizer state, saved activations,
                 the inference peak, the largest batch in a budget
+    memory_classifier.py  the same for the fine-tuned classifier: a fine-tuning or linear-probing step
     memory_budget.py  budgets as people write them, the memory available, fit checks (`mae memory`'s report)
     memory_measured.py  the same bytes measured on a real step (saved_tensors_hooks, live tensors)
 

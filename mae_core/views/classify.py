@@ -96,6 +96,7 @@ def classify(weights: str | Path | None, images: list[str | Path], *, top: int =
     n = model.num_classes
     if not 1 <= top <= n:
         raise SettingError("top", f"{top} is out of range: the classifier has {n} classes; give 1 to {n}")
+    _check_fits(model, len(images), device)  # before any image is read
     labels = imagenet_classes() if n == IMAGENET_CLASSES else None
     if labels is None:
         notes.append(f"the classifier has {n} classes, not ImageNet-1k's {IMAGENET_CLASSES}: indices only, no names")
@@ -109,3 +110,15 @@ def classify(weights: str | Path | None, images: list[str | Path], *, top: int =
         "head": head, "num_classes": n, "labels": classes_source() if labels else None, "resize": resize,
         "images": [str(p) for p in images], "top": top_k(logits.cpu(), top, labels), "notes": notes,
     }
+
+
+def _check_fits(model: Any, count: int, device: torch.device | str) -> None:
+    """Refuse a batch of ``count`` images whose forward pass cannot fit or would run for too long
+    (:func:`~mae_core.views.memory_budget.check_fits` on the classifier's closed form)."""
+    from .memory_budget import check_fits
+    from .memory_classifier import ClassifierStep
+
+    step = ClassifierStep("linprobe" if model.linear_probe else "finetune", num_classes=max(1, model.num_classes),
+                          global_pool=model.global_pool)
+    check_fits(model.config, count, 0.0, what=f"classifying {count} image(s)", mode="inference", device=device,
+               weights_resident=True, step=step)

@@ -32,7 +32,7 @@ from ..config import MAEConfig
 
 INDEX = 8  # int64 indices (argsort, gather)
 FLOAT32 = 4  # the mask, the attention's log-sum-exp, the loss's denominator: float32 in every precision
-OPTIMIZERS = ("none", "sgd", "adamw")
+OPTIMIZERS = ("none", "sgd", "adamw", "lars")
 MODES = ("inference", "train")
 
 
@@ -339,13 +339,14 @@ def parameter_counts(cfg: MAEConfig) -> tuple[int, int, int]:
 def optimizer_bytes(optimizer: str, trainable: int, tensors: int, pr: Precision) -> int:
     """Optimizer state after its first step, as ``torch.optim`` keeps it.
 
-    sgd: SGD with momentum, one buffer per trainable value. adamw: ``exp_avg`` and ``exp_avg_sq`` per
+    sgd: SGD with momentum, one buffer per trainable value; lars (linear probing, ``util/lars.py``): the
+    same, its momentum ``mu``. adamw: ``exp_avg`` and ``exp_avg_sq`` per
     trainable value, plus a float32 0-dim ``step`` per parameter tensor. Neither has state for the fixed
     sin-cos tables (``requires_grad=False``).
     """
     if optimizer == "none":
         return 0
-    if optimizer == "sgd":
+    if optimizer in ("sgd", "lars"):
         return trainable * pr.weights
     if optimizer == "adamw":
         return 2 * trainable * pr.weights + tensors * FLOAT32

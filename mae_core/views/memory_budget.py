@@ -20,26 +20,44 @@ import torch
 
 from ..config import MAEConfig
 from ..errors import MemoryBudgetError
-from .memory import estimate, iec, largest_batch, largest_batch_for
+from .memory import MemoryEstimate, estimate, iec, largest_batch
+from .memory_classifier import ClassifierStep
+from .memory_classifier import estimate as classifier_estimate
 
 UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
+def estimate_for(cfg: MAEConfig, batch: int, mask_ratio: float, step: ClassifierStep | None = None,
+                 **options) -> MemoryEstimate:
+    """:func:`mae_core.views.memory.estimate` for the MAE (``step`` None), or the classifier's
+    (:func:`mae_core.views.memory_classifier.estimate`, no mask ratio: every patch is seen). An optimizer
+    of None is the stage's own: AdamW for pre-training and fine-tuning, LARS for linear probing."""
+    if step is None:
+        return estimate(cfg, batch, mask_ratio, **dict(options, optimizer=options.get("optimizer") or "adamw"))
+    return classifier_estimate(cfg, batch, step, **options)
+
+
 def memory_report(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, variant: str, title: str,
-                  budget: int | None = None, **options) -> dict[str, Any]:
-    """Everything `mae memory` shows, as plain data: the rows of :func:`estimate` (weights, gradients,
+                  budget: int | None = None, step: ClassifierStep | None = None, **options) -> dict[str, Any]:
+    """Everything `mae memory` shows, as plain data: the rows of the estimate (weights, gradients,
     optimizer, images, saved activations per stage, transient, total) and, with a ``budget`` in bytes,
-    the largest batch that fits, for the MAE and with mask tokens in the encoder (Table 1c's baseline).
-    ``options``: ``mode``, ``dtype``, ``amp``, ``optimizer`` as :func:`estimate` takes them."""
+    the largest batch that fits, for the MAE and with mask tokens in the encoder (Table 1c's baseline;
+    a classifier has no such baseline: null). ``step``: a classifier's fine-tuning or linear-probing step
+    (:mod:`mae_core.views.memory_classifier`) instead of the MAE's. ``options``: ``mode``, ``dtype``,
+    ``amp``, ``optimizer`` as :func:`estimate` takes them."""
     from dataclasses import asdict
 
-    est = estimate(cfg, batch, mask_ratio, **options)
+    if step is not None:
+        step.check_batch(batch, options.get("mode", "inference"))
+    est = estimate_for(cfg, batch, mask_ratio, step, **options)
     pr = est.precision
     rows = [{"key": "weights", "description": f"weights ({pr.name if not pr.weight_copies else 'float32'})",
              "bytes": est.weights}]
     if est.mode == "train":
-        rows += [{"key": "gradients", "description": "gradients (trainable weights only)", "bytes": est.gradients},
+        frozen = " (the head only: the encoder is frozen)" if step is not None and step.linear_probe else \
+            " (trainable weights only)"
+        rows += [{"key": "gradients", "description": f"gradients{frozen}", "bytes": est.gradients},
                  {"key": "optimizer", "description": f"optimizer state ({est.optimizer})",
                   "bytes": est.optimizer_state}]
     rows.append({"key": "images", "description": "input images", "bytes": est.images})
@@ -52,20 +70,28 @@ def memory_report(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, varia
     rows.append({"key": "transient", "description": transient, "bytes": est.transient})
     rows.append({"key": "total", "description": "total", "bytes": est.total})
     report = {
-        "variant": variant, "title": title, "mode": est.mode, "batch": est.batch, "mask_ratio": est.mask_ratio,
-        "img_size": list(cfg.image_hw), "in_chans": cfg.in_chans, "grid": list(cfg.grid_size),
-        "num_patches": cfg.num_patches, "num_visible": cfg.num_visible(est.mask_ratio),
+        "variant": variant, "title": title, "stage": step.stage if step else "pretrain", "mode": est.mode,
+        "batch": est.batch, "mask_ratio": est.mask_ratio, "img_size": list(cfg.image_hw), "in_chans": cfg.in_chans,
+        "grid": list(cfg.grid_size), "num_patches": cfg.num_patches,
+        "num_visible": cfg.num_patches if step else cfg.num_visible(est.mask_ratio),
         "precision": asdict(pr), "optimizer": est.optimizer, "rows": rows,
         "saved": [{"key": s.key, "description": s.description, "bytes": s.bytes, "count": s.count,
                    "per_block": s.per_block} for s in est.saved],
         "inference": [{"key": s.key, "description": s.description, "bytes": s.bytes} for s in est.inference],
-        "transient_stage": largest.key, "total_bytes": est.total, "budget": None, "check": None,
+        "transient_stage": largest.key, "total_bytes": est.total,
+        "classifier": None if step is None else {
+            "num_classes": step.num_classes, "global_pool": step.global_pool, "drop_path_rate": step.drop_path_rate,
+            "label_smoothing": step.label_smoothing, "linear_probe": step.linear_probe},
+        "budget": None, "check": None,
     }
     if budget is not None:
-        ours = largest_batch_for(cfg, budget, mask_ratio, **options)
-        baseline = largest_batch_for(cfg, budget, mask_ratio, mask_tokens_in_encoder=True, **options)
-        baseline_need = (estimate(cfg, ours, mask_ratio, mask_tokens_in_encoder=True, **options).total
-                         if ours else None)
+        def largest_fitting(**kw) -> int:
+            return largest_batch(lambda b: estimate_for(cfg, b, mask_ratio, step, **options, **kw).total <= budget)
+
+        ours = largest_fitting()
+        baseline = largest_fitting(mask_tokens_in_encoder=True) if step is None else None
+        baseline_need = (estimate_for(cfg, ours, mask_ratio, mask_tokens_in_encoder=True, **options).total
+                         if ours and step is None else None)
         report["budget"] = {"bytes": budget, "largest_batch": ours, "largest_batch_mask_tokens_in_encoder": baseline,
                             "batch_ratio": ours / baseline if baseline else None,
                             "mask_tokens_in_encoder_bytes_at_largest_batch": baseline_need}
@@ -160,7 +186,7 @@ def address_space_room() -> int | None:
 def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: str, mode: str = "inference",
                dtype: torch.dtype = torch.float32, amp: bool = False, optimizer: str = "none",
                device: torch.device | str = "cpu", weights_resident: bool = False, kept_per_image: int = 0,
-               passes: int = 1) -> None:
+               passes: int = 1, step: ClassifierStep | None = None) -> None:
     """Raise :class:`~mae_core.errors.MemoryBudgetError` if the step's :func:`estimate` exceeds the memory available.
 
     Called before anything is allocated, so a batch that cannot fit fails in a second with the estimate and the
@@ -173,25 +199,27 @@ def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: st
         kept_per_image: bytes per image the command keeps beyond the forward's peak (recorded hidden
             states, attention maps): added to the estimate.
         passes: forward passes (or steps) the command runs: the work check (:func:`check_work`) counts them.
+        step: a classifier's step (:mod:`mae_core.views.memory_classifier`) instead of the MAE's; its work is
+            bounded by the MAE's at mask ratio 0 (the same encoder on every patch, plus a decoder).
         Others: as :func:`estimate`.
     """
     from .flops import check_work, closed_form_macs
 
     _check_memory(cfg, batch, mask_ratio, what=what, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer,
-                  device=device, weights_resident=weights_resident, kept_per_image=kept_per_image)
-    macs = closed_form_macs(cfg, mask_ratio)["train" if mode == "train" else "total"]
+                  device=device, weights_resident=weights_resident, kept_per_image=kept_per_image, step=step)
+    macs = closed_form_macs(cfg, 0.0 if step else mask_ratio)["train" if mode == "train" else "total"]
     check_work(2 * macs * batch * passes, what, device=device)  # after memory: that refusal is definitive
 
 
 def _check_memory(cfg: MAEConfig, batch: int, mask_ratio: float, *, what: str, mode: str, dtype: torch.dtype,
                   amp: bool, optimizer: str, device: torch.device | str, weights_resident: bool,
-                  kept_per_image: int) -> None:
+                  kept_per_image: int, step: ClassifierStep | None) -> None:
     available = available_memory(device)
     if available.bytes is None:
         return
 
     def need(b: int) -> int:
-        e = estimate(cfg, b, mask_ratio, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer)
+        e = estimate_for(cfg, b, mask_ratio, step, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer)
         return e.total - (e.weights if weights_resident else 0) + kept_per_image * b
 
     needed = need(batch)

@@ -23,6 +23,9 @@ known to fit:
 Another kind of model is one branch: a fine-tuned classifier checkpoint (refused by the MAE loader with
 :class:`~mae_core.errors.ClassifierCheckpointError`) goes to :func:`_prepare_classifier`.
 
+A training stage names its model the same way: :func:`stage_subject` turns a variant and a stage
+(pretrain, finetune, linprobe) into the config and, for a classifier, its step (`mae memory`).
+
 Shapes: image files or a batch size in -> a model and imgs (B, C, H, W), normalised like the training
 data (ImageNet mean / std), or B seeded random-normal images (or the built-in picture); noise (B, L).
 """
@@ -84,14 +87,24 @@ def check_batch(batch: int) -> int:
 
 
 def _prepare_classifier(weights: str | Path, images: list[str | Path] | None, batch: int | None, seed: int, *,
-                        device: torch.device | str, builtin: bool, resize: str) -> Prepared:
+                        device: torch.device | str, builtin: bool, resize: str, dtype: torch.dtype,
+                        kept_per_image: Callable[[MAEConfig], int] | None, passes: int) -> Prepared:
     """:func:`prepare` for a fine-tuned or linear-probe checkpoint: the classifier (``mae_core.classifier``) in
-    evaluation mode, the images at its size."""
+    evaluation mode, the images at its size; the memory and work check of its forward pass before either
+    is built (:mod:`mae_core.views.memory_classifier`)."""
     from ..finetune import build_classifier, read_classifier
     from ..io.images import builtin_image, load_batch, normalize
     from ..models import get_classifier
+    from .memory_budget import check_fits
+    from .memory_classifier import ClassifierStep
 
     state_dict, spec = read_classifier(weights)
+    cfg = get_classifier(spec.name).config  # built at the registered size (the position table is resized to it)
+    step = ClassifierStep("linprobe" if spec.linear_probe else "finetune", num_classes=max(1, spec.num_classes),
+                          global_pool=spec.global_pool)
+    check_fits(cfg, len(images or []) or batch or 1, 0.0, what=f"a {get_classifier(spec.name).title} classifier "
+               "forward pass", mode="inference", dtype=dtype, amp=True, device=device, weights_resident=True,
+               kept_per_image=kept_per_image(cfg) if kept_per_image else 0, passes=passes, step=step)
     model = build_classifier(state_dict, spec, device=device)
     cfg = model.config
     if builtin and not images:
@@ -114,6 +127,50 @@ def check_forward_fits(cfg: MAEConfig, title: str, batch: int, device: torch.dev
     check_fits(cfg, batch, mask_ratio, what=f"a {title} forward pass at {size_text(cfg)}", mode="inference",
                dtype=dtype, amp=amp, device=device, weights_resident=weights_resident,
                kept_per_image=kept_per_image, passes=passes)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The model a training stage runs: a registered variant's config and, for a classifier, its step
+    (:mod:`mae_core.views.memory_classifier`); what `mae memory` sizes."""
+
+    name: str  # the MAE variant (mae_vit_base_patch16) or the classifier (vit_base_patch16)
+    title: str  # "ViT-B/16" / "ViT-B/16 classifier"
+    stage: str  # pretrain, finetune or linprobe
+    config: MAEConfig
+    step: Any  # a ClassifierStep, or None: the MAE
+    overrides: dict[str, Any] = field(default_factory=dict)  # the config fields the size and channels changed
+
+
+def stage_subject(variant: str, stage: str | None = None, img_size: str | None = None,
+                   in_chans: int = 3) -> Subject:
+    """The model ``variant`` names, for ``stage``: a classifier name (``vit_large_patch16``) means fine-tuning
+    unless ``stage`` says linprobe; an MAE name means pre-training unless ``stage`` says finetune or linprobe
+    (then its classifier). Fine-tuning takes FINETUNE.md's drop path for the size, 1000 classes and label
+    smoothing 0.1. Raises :class:`~mae_core.errors.SettingError` for a stage the model cannot run."""
+    from ..models import get_classifier, get_variant, is_classifier
+    from ..recipe import STAGES
+    from .memory_classifier import ClassifierStep
+
+    if stage is not None and stage not in STAGES:
+        raise SettingError("stage", f"{stage!r} is not a stage; use pretrain, finetune or linprobe")
+    if is_classifier(variant):
+        classifier = get_classifier(variant)
+        if stage == "pretrain":
+            raise SettingError("stage", f"{classifier.name} is a fine-tuned classifier: use finetune or linprobe, or "
+                                        f"--variant {get_variant(classifier.pretrained).short} for pre-training")
+        stage = stage or "finetune"
+    else:
+        spec = get_variant(variant)
+        stage = stage or "pretrain"
+        if stage == "pretrain":
+            overrides = size_overrides(spec.name, img_size, in_chans)
+            return Subject(spec.name, spec.title, stage, spec.config.replace(**overrides), None, overrides)
+        classifier = get_classifier(spec.name)
+    overrides = size_overrides(classifier.pretrained, img_size, in_chans)
+    drop_path = classifier.finetune_drop_path if stage == "finetune" else 0.0
+    return Subject(classifier.name, f"{classifier.title} classifier", stage,
+                   classifier.config.replace(**overrides), ClassifierStep(stage, drop_path_rate=drop_path), overrides)
 
 
 # --- the mask -------------------------------------------------------------------------------------------
@@ -242,7 +299,8 @@ def prepare(variant: str | None, weights: str | Path | None, images: Sequence[st
     except ClassifierCheckpointError:  # a fine-tuned / linear-probe classifier: run it as it is
         if name is not None or not classifiers:
             raise
-        return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize)
+        return _prepare_classifier(weights, images, batch, seed, device=device, builtin=builtin, resize=resize,
+                                   dtype=dtype, kept_per_image=kept_per_image, passes=passes)
     info = get_variant(name)
     overrides = size_overrides(name, img_size, in_chans, pictures=pictures)
     cfg = info.config.replace(**overrides)

@@ -12,6 +12,7 @@ config -> ``"224 px"``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..config import MAEConfig
@@ -60,7 +61,8 @@ def size_overrides(variant: str, img_size: str | int | tuple[int, int] | None = 
     if size is not None:
         H, W = (size, size) if isinstance(size, int) else size
         if H * W > MAX_PIXELS:
-            raise SettingError("img_size", f"{H * W:,} pixels, over the {MAX_PIXELS:,} (8000x8000) any image may "
+            side = math.isqrt(MAX_PIXELS)
+            raise SettingError("img_size", f"{H * W:,} pixels, over the {MAX_PIXELS:,} ({side}x{side}) any image may "
                                "have here; use a smaller size such as 448 or 224x320", given=shown)
     base = get_variant(variant).config
     overrides: dict[str, Any] = {}

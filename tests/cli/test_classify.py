@@ -130,3 +130,15 @@ def test_flops_of_a_classifier_counted_equals_closed_form(cli_json):
     data = cli_json("flops", "--variant", "vit_base_patch16")
     stages = {s["stage"]: s for s in data["stages"]}
     assert data["agree"] and 17.5e9 < stages["encoder"]["macs"] < 17.7e9  # DESIGN: about 17.6 GMACs, whole image
+
+
+@pytest.mark.parametrize("command", [["classify", "--image", str(PHOTO)], ["features", "--layers", "0,-1"]])
+def test_a_classifier_run_that_cannot_fit_is_refused_before_it_starts(cli, linprobe, monkeypatch, command):
+    """The classifier's own closed form (mae_core.views.memory_classifier) sizes its forward pass: with no
+    memory to spare the run is one line, exit 2, with the estimate, before any image is read."""
+    from mae_core.views import memory_budget
+
+    monkeypatch.setattr(memory_budget, "available_memory", lambda device: memory_budget.Available(1, "test"))
+    result = cli(*command, "--weights", linprobe)
+    assert result.exit_code == 2 and "needs about" in one_line_error(result)
+    assert "classif" in one_line_error(result)

@@ -76,6 +76,11 @@ def test_table(cli):
     (["--batch", "0"], ["--batch"]),
     (["--mask-ratio", "1.0"], ["--mask-ratio"]),
     (["--variant", "vit_giant"], ["vit_giant"]),
+    (["--stage", "pretraining"], ["--stage", "pretrain, finetune or linprobe"]),
+    (["--variant", "vit_base_patch16", "--stage", "pretrain"], ["--stage", "classifier", "--variant base"]),
+    (["--stage", "finetune", "--mask-ratio", "0.75"], ["--mask-ratio", "every patch"]),
+    (["--variant", "vit_large_patch16", "--optimizer", "lamb"], ["--optimizer", "lars"]),
+    (["--stage", "linprobe", "--batch", "1"], ["--batch 1", "BatchNorm", "--batch 2"]),
 ])
 def test_bad_input_is_one_line_exit_2(cli, args, words):
     result = cli("memory", *args)
@@ -85,6 +90,52 @@ def test_bad_input_is_one_line_exit_2(cli, args, words):
     assert len(lines) == 1 and "Traceback" not in result.stderr
     for word in words:
         assert word in lines[0]
+
+
+def test_fine_tuning_report_matches_the_classifier_closed_form(cli_json):
+    from mae_core.models import get_classifier
+    from mae_core.views import memory_classifier as cmem
+
+    data = cli_json("memory", "--variant", "vit_large_patch16", "--batch", "32", "--dtype", "bfloat16", "--autocast")
+    step = cmem.ClassifierStep("finetune", drop_path_rate=0.2)  # FINETUNE.md's --drop_path for ViT-L
+    est = cmem.estimate(get_classifier("vit_large_patch16").config, 32, step, mode="train", dtype=torch.bfloat16,
+                        amp=True)
+    rows = {r["key"]: r["bytes"] for r in data["rows"]}
+    assert rows == {"weights": est.weights, "gradients": est.gradients, "optimizer": est.optimizer_state,
+                    "images": est.images, "saved": est.saved_total, "transient": est.transient, "total": est.total}
+    assert (data["stage"], data["optimizer"], data["num_visible"], data["mask_ratio"]) == ("finetune", "adamw", 196, 0)
+    assert data["classifier"] == {"num_classes": 1000, "global_pool": True, "drop_path_rate": 0.2,
+                                  "label_smoothing": 0.1, "linear_probe": False}
+    assert [s["key"] for s in data["saved"]] == ["patch_embed", "blocks", "pool", "head", "loss"]
+    same = cli_json("memory", "--variant", "large", "--stage", "finetune", "--batch", "32", "--dtype", "bfloat16",
+                    "--autocast")
+    assert same["total_bytes"] == data["total_bytes"]  # an MAE name with --stage finetune: its classifier
+
+
+def test_linear_probe_trains_the_head_only_and_finds_its_largest_batch(cli_json):
+    data = cli_json("memory", "--variant", "base", "--stage", "linprobe", "--batch", "512", "--budget", "24GiB")
+    rows = {r["key"]: r["bytes"] for r in data["rows"]}
+    assert data["optimizer"] == "lars" and rows["gradients"] == rows["optimizer"] == (768 * 1000 + 1000) * 4
+    assert [s["key"] for s in data["saved"]] == ["head", "loss"]
+    b = data["budget"]
+    assert b["largest_batch"] > 512 and b["largest_batch_mask_tokens_in_encoder"] is None and b["batch_ratio"] is None
+
+
+@pytest.mark.parametrize("stage", ["finetune", "linprobe"])
+def test_check_measures_a_real_classifier_step(cli_json, stage):
+    data = cli_json("memory", "--variant", "base", "--stage", stage, "--batch", "2", "--check")
+    c = data["check"]
+    assert c["exact"] and c["agree"] and c["measured_bytes"] == c["predicted_bytes"] == sum(
+        s["bytes"] for s in data["saved"])
+
+
+def test_classifier_table(cli):
+    result = cli("memory", "--variant", "vit_huge_patch14", "--batch", "16", "--autocast", "--dtype", "bf16",
+                 "--budget", "80GB")
+    assert result.exit_code == 0, result.stderr
+    for words in ("ViT-H/14 classifier fine-tuning train", "all 256 patches", "drop path in 31", "label smoothing",
+                  "optimizer state (adamw)", "largest batch in 74.51 GiB:", "memory_classifier.py"):
+        assert words in result.stdout, words
 
 
 @pytest.mark.parametrize("args", [["forward", "--variant", "huge", "--batch", "60000"],

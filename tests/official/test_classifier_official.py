@@ -165,3 +165,35 @@ def test_seeded_classifier_timm_and_perturbed_and_hf_refusal():
     result = _cli("--variant", "vit_base_patch16", "--reference", "hf", "--batch", "1")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1 and "cannot express global pooling" in lines[0]
+
+
+@pytest.mark.parametrize("linear_probe", [False, True], ids=["finetune", "linprobe"])
+def test_the_official_classifier_step_saves_what_the_closed_form_says(linear_probe):
+    """Memory of the official fine-tuning / linear-probing step, not only ours: the official models_vit.py
+    (drop path 0.1, label smoothing; or main_linprobe.py's frozen encoder and BatchNorm head, cross-entropy)
+    keeps for backward exactly the bytes mae_core.views.memory_classifier predicts (saved_tensors_hooks)."""
+    from mae_core.recipe import label_smoothing_cross_entropy
+    from mae_core.views import memory_classifier as cmem
+    from mae_core.views.memory_measured import saved_bytes
+
+    module, _ = import_official_vit(FIXTURE_SRC)
+    torch.manual_seed(0)
+    step = cmem.ClassifierStep("linprobe" if linear_probe else "finetune", drop_path_rate=0.0 if linear_probe else 0.1)
+    model = module.vit_base_patch16(num_classes=1000, global_pool=step.global_pool,
+                                    drop_path_rate=step.drop_path_rate).train()
+    if linear_probe:
+        model.head = torch.nn.Sequential(torch.nn.BatchNorm1d(768, affine=False, eps=1e-6), model.head)
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith("head."))
+    imgs, target = torch.randn(2, 3, 224, 224), torch.tensor([3, 7])
+
+    def forward():
+        logits = model(imgs)
+        if step.label_smoothing:
+            return label_smoothing_cross_entropy(logits, target, step.label_smoothing)
+        return torch.nn.functional.cross_entropy(logits, target)
+
+    measured = saved_bytes(model, forward)
+    assert set(measured) == {"all"}
+    cfg = create_model("vit_base_patch16", device="meta").config
+    assert measured["all"] == sum(s.bytes for s in cmem.saved_stages(cfg, 2, step))
