@@ -274,7 +274,7 @@ def compare_prepared(prep: Any, *, reference: str = "auto", official_src: str | 
                      perturb: str | None = None) -> dict:
     """:func:`compare_official` on the inputs :func:`mae_core.views.prepare.prepare` built (our model, the
     images, the masking noise, the reconstruction target), with what was compared added to the report."""
-    from mae_core.views.prepare import size_text
+    from mae_core.views.sizes import size_text
 
     plan = prep.plan
     data = compare_official(prep.variant, prep.imgs, weights=prep.loaded, reference=reference,

@@ -117,7 +117,8 @@ def steps_given(name: str, loaded: Any, *, train_stage: str, official_src: str |
     of ``name`` (with ``loaded`` weights, from :func:`mae_core.views.prepare.read_weights`), ours against the
     official loop, after the size, the mask ratio and the memory are checked by the pipeline's rules."""
     from mae_core.models import get_variant
-    from mae_core.views.prepare import check_forward_fits, check_mask_ratio, size_overrides
+    from mae_core.views.prepare import check_forward_fits
+    from mae_core.views.sizes import check_mask_ratio, size_overrides
 
     from .official import official_source
     from .steps import compare_finetune_steps, compare_steps

@@ -41,7 +41,7 @@ def command(variant: VariantOpt = None, batch: BatchOpt = 2, mask_ratio: MaskRat
 def compute(variant: str | None, batch: int, mask_ratio: float, all_blocks: bool, img_size: str | None = None,
             in_chans: int = 3):
     from mae_core.models import get_variant, is_classifier
-    from mae_core.views.prepare import check_mask_ratio, size_overrides
+    from mae_core.views.sizes import check_mask_ratio, size_overrides
     from mae_core.views.shapes import classifier_shape_trace, shape_trace
 
     if variant is not None and is_classifier(variant):  # the fine-tuned classifier: every patch, to the logits

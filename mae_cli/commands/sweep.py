@@ -69,7 +69,8 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
             norm_pix_loss: bool | None, out_path: Path, img_size: str | None, in_chans: int,
             device: str, resize: str = "stretch") -> dict[str, Any]:
     from mae_core.io.files import check_outputs
-    from mae_core.views.prepare import check_mask_ratio, prepare
+    from mae_core.views.prepare import prepare
+    from mae_core.views.sizes import check_mask_ratio
     from mae_core.views.sweep import sweep_report
 
     values, strategies = parse_ratios(ratios), _strategies(masks)

@@ -200,7 +200,8 @@ def attention_report(variant: str | None, weights: str | Path | None, images: li
     """
     from ..models import get_variant
     from .features import check_output, parse_layers
-    from .prepare import check_mask_ratio, prepare, size_overrides, variant_name
+    from .prepare import prepare, variant_name
+    from .sizes import check_mask_ratio, size_overrides
 
     out_path = check_output(out, (".safetensors",))
     if png is not None and Path(png).suffix.lower() != ".png":

@@ -222,7 +222,7 @@ def forward_report(prep: Any, *, device: torch.device | str = "cpu", dtype: torc
     ``strategy_noise``: feed the pipeline's masking noise (a strategy's or a mask file's); False: the noise
     is drawn right after ``torch.manual_seed(seed)``, as the official demo does.
     """
-    from .prepare import size_text
+    from .sizes import size_text
 
     plan, cfg = prep.plan, prep.config
     result = measure_forward(prep.model, prep.imgs, mask_ratio=plan.mask_ratio, seed=seed, dtype=dtype, repeat=repeat,

@@ -152,7 +152,8 @@ def numerics_report(variant: str | None, weights: str | Path | None, images: lis
     """
     from ..errors import SettingError
     from ..models import get_variant
-    from .prepare import check_mask_ratio, prepare, variant_name
+    from .prepare import prepare, variant_name
+    from .sizes import check_mask_ratio
     from .reconstruct import masking_noise
 
     dtypes = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}

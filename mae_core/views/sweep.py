@@ -107,7 +107,7 @@ def sweep_report(prep: Any, ratios: list[float], strategies: list[str], path: st
                  resize: str = "stretch", notes: list[str] | None = None) -> dict[str, Any]:
     """``mae sweep`` as plain data: :func:`loss_sweep` on a :class:`~mae_core.views.prepare.Prepared` (its
     images, its reconstruction target), the plot written to ``path`` (:func:`sweep_png`), and what was run."""
-    from .prepare import check_mask_ratio, size_text
+    from .sizes import check_mask_ratio, size_text
 
     cfg = prep.config
     for r in ratios:
