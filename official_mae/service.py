@@ -120,7 +120,7 @@ def steps_given(name: str, loaded: Any, *, train_stage: str, official_src: str |
     from mae_core.views.prepare import check_forward_fits
     from mae_core.views.sizes import check_mask_ratio, size_overrides
 
-    from .official import official_source
+    from .official import ENV_VAR, official_source
     from .steps import compare_finetune_steps, compare_steps
 
     spec = get_variant(name)
@@ -131,7 +131,8 @@ def steps_given(name: str, loaded: Any, *, train_stage: str, official_src: str |
     check_forward_fits(cfg, spec.title, b, "cpu", weights_resident=loaded is not None)
     src = official_source(official_src)
     if src is None:
-        raise ReferenceUnavailable("the steps need the official source")
+        raise ReferenceUnavailable(f"the optimizer steps run the official training code: pass the folder of your "
+                                   f"facebookresearch/mae clone as official_src or set ${ENV_VAR}")
     given = dict(official_src=str(src), steps=steps, accum_iter=accum_iter, batch=b,
                  images=[str(p) for p in images], seed=seed, epoch=epoch, overrides=overrides, resize=resize)
     with stage(f"{steps} {train_stage} optimizer step(s) x {accum_iter} micro-batch(es), ours and the official loop"):
