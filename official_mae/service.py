@@ -112,10 +112,11 @@ def compare_classifier_given(weights: Path | None, variant: str | None, *, image
 def steps_given(name: str, loaded: Any, *, train_stage: str, official_src: str | os.PathLike | None, steps: int,
                 accum_iter: int, batch: int | None, images: list[Path], seed: int, mask_ratio: float,
                 epoch: int | None, norm_pix_loss: bool | None, img_size: str | None, in_chans: int, resize: str,
-                stage: Stage = _quiet) -> dict[str, Any]:
+                stage: Stage = _quiet, announce: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """N optimizer steps (``steps`` x ``accum_iter`` micro-batches) of ``train_stage`` (pretrain or finetune)
     of ``name`` (with ``loaded`` weights, from :func:`mae_core.views.prepare.read_weights`), ours against the
-    official loop, after the size, the mask ratio and the memory are checked by the pipeline's rules."""
+    official loop, after the size, the mask ratio, the memory and the work are checked by the pipeline's
+    rules; ``announce()`` runs then, just before the official code is imported."""
     from mae_core.models import get_variant
     from mae_core.views.prepare import check_forward_fits
     from mae_core.views.sizes import check_mask_ratio, size_overrides
@@ -128,11 +129,23 @@ def steps_given(name: str, loaded: Any, *, train_stage: str, official_src: str |
     cfg = spec.config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
     b = len(images) or batch or 2
-    check_forward_fits(cfg, spec.title, b, "cpu", weights_resident=loaded is not None)
+    if train_stage == "finetune":
+        from mae_core.models import get_classifier
+        from mae_core.views.memory_classifier import ClassifierStep
+
+        train = ClassifierStep("finetune", drop_path_rate=get_classifier(name).finetune_drop_path)
+    else:
+        train = True
+    # ours and the official loop, each steps x accum_iter micro-batches: one training step's memory, all steps' work
+    check_forward_fits(cfg, spec.title, b, "cpu", mask_ratio=mask_ratio if train is True else 0.0,
+                       weights_resident=loaded is not None, passes=2 * steps * accum_iter, train=train, models=2,
+                       what=f"{steps} {train_stage} step(s) x {accum_iter} micro-batch(es) of {spec.title}, ours and "
+                            f"the official loop,")
     src = official_source(official_src)
     if src is None:
         raise ReferenceUnavailable(f"the optimizer steps run the official training code: pass the folder of your "
                                    f"facebookresearch/mae clone as official_src or set ${ENV_VAR}")
+    announce()
     given = dict(official_src=str(src), steps=steps, accum_iter=accum_iter, batch=b,
                  images=[str(p) for p in images], seed=seed, epoch=epoch, overrides=overrides, resize=resize)
     with stage(f"{steps} {train_stage} optimizer step(s) x {accum_iter} micro-batch(es), ours and the official loop"):

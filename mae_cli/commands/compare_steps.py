@@ -41,7 +41,6 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
     check_options(steps, stage, reference, official_src, weights, mask_ratio, grad=grad, perturb=perturb,
                   mask=mask, mask_file=mask_file, device=device)
     check_images(images)
-    note(official_source_note(official_src))
     name = resolve_variant(variant) if variant else None  # a typo fails before a large file is read
     check_inputs([], weights)
     name, loaded = read_weights(name, weights, progress)
@@ -49,7 +48,7 @@ def compute(*, variant: str | None, weights: Path | None, reference: str, offici
         data = steps_given(name, loaded, train_stage=stage, official_src=official_src, steps=steps,
                            accum_iter=accum_iter, batch=batch, images=images, seed=seed, mask_ratio=mask_ratio,
                            epoch=epoch, norm_pix_loss=norm_pix_loss, img_size=img_size, in_chans=in_chans,
-                           resize=resize, stage=progress)
+                           resize=resize, stage=progress, announce=lambda: note(official_source_note(official_src)))
     if not data["passed"]:
         raise VerificationFailed(data, f"{data['title']} training differs from the official loop at "
                                        f"{data['first_failure']}")

@@ -186,7 +186,7 @@ def address_space_room() -> int | None:
 def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: str, mode: str = "inference",
                dtype: torch.dtype = torch.float32, amp: bool = False, optimizer: str = "none",
                device: torch.device | str = "cpu", weights_resident: bool = False, kept_per_image: int = 0,
-               passes: int = 1, step: ClassifierStep | None = None) -> None:
+               passes: int = 1, step: ClassifierStep | None = None, models: int = 1) -> None:
     """Raise :class:`~mae_core.errors.MemoryBudgetError` if the step's :func:`estimate` exceeds the memory available.
 
     Called before anything is allocated, so a batch that cannot fit fails in a second with the estimate and the
@@ -201,26 +201,30 @@ def check_fits(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, what: st
         passes: forward passes (or steps) the command runs: the work check (:func:`check_work`) counts them.
         step: a classifier's step (:mod:`mae_core.views.memory_classifier`) instead of the MAE's; its work is
             bounded by the MAE's at mask ratio 0 (the same encoder on every patch, plus a decoder).
+        models: copies of the model alive at once (a comparison holds ours and the official one): each has
+            its weights, gradients and optimizer state; they run one after the other (one set of activations).
         Others: as :func:`estimate`.
     """
     from .flops import check_work, closed_form_macs
 
     _check_memory(cfg, batch, mask_ratio, what=what, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer,
-                  device=device, weights_resident=weights_resident, kept_per_image=kept_per_image, step=step)
+                  device=device, weights_resident=weights_resident, kept_per_image=kept_per_image, step=step,
+                  models=models)
     macs = closed_form_macs(cfg, 0.0 if step else mask_ratio)["train" if mode == "train" else "total"]
     check_work(2 * macs * batch * passes, what, device=device)  # after memory: that refusal is definitive
 
 
 def _check_memory(cfg: MAEConfig, batch: int, mask_ratio: float, *, what: str, mode: str, dtype: torch.dtype,
                   amp: bool, optimizer: str, device: torch.device | str, weights_resident: bool,
-                  kept_per_image: int, step: ClassifierStep | None) -> None:
+                  kept_per_image: int, step: ClassifierStep | None, models: int) -> None:
     available = available_memory(device)
     if available.bytes is None:
         return
 
     def need(b: int) -> int:
         e = estimate_for(cfg, b, mask_ratio, step, mode=mode, dtype=dtype, amp=amp, optimizer=optimizer)
-        return e.total - (e.weights if weights_resident else 0) + kept_per_image * b
+        state = e.weights + e.gradients + e.optimizer_state  # per model; the activations are one model's at a time
+        return e.total - (e.weights if weights_resident else 0) + (models - 1) * state + kept_per_image * b
 
     needed = need(batch)
     if needed <= available.bytes:

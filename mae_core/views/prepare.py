@@ -118,15 +118,26 @@ def _prepare_classifier(weights: str | Path, images: list[str | Path] | None, ba
 
 def check_forward_fits(cfg: MAEConfig, title: str, batch: int, device: torch.device | str, *,
                        mask_ratio: float = 0.0, dtype: torch.dtype = torch.float32, amp: bool = False,
-                       weights_resident: bool = False, kept_per_image: int = 0, passes: int = 1) -> None:
+                       weights_resident: bool = False, kept_per_image: int = 0, passes: int = 1,
+                       train: Any = None, what: str | None = None, models: int = 1) -> None:
     """The one fit check of a run: refuse (:class:`~mae_core.errors.MemoryBudgetError`, the estimate in the
     message) ``passes`` forward passes of ``batch`` images of ``cfg`` that cannot fit in what ``device`` has,
-    before the images or the model are allocated. Mask ratio 0 (every patch encoded) is the largest case."""
+    before the images or the model are allocated. Mask ratio 0 (every patch encoded) is the largest case.
+
+    ``train``: size training steps instead (AdamW), of the MAE (``True``) or of a classifier (its
+    :class:`~mae_core.views.memory_classifier.ClassifierStep`); ``passes`` then counts the steps. ``what``:
+    the run, for the message (default: the forward pass or the steps, at the size). ``models``: copies of the
+    model alive at once (ours and the official one)."""
     from .memory_budget import check_fits
 
-    check_fits(cfg, batch, mask_ratio, what=f"a {title} forward pass at {size_text(cfg)}", mode="inference",
+    step = train if train is not None and train is not True else None
+    what = (f"{what} at {size_text(cfg)}" if what else
+            f"{passes} training step(s) of the {title}{' classifier' if step else ''} at {size_text(cfg)}"
+            if train is not None else f"a {title} forward pass at {size_text(cfg)}")
+    check_fits(cfg, batch, mask_ratio, what=what, mode="train" if train is not None else "inference",
                dtype=dtype, amp=amp, device=device, weights_resident=weights_resident,
-               kept_per_image=kept_per_image, passes=passes)
+               kept_per_image=kept_per_image, passes=passes, step=step,
+               optimizer="adamw" if train is not None else "none", models=models)
 
 
 @dataclass(frozen=True)

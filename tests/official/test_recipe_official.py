@@ -182,6 +182,41 @@ def test_steps_bad_input(cli, args, fragment):
     assert fragment in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("stage, words", [("pretrain", "pretrain step(s) x 4 micro-batch(es) of ViT-H/14"),
+                                          ("finetune", "finetune step(s) x 4 micro-batch(es) of ViT-H/14")])
+def test_steps_that_would_run_for_hours_are_refused_before_the_official_code_is_imported(cli, stage, words,
+                                                                                          monkeypatch):
+    """Both loops, every micro-batch, training (forward and backward) are counted by the work check: 1000 ViT-H
+    steps of 4 micro-batches are hours on any CPU; one line, exit 2, nothing imported yet (no note). (Memory is
+    made plentiful so that the work check, not the memory check, is the one that speaks.)"""
+    from mae_core.views import memory_budget
+
+    monkeypatch.setattr(memory_budget, "available_memory", lambda device: memory_budget.Available(2**40, "test"))
+    result = cli("compare-official", "--variant", "huge", "--steps", "1000", "--accum-iter", "4", "--stage", stage,
+                 "--official-src", FIXTURE_SRC)
+    assert result.exit_code == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "minutes" in lines[0], lines
+
+
+def test_steps_size_both_models(monkeypatch):
+    """Ours and the official model are alive at once: the fit check counts two sets of weights, gradients and
+    AdamW state (and one set of activations)."""
+    from mae_core.errors import MemoryBudgetError
+    from mae_core.models import get_variant
+    from mae_core.views import memory_budget
+    from mae_core.views.memory import estimate
+    from mae_core.views.prepare import check_forward_fits
+
+    cfg = get_variant("base").config
+    e = estimate(cfg, 2, 0.75, mode="train", optimizer="adamw")
+    one_model = e.total
+    monkeypatch.setattr(memory_budget, "available_memory", lambda device: memory_budget.Available(one_model, "test"))
+    check_forward_fits(cfg, "ViT-B/16", 2, "cpu", mask_ratio=0.75, train=True)  # one model fits exactly
+    with pytest.raises(MemoryBudgetError, match="needs about"):
+        check_forward_fits(cfg, "ViT-B/16", 2, "cpu", mask_ratio=0.75, train=True, models=2)
+
+
 def test_steps_need_the_official_source(cli):
     result = cli("compare-official", "--steps", "2", "--img-size", "32")
     assert result.exit_code == 2 and "--official-src" in result.stderr
