@@ -115,10 +115,10 @@ def classify(weights: str | Path | None, images: list[str | Path], *, top: int =
 def _check_fits(model: Any, count: int, device: torch.device | str) -> None:
     """Refuse a batch of ``count`` images whose forward pass cannot fit or would run for too long
     (:func:`~mae_core.views.memory_budget.check_fits` on the classifier's closed form)."""
-    from .memory_budget import check_fits
     from .memory_classifier import ClassifierStep
+    from .prepare import check_forward_fits
 
     step = ClassifierStep("linprobe" if model.linear_probe else "finetune", num_classes=max(1, model.num_classes),
                           global_pool=model.global_pool)
-    check_fits(model.config, count, 0.0, what=f"classifying {count} image(s)", mode="inference", device=device,
-               weights_resident=True, step=step)
+    check_forward_fits(model.config, "", count, device, weights_resident=True, classifier=step,
+                       what=f"classifying {count} image(s)")

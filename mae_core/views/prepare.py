@@ -95,16 +95,15 @@ def _prepare_classifier(weights: str | Path, images: list[str | Path] | None, ba
     from ..finetune import build_classifier, read_classifier
     from ..io.images import builtin_image, load_batch, normalize
     from ..models import get_classifier
-    from .memory_budget import check_fits
     from .memory_classifier import ClassifierStep
 
     state_dict, spec = read_classifier(weights)
     cfg = get_classifier(spec.name).config  # built at the registered size (the position table is resized to it)
     step = ClassifierStep("linprobe" if spec.linear_probe else "finetune", num_classes=max(1, spec.num_classes),
                           global_pool=spec.global_pool)
-    check_fits(cfg, len(images or []) or batch or 1, 0.0, what=f"a {get_classifier(spec.name).title} classifier "
-               "forward pass", mode="inference", dtype=dtype, amp=True, device=device, weights_resident=True,
-               kept_per_image=kept_per_image(cfg) if kept_per_image else 0, passes=passes, step=step)
+    check_forward_fits(cfg, get_classifier(spec.name).title, len(images or []) or batch or 1, device, dtype=dtype,
+                       amp=True, weights_resident=True, kept_per_image=kept_per_image(cfg) if kept_per_image else 0,
+                       passes=passes, classifier=step)
     model = build_classifier(state_dict, spec, device=device)
     cfg = model.config
     if builtin and not images:
@@ -119,25 +118,24 @@ def _prepare_classifier(weights: str | Path, images: list[str | Path] | None, ba
 def check_forward_fits(cfg: MAEConfig, title: str, batch: int, device: torch.device | str, *,
                        mask_ratio: float = 0.0, dtype: torch.dtype = torch.float32, amp: bool = False,
                        weights_resident: bool = False, kept_per_image: int = 0, passes: int = 1,
-                       train: Any = None, what: str | None = None, models: int = 1) -> None:
+                       train: bool = False, classifier: Any = None, what: str | None = None, models: int = 1) -> None:
     """The one fit check of a run: refuse (:class:`~mae_core.errors.MemoryBudgetError`, the estimate in the
     message) ``passes`` forward passes of ``batch`` images of ``cfg`` that cannot fit in what ``device`` has,
     before the images or the model are allocated. Mask ratio 0 (every patch encoded) is the largest case.
 
-    ``train``: size training steps instead (AdamW), of the MAE (``True``) or of a classifier (its
-    :class:`~mae_core.views.memory_classifier.ClassifierStep`); ``passes`` then counts the steps. ``what``:
-    the run, for the message (default: the forward pass or the steps, at the size). ``models``: copies of the
-    model alive at once (ours and the official one)."""
+    ``train``: size training steps instead (AdamW); ``passes`` then counts the steps. ``classifier``: the
+    model is a classifier, sized by its closed form (its
+    :class:`~mae_core.views.memory_classifier.ClassifierStep`), not the MAE. ``what``: the run, for the
+    message (default: the forward pass or the steps). ``models``: copies of the model alive at once (ours
+    and the official one)."""
     from .memory_budget import check_fits
 
-    step = train if train is not None and train is not True else None
-    what = (f"{what} at {size_text(cfg)}" if what else
-            f"{passes} training step(s) of the {title}{' classifier' if step else ''} at {size_text(cfg)}"
-            if train is not None else f"a {title} forward pass at {size_text(cfg)}")
-    check_fits(cfg, batch, mask_ratio, what=what, mode="train" if train is not None else "inference",
+    kind = f"{title} classifier" if classifier is not None else title
+    what = what or (f"{passes} training step(s) of the {kind}" if train else f"a {kind} forward pass")
+    check_fits(cfg, batch, mask_ratio, what=f"{what} at {size_text(cfg)}", mode="train" if train else "inference",
                dtype=dtype, amp=amp, device=device, weights_resident=weights_resident,
-               kept_per_image=kept_per_image, passes=passes, step=step,
-               optimizer="adamw" if train is not None else "none", models=models)
+               kept_per_image=kept_per_image, passes=passes, step=classifier,
+               optimizer="adamw" if train else "none", models=models)
 
 
 @dataclass(frozen=True)
