@@ -136,8 +136,9 @@ def render(data: dict[str, Any]) -> None:
     H, W = data["img_size"]
     size = "" if (H, W, data["in_chans"]) == (224, 224, 3) else \
         f"{H if H == W else f'{H}x{W}'} px, C={data['in_chans']}, {data['grid'][0]}x{data['grid'][1]} grid, "
-    step = {"pretrain": data["mode"], "finetune": f"fine-tuning {data['mode']}",
-            "linprobe": f"linear-probe {data['mode']}"}[data["stage"]]
+    train = data["mode"] == "train"
+    step = {"pretrain": data["mode"], "finetune": "fine-tuning step" if train else "forward pass",
+            "linprobe": "linear-probing step" if train else "forward pass"}[data["stage"]]
     seen = (f"mask {data['mask_ratio']:g} ({data['num_visible']}/{data['num_patches']} visible)"
             if data["classifier"] is None else f"all {data['num_patches']} patches")
     table = Table(title=f"{data['title']} {step}, batch {data['batch']}, {size}{seen}, {data['precision']['name']}")

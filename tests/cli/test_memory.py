@@ -133,7 +133,7 @@ def test_classifier_table(cli):
     result = cli("memory", "--variant", "vit_huge_patch14", "--batch", "16", "--autocast", "--dtype", "bf16",
                  "--budget", "80GB")
     assert result.exit_code == 0, result.stderr
-    for words in ("ViT-H/14 classifier fine-tuning train", "all 256 patches", "drop path in 31", "label smoothing",
+    for words in ("ViT-H/14 classifier fine-tuning step", "all 256 patches", "drop path in 31", "label smoothing",
                   "optimizer state (adamw)", "largest batch in 74.51 GiB:", "memory_classifier.py"):
         assert words in result.stdout, words
 
