@@ -13,7 +13,7 @@ import math
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -77,45 +77,72 @@ def atomic_write(path: str | os.PathLike, *, follow_symlink: bool = False, what:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, follow_symlink: bool = False, what: str = "output") -> Iterator[Path]:
-    """:func:`atomic_write` for writers that want a file name (``safetensors.torch.save_file``, a
-    directory of files): yields the path of an empty temporary file beside ``path``, synced and renamed
-    onto ``path`` when the block ends without error, removed otherwise."""
-    p = Path(path)
+    """:func:`atomic_write` for writers that want a file name (``safetensors.torch.save_file``): yields the
+    path of an empty temporary file beside ``path``, synced and renamed onto ``path`` when the block ends
+    without error, removed otherwise."""
+    with atomic_paths([path], follow_symlink=follow_symlink, what=what) as (tmp,):
+        yield tmp
+
+
+@contextlib.contextmanager
+def atomic_paths(paths: Sequence[str | os.PathLike], *, follow_symlink: bool = False,
+                 what: str = "output") -> Iterator[list[Path]]:
+    """:func:`atomic_path` for files that belong together (a transformers folder: ``config.json`` beside
+    ``model.safetensors``): one temporary file each; when the block ends without error every one is synced
+    first, then all are renamed onto their paths, so a failure while writing or syncing any of them leaves
+    every old file as it was (only the renames themselves, one after another, are not one step)."""
+    targets = [_checked_target(Path(p), follow_symlink, what) for p in paths]
+    temps: list[str] = []
+    try:
+        for p in targets:
+            fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:40]}.", suffix=".part", dir=p.parent)
+            os.close(fd)
+            temps.append(tmp)
+    except OSError as exc:
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        raise MAEError(f"cannot write {what} {_show(paths[len(temps)])} ({exc.strerror or type(exc).__name__}); "
+                       "choose a writable folder") from None
+    try:
+        yield [Path(t) for t in temps]
+        for tmp, p in zip(temps, targets, strict=True):
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            if p.exists():
+                with contextlib.suppress(OSError):
+                    os.chmod(tmp, stat.S_IMODE(p.stat().st_mode))
+            else:
+                os.chmod(tmp, 0o666 & ~_umask())
+        for tmp, p in zip(temps, targets, strict=True):
+            os.replace(tmp, p)
+    except BaseException as exc:
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        reason = write_failure(exc, targets[0].parent)
+        if reason is not None:
+            shown = " and ".join(_show(p) for p in paths)
+            raise MAEError(f"cannot write {what} {shown}: {reason}; nothing was changed; free some space, "
+                           "raise the file-size limit or choose another path") from None
+        raise
+
+
+def _checked_target(p: Path, follow_symlink: bool, what: str) -> Path:
+    """The file an atomic write replaces: never through a symlink (unless asked), a directory, a device or a
+    FIFO; its folder must exist."""
+    shown = p
     if p.is_symlink():
         if not follow_symlink:
-            raise MAEError(f"{what} {_show(path)} is a symbolic link; refusing to write through it "
+            raise MAEError(f"{what} {_show(shown)} is a symbolic link; refusing to write through it "
                            "(remove it or pass the real path)")
         p = p.resolve()
     if p.is_dir():
-        raise MAEError(f"{what} {_show(path)} is a directory; pass a file name")
+        raise MAEError(f"{what} {_show(shown)} is a directory; pass a file name")
     _refuse_special(p, what)
-    folder = p.parent
-    if not folder.is_dir():
-        raise MAEError(f"{what} {_show(path)}: folder {_show(folder)} does not exist; create it first")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name[:40]}.", suffix=".part", dir=folder)
-        os.close(fd)
-    except OSError as exc:
-        raise MAEError(f"cannot write {what} {_show(path)} ({exc.strerror or type(exc).__name__}); "
-                       "choose a writable folder") from None
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        if p.exists():
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, stat.S_IMODE(p.stat().st_mode))
-        else:
-            os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, p)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        reason = write_failure(exc, folder)
-        if reason is not None:
-            raise MAEError(f"cannot write {what} {_show(path)}: {reason}; nothing was changed; free some space, "
-                           "raise the file-size limit or choose another path") from None
-        raise
+    if not p.parent.is_dir():
+        raise MAEError(f"{what} {_show(shown)}: folder {_show(p.parent)} does not exist; create it first")
+    return p
 
 
 def _umask() -> int:

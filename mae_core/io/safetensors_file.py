@@ -100,12 +100,18 @@ def read_into(path: str | os.PathLike, names: list[str], out: Tensor) -> None:
 def write_safetensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None,
                       what: str = "output") -> None:
     """Write CPU copies of ``tensors`` (contiguous, unshared) to ``path``, atomically."""
+    with atomic_path(path, what=what) as tmp:
+        save_safetensors(tmp, tensors, metadata)
+
+
+def save_safetensors(path: str | Path, tensors: dict[str, Tensor], metadata: dict[str, str] | None = None) -> None:
+    """Write CPU copies of ``tensors`` to ``path`` as it is (a temporary file of an atomic write: see
+    :func:`write_safetensors`, :func:`mae_core.io.files.atomic_paths`)."""
     from safetensors.torch import save_file
 
     plain = {name: _own_storage(t.detach().to("cpu").contiguous()) for name, t in tensors.items()}
     meta = {str(k): str(v) for k, v in (metadata or {}).items()} or None
-    with atomic_path(path, what=what) as tmp:
-        save_file(plain, os.fspath(tmp), metadata=meta)
+    save_file(plain, os.fspath(path), metadata=meta)
 
 
 def _own_storage(t: Tensor) -> Tensor:

@@ -30,8 +30,8 @@ from torch import Tensor
 
 from ..errors import CheckpointError
 from ..io import checkpoint, hf_layout
-from ..io.files import atomic_write, check_output_folder, check_outputs, show_path
-from ..io.safetensors_file import write_safetensors
+from ..io.files import atomic_paths, atomic_write, check_output_folder, check_outputs, show_path
+from ..io.safetensors_file import save_safetensors, write_safetensors
 from ..io.weights import DECODER_KEYS, check_tensors
 from .weights import build_model, load_weights
 
@@ -150,10 +150,10 @@ def _write(official: dict[str, Tensor], dst: Path, to: str, *, name: str, has_de
     except OSError as exc:
         raise CheckpointError(f"cannot write output {show_path(dst)}: {(exc.strerror or type(exc).__name__).lower()}"
                               "; choose a writable folder") from None
-    try:
-        write_safetensors(dst / "model.safetensors", hf, {"format": "pt"})
-        with atomic_write(dst / "config.json", what="output config") as f:
-            f.write((json.dumps(hf_config(name, has_decoder, norm_pix), indent=2) + "\n").encode())
+    try:  # the pair together: a failure leaves a folder's old config.json and weights as they were
+        with atomic_paths([dst / name_ for name_ in HF_FILES], what="output") as (weights_tmp, config_tmp):
+            save_safetensors(weights_tmp, hf, {"format": "pt"})
+            config_tmp.write_text(json.dumps(hf_config(name, has_decoder, norm_pix), indent=2) + "\n", encoding="utf-8")
     except BaseException:
         if made:  # nothing half-made: the folder this call created goes with its files
             for name_ in HF_FILES:

@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import threading
+from pathlib import Path
 
 import pytest
 import torch
@@ -313,3 +314,38 @@ def test_aspect_bound_edge(tmp_path):
     result = runner.invoke(app, ["mask-demo", str(strip), "--variant", "mae_vit_base_patch16", "--img-size", "32",
                                  "--out", str(tmp_path / "o.png")])
     assert result.exit_code == 2 and "beyond 1:50" in result.stderr, result.output
+
+
+def test_a_failed_hf_conversion_leaves_the_folders_old_pair(tmp_path, monkeypatch):
+    """`--to hf` into a folder that holds a transformers checkpoint already: config.json and model.safetensors
+    are one unit. A failure after the new weights are written (here: syncing config.json finds the disk full)
+    leaves both old files, byte for byte, and no temporary file: never new weights beside an old config."""
+    import mae_core.io.files as files
+    import mae_core.loading.convert as convert_module
+    from mae_core.loading.convert import convert
+    from mae_core.models import create_model
+
+    model = create_model("base", device="meta")
+    state = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in model.official_state_dict().items()}
+    src = tmp_path / "in.pth"
+    torch.save({"model": state}, src)
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_bytes(b'{"old": true}')
+    (folder / "model.safetensors").write_bytes(OLD)
+    monkeypatch.setattr(convert_module, "save_safetensors", lambda path, *_: Path(path).write_bytes(b"new weights"))
+    calls = []
+    real_fsync = files.os.fsync
+
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # the second file of the pair
+            raise OSError(28, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(files.os, "fsync", fsync)
+    with pytest.raises(MAEError, match="nothing was changed"):
+        convert(src, folder, "hf")
+    assert (folder / "model.safetensors").read_bytes() == OLD
+    assert (folder / "config.json").read_bytes() == b'{"old": true}'
+    assert sorted(os.listdir(folder)) == ["config.json", "model.safetensors"]
