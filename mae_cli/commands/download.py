@@ -14,8 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from mae_cli.commands.checkpoint import facts_table
-from ..output import err, fmt_int, note
+from ..output import err, facts_table, fmt_int, note
 from ..runner import VerificationFailed, run
 
 
