@@ -73,35 +73,20 @@ def command(
       method, measured_bytes, predicted_bytes, difference_bytes, exact, agree,
       stages} or null.
     """
-    run(lambda: memory(variant, batch, mask_ratio, mode, dtype, autocast, optimizer, budget, check, device, img_size,
-                       in_chans, stage), render)
+    run(lambda: compute(variant, batch, mask_ratio, mode, dtype, autocast, optimizer, budget, check, device, img_size,
+                        in_chans, stage), render)
 
 
-def _options(mode: str, optimizer: str | None, budget: str | None) -> tuple[str, str | None, int | None]:
-    from mae_core.views.memory import MODES, OPTIMIZERS
-    from mae_core.views.memory_budget import parse_bytes
-
-    mode, optimizer = mode.strip().lower(), optimizer.strip().lower() if optimizer is not None else None
-    if mode not in MODES:
-        raise BadInput(f"--mode {mode!r} is not a mode; use inference or train")
-    if optimizer is not None and optimizer not in OPTIMIZERS:
-        raise BadInput(f"--optimizer {optimizer!r} is not supported; use none, sgd, adamw or lars")
-    budget_bytes = None
-    if budget is not None:
-        try:
-            budget_bytes = parse_bytes(budget)
-        except ValueError as exc:
-            raise BadInput(f"--budget {exc}") from None
-    return mode, optimizer, budget_bytes
-
-
-def memory(variant: str, batch: int, mask_ratio: float | None, mode: str, dtype: str, amp: bool,
-           optimizer: str | None, budget: str | None, check: bool = False, device: str = "cpu",
-           img_size: str | None = None, in_chans: int = 3, stage: str | None = None) -> dict[str, Any]:
+def compute(variant: str, batch: int, mask_ratio: float | None, mode: str, dtype: str, amp: bool,
+            optimizer: str | None, budget: str | None, check: bool = False, device: str = "cpu",
+            img_size: str | None = None, in_chans: int = 3, stage: str | None = None) -> dict[str, Any]:
+    """Check the options, size the stage's step (:func:`mae_core.views.memory_budget.memory_report`) and,
+    with --check, measure one (:func:`mae_core.views.memory_measured.measure_subject`)."""
     from mae_core.views import memory_budget
+    from mae_core.views.memory_measured import measure_subject
     from mae_core.views.prepare import check_batch, check_mask_ratio, stage_subject
 
-    mode, optimizer, budget_bytes = _options(mode, optimizer, budget)
+    mode, optimizer, budget_bytes = memory_budget.memory_settings(mode, optimizer, budget)
     subject = stage_subject(variant, stage and stage.strip().lower(), img_size, in_chans)
     if subject.step is not None and mask_ratio is not None:
         raise BadInput(f"--mask-ratio: a classifier ({subject.stage}) sees every patch; drop --mask-ratio")
@@ -111,22 +96,11 @@ def memory(variant: str, batch: int, mask_ratio: float | None, mode: str, dtype:
         data = memory_budget.memory_report(subject.config, check_batch(batch), mask_ratio, variant=subject.name,
                                            title=subject.title, budget=budget_bytes, **options)
     if check:
-        data["check"] = _check(subject, batch, mask_ratio, resolve_device(device), dict(options, optimizer=data[
-            "optimizer"]))
+        data["check"] = measure_subject(subject, batch, mask_ratio, resolve_device(device), stage=progress,
+                                        **dict(options, optimizer=data["optimizer"]))
         if data["check"]["agree"] is False:
             raise VerificationFailed(data, "the measured bytes differ from the closed form")
     return data
-
-
-def _check(subject: Any, batch: int, mask_ratio: float, dev: Any, options: dict[str, Any]) -> dict[str, Any]:
-    """One real step, measured (``--check``), after the fit check on the device it runs on."""
-    from mae_core.views.memory_budget import check_fits
-    from mae_core.views.memory_measured import check_estimate
-
-    check_fits(subject.config, batch, mask_ratio, what=f"the --check {options['mode']} step of {subject.title}",
-               device=dev, **options)
-    with progress(f"running one {options['mode']} step of {subject.title} at batch {batch} on {dev}"):
-        return check_estimate(subject.name, batch, mask_ratio, device=dev, **options, **subject.overrides)
 
 
 def render(data: dict[str, Any]) -> None:

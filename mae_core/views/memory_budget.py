@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..config import MAEConfig
-from ..errors import MemoryBudgetError
+from ..errors import MemoryBudgetError, SettingError
 from .memory import MemoryEstimate, estimate, iec, largest_batch
 from .memory_classifier import ClassifierStep
 from .memory_classifier import estimate as classifier_estimate
@@ -96,6 +96,22 @@ def memory_report(cfg: MAEConfig, batch: int, mask_ratio: float = 0.75, *, varia
                             "batch_ratio": ours / baseline if baseline else None,
                             "mask_tokens_in_encoder_bytes_at_largest_batch": baseline_need}
     return report
+
+
+def memory_settings(mode: str, optimizer: str | None, budget: str | None) -> tuple[str, str | None, int | None]:
+    """``mode``, ``optimizer`` (None: the stage's own) and ``budget`` (``"24GiB"``: bytes, or None) as
+    `mae memory` takes them, checked; a :class:`~mae_core.errors.SettingError` names the one that is not."""
+    from .memory import MODES, OPTIMIZERS
+
+    mode, optimizer = mode.strip().lower(), optimizer.strip().lower() if optimizer is not None else None
+    if mode not in MODES:
+        raise SettingError("mode", "is not a mode; use inference or train", given=repr(mode))
+    if optimizer is not None and optimizer not in OPTIMIZERS:
+        raise SettingError("optimizer", "is not supported; use none, sgd, adamw or lars", given=repr(optimizer))
+    try:
+        return mode, optimizer, None if budget is None else parse_bytes(budget)
+    except ValueError as exc:
+        raise SettingError("budget", str(exc)) from None
 
 
 def parse_bytes(text: str) -> int:

@@ -305,6 +305,20 @@ def check_estimate(name: str, batch: int, mask_ratio: float = 0.75, *, mode: str
             "stages": None}
 
 
+def measure_subject(subject: Any, batch: int, mask_ratio: float, device: torch.device, *,
+                    stage: Callable[[str], Any] = lambda _: nullcontext(), **options: Any) -> dict[str, Any]:
+    """``mae memory --check``: one real step of ``subject`` (a :class:`~mae_core.views.prepare.Subject`) on
+    ``device``, after the fit check there, compared with its closed form (:func:`check_estimate`).
+    ``options``: mode, dtype, amp, optimizer and step as the report took them; ``stage`` frames the step."""
+    from .memory_budget import check_fits
+
+    mode = options["mode"]
+    check_fits(subject.config, batch, mask_ratio, what=f"the --check {mode} step of {subject.title}", device=device,
+               **options)
+    with stage(f"running one {mode} step of {subject.title} at batch {batch} on {device}"):
+        return check_estimate(subject.name, batch, mask_ratio, device=device, **options, **subject.overrides)
+
+
 def _optimizer(name: str, model: nn.Module):
     trainable = [p for p in model.parameters() if p.requires_grad]
     if name == "lars":
