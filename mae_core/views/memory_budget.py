@@ -105,9 +105,9 @@ def memory_settings(mode: str, optimizer: str | None, budget: str | None) -> tup
 
     mode, optimizer = mode.strip().lower(), optimizer.strip().lower() if optimizer is not None else None
     if mode not in MODES:
-        raise SettingError("mode", "is not a mode; use inference or train", given=repr(mode))
+        raise SettingError("mode", "not a mode; use inference or train", given=repr(mode))
     if optimizer is not None and optimizer not in OPTIMIZERS:
-        raise SettingError("optimizer", "is not supported; use none, sgd, adamw or lars", given=repr(optimizer))
+        raise SettingError("optimizer", "not supported here; use none, sgd, adamw or lars", given=repr(optimizer))
     try:
         return mode, optimizer, None if budget is None else parse_bytes(budget)
     except ValueError as exc:
