@@ -6,7 +6,8 @@ Prints the patch grid of each image (visible vs masked, with the counts) and wri
 per image: original | masked | reconstruction | reconstruction + visible (for norm_pix_loss
 checkpoints: original | masked | prediction in normalised space | de-normalised | de-normalised +
 visible). The inputs come from :func:`mae_core.views.prepare.prepare`, the tensors, rows and PNG from
-:mod:`mae_core.views.demo`; this module checks the options, words the notes and draws the terminal grid.
+:mod:`mae_core.views.demo` (which also words the notes); this module checks the options and draws the
+terminal grid.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
             resize: str = "stretch") -> dict[str, Any]:
     """Check the files, run the demo (:mod:`mae_core.views.demo`) and write the PNG; return the report."""
     from mae_core.io.files import check_outputs
-    from mae_core.views.demo import demo_report, reconstruct_checked
+    from mae_core.views.demo import demo_notes, demo_report, reconstruct_checked
     from mae_core.views.prepare import prepare
 
     check_png_out(out_path, follow_symlink)
@@ -93,43 +94,7 @@ def compute(image_paths: list[Path], *, variant: str | None, weights: Path | Non
                    stage=progress)
     with progress(f"masking and reconstructing {len(prep.inputs)} image(s)"):
         rec, hint = reconstruct_checked(prep)
-    return demo_report(prep, rec, out_path, notes=_all_notes(prep, hint), follow_symlink=follow_symlink)
-
-
-def _all_notes(prep: Any, hint: Any) -> list[str]:
-    """The notes of the run in the tool's words: the file's, the weights' (:func:`_notes`), the mask's, a hint."""
-    from mae_core.models import get_variant
-
-    notes = [*prep.model.pos_embed_notes, *_notes(prep.loaded, prep.weights, prep.seed,
-                                                  prep.norm_pix_loss, prep.norm_pix_loss_from,
-                                                  get_variant(prep.variant).short), *prep.plan.notes]
-    if hint:
-        notes.append(f"hint: {hint.message}; try {'--norm-pix-loss' if hint.norm_pix_loss else '--raw-pix'}")
-    return notes
-
-
-def _notes(loaded, weights: str | Path | None, seed: int, norm_pix: bool, source: str, short: str) -> list[str]:
-    # What the loader noticed about the file (layout conversions, config.json settings), except its own
-    # "no decoder" note, which is said below together with what the picture therefore shows.
-    notes = [note for note in (loaded.notes if loaded else []) if "no decoder" not in note]
-    if loaded is None:
-        notes.append(f"no --weights: the model is the random initialisation of seed {seed}, so the reconstruction "
-                     "is untrained noise that shows the layout, not what MAE learned; pass a full checkpoint such as "
-                     f"the official mae_visualize_vit_{short}.pth to see real reconstructions")
-    elif not loaded.has_decoder:
-        notes.append(f"{weights} has no decoder weights (an encoder-only checkpoint, like the official "
-                     f"mae_pretrain_vit_*.pth): the decoder is randomly initialised from seed {seed}, so the "
-                     "reconstruction panels show an untrained decoder reading a trained encoder, not MAE's "
-                     "reconstruction; the masked panel and the mask are still right. For real reconstructions use "
-                     "mae_visualize_vit_*.pth (raw pixels) or *_full.pth (norm_pix_loss)")
-    if norm_pix:
-        why = {"option": "--norm-pix-loss", "config.json": "set in the checkpoint's config.json",
-               "file name": "assumed from '_full' in the file name; pass --raw-pix if wrong"}.get(source, source)
-        notes.append(f"predictions read as per-patch normalised pixels (norm_pix_loss, {why}): the 'prediction' panel "
-                     "shows them in that normalised space (mid-grey = the patch's mean, black/white = -/+2 std); "
-                     "the de-normalised panels give each masked patch a mean and std interpolated from the visible "
-                     "patches only (inverse-squared-distance weights on the grid), never the hidden patch's own")
-    return notes
+    return demo_report(prep, rec, out_path, notes=demo_notes(prep, hint), follow_symlink=follow_symlink)
 
 
 # --- the terminal ------------------------------------------------------------------------------------

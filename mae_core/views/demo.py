@@ -74,3 +74,41 @@ def demo_report(prep: Any, rec: Reconstruction, path: str | Path, *, notes: list
         "picture_size": list(picture.size), "panels": panels, "notes": list(notes),
         "images": demo_rows(prep, rec, str(path)),
     }
+
+
+def demo_notes(prep: Any, hint: TargetHint | None) -> list[str]:
+    """What a person should know about the picture: the position tables' notes, the weights' (what the loader
+    noticed; no weights or no decoder: what the reconstruction panels then show; the target's space), the
+    mask's, and a hint when the predictions fit the other target better."""
+    from ..models import get_variant
+
+    notes = [*prep.model.pos_embed_notes, *_notes(prep.loaded, prep.weights, prep.seed,
+                                                  prep.norm_pix_loss, prep.norm_pix_loss_from,
+                                                  get_variant(prep.variant).short), *prep.plan.notes]
+    if hint:
+        notes.append(f"hint: {hint.message}; try {'--norm-pix-loss' if hint.norm_pix_loss else '--raw-pix'}")
+    return notes
+
+
+def _notes(loaded, weights: str | Path | None, seed: int, norm_pix: bool, source: str, short: str) -> list[str]:
+    # What the loader noticed about the file (layout conversions, config.json settings), except its own
+    # "no decoder" note, which is said below together with what the picture therefore shows.
+    notes = [note for note in (loaded.notes if loaded else []) if "no decoder" not in note]
+    if loaded is None:
+        notes.append(f"no --weights: the model is the random initialisation of seed {seed}, so the reconstruction "
+                     "is untrained noise that shows the layout, not what MAE learned; pass a full checkpoint such as "
+                     f"the official mae_visualize_vit_{short}.pth to see real reconstructions")
+    elif not loaded.has_decoder:
+        notes.append(f"{weights} has no decoder weights (an encoder-only checkpoint, like the official "
+                     f"mae_pretrain_vit_*.pth): the decoder is randomly initialised from seed {seed}, so the "
+                     "reconstruction panels show an untrained decoder reading a trained encoder, not MAE's "
+                     "reconstruction; the masked panel and the mask are still right. For real reconstructions use "
+                     "mae_visualize_vit_*.pth (raw pixels) or *_full.pth (norm_pix_loss)")
+    if norm_pix:
+        why = {"option": "--norm-pix-loss", "config.json": "set in the checkpoint's config.json",
+               "file name": "assumed from '_full' in the file name; pass --raw-pix if wrong"}.get(source, source)
+        notes.append(f"predictions read as per-patch normalised pixels (norm_pix_loss, {why}): the 'prediction' panel "
+                     "shows them in that normalised space (mid-grey = the patch's mean, black/white = -/+2 std); "
+                     "the de-normalised panels give each masked patch a mean and std interpolated from the visible "
+                     "patches only (inverse-squared-distance weights on the grid), never the hidden patch's own")
+    return notes
