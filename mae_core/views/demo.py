@@ -82,7 +82,7 @@ def demo_notes(prep: Any, hint: TargetHint | None) -> list[str]:
     mask's, and a hint when the predictions fit the other target better."""
     from ..models import get_variant
 
-    notes = [*prep.model.pos_embed_notes, *_notes(prep.loaded, prep.weights, prep.seed,
+    notes = [*prep.model.pos_embed_notes, *weights_notes(prep.loaded, prep.weights, prep.seed,
                                                   prep.norm_pix_loss, prep.norm_pix_loss_from,
                                                   get_variant(prep.variant).short), *prep.plan.notes]
     if hint:
@@ -90,7 +90,7 @@ def demo_notes(prep: Any, hint: TargetHint | None) -> list[str]:
     return notes
 
 
-def _notes(loaded, weights: str | Path | None, seed: int, norm_pix: bool, source: str, short: str) -> list[str]:
+def weights_notes(loaded, weights: str | Path | None, seed: int, norm_pix: bool, source: str, short: str) -> list[str]:
     # What the loader noticed about the file (layout conversions, config.json settings), except its own
     # "no decoder" note, which is said below together with what the picture therefore shows.
     notes = [note for note in (loaded.notes if loaded else []) if "no decoder" not in note]

@@ -427,9 +427,9 @@ def test_tables_fit_80_columns(args):
 def test_mask_demo_suggests_the_variants_own_checkpoint(variant):
     """Without --weights, the hint names the official picture checkpoint of the variant shown (building
     ViT-H only to read a note would cost seconds and gigabytes: the note's own function is asked)."""
-    from mae_cli.commands.mask_demo import _notes
+    from mae_core.views.demo import weights_notes
 
-    said = " ".join(_notes(None, None, 0, False, "default", variant))
+    said = " ".join(weights_notes(None, None, 0, False, "default", variant))
     assert f"mae_visualize_vit_{variant}.pth" in said
     assert all(f"vit_{other}" not in said for other in {"base", "large", "huge"} - {variant})
 
