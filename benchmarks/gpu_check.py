@@ -378,7 +378,7 @@ def _finetune_memory(run: Run, dev: torch.device, variant: str) -> dict[str, Any
     if not run.has_time(f"fine-tuning memory {variant}"):
         return None
     classifier = get_classifier(variant)
-    step = ClassifierStep("finetune", drop_path_rate=classifier.finetune_drop_path)
+    step = ClassifierStep.fine_tuning(classifier.name)
     batch = 32
     result = check_estimate(classifier.name, batch, step=step, device=dev, optimizer="adamw")
     torch.cuda.empty_cache()

@@ -129,12 +129,9 @@ def steps_given(name: str, loaded: Any, *, train_stage: str, official_src: str |
     cfg = spec.config.replace(**overrides)
     check_mask_ratio(mask_ratio, cfg.num_patches)
     b = len(images) or batch or 2
-    classifier = None
-    if train_stage == "finetune":
-        from mae_core.models import get_classifier
-        from mae_core.views.memory_classifier import ClassifierStep
+    from mae_core.views.memory_classifier import ClassifierStep
 
-        classifier = ClassifierStep("finetune", drop_path_rate=get_classifier(name).finetune_drop_path)
+    classifier = ClassifierStep.fine_tuning(name) if train_stage == "finetune" else None
     # ours and the official loop, each steps x accum_iter micro-batches: one training step's memory, all steps' work
     check_forward_fits(cfg, spec.title, b, "cpu", mask_ratio=0.0 if classifier else mask_ratio,
                        weights_resident=loaded is not None, passes=2 * steps * accum_iter, train=True, models=2,

@@ -118,7 +118,5 @@ def _check_fits(model: Any, count: int, device: torch.device | str) -> None:
     from .memory_classifier import ClassifierStep
     from .prepare import check_forward_fits
 
-    step = ClassifierStep("linprobe" if model.linear_probe else "finetune", num_classes=max(1, model.num_classes),
-                          global_pool=model.global_pool)
-    check_forward_fits(model.config, "", count, device, weights_resident=True, classifier=step,
+    check_forward_fits(model.config, "", count, device, weights_resident=True, classifier=ClassifierStep.of(model),
                        what=f"classifying {count} image(s)")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -61,6 +62,20 @@ class ClassifierStep:
             raise ValueError(f"num_classes must be at least 1, got {self.num_classes}")
         if self.global_pool is None:
             object.__setattr__(self, "global_pool", not self.linear_probe)
+
+    @classmethod
+    def of(cls, head: Any) -> ClassifierStep:
+        """The step of a classifier as built or read (a ``VisionTransformer`` or a checkpoint's
+        ``ClassifierSpec``: its ``linear_probe``, ``num_classes`` and ``global_pool``), for sizing its forward."""
+        return cls("linprobe" if head.linear_probe else "finetune", num_classes=max(1, head.num_classes),
+                   global_pool=head.global_pool)
+
+    @classmethod
+    def fine_tuning(cls, name: str) -> ClassifierStep:
+        """Fine-tuning of the classifier ``name`` (or of the MAE variant's) as FINETUNE.md runs it: its drop path."""
+        from ..models import get_classifier
+
+        return cls("finetune", drop_path_rate=get_classifier(name).finetune_drop_path)
 
     @property
     def linear_probe(self) -> bool:

@@ -99,11 +99,9 @@ def _prepare_classifier(weights: str | Path, images: list[str | Path] | None, ba
 
     state_dict, spec = read_classifier(weights)
     cfg = get_classifier(spec.name).config  # built at the registered size (the position table is resized to it)
-    step = ClassifierStep("linprobe" if spec.linear_probe else "finetune", num_classes=max(1, spec.num_classes),
-                          global_pool=spec.global_pool)
     check_forward_fits(cfg, get_classifier(spec.name).title, len(images or []) or batch or 1, device, dtype=dtype,
                        amp=True, weights_resident=True, kept_per_image=kept_per_image(cfg) if kept_per_image else 0,
-                       passes=passes, classifier=step)
+                       passes=passes, classifier=ClassifierStep.of(spec))
     model = build_classifier(state_dict, spec, device=device)
     cfg = model.config
     if builtin and not images:
@@ -177,9 +175,9 @@ def stage_subject(variant: str, stage: str | None = None, img_size: str | None =
             return Subject(spec.name, spec.title, stage, spec.config.replace(**overrides), None, overrides)
         classifier = get_classifier(spec.name)
     overrides = size_overrides(classifier.pretrained, img_size, in_chans)
-    drop_path = classifier.finetune_drop_path if stage == "finetune" else 0.0
+    step = ClassifierStep.fine_tuning(classifier.name) if stage == "finetune" else ClassifierStep(stage)
     return Subject(classifier.name, f"{classifier.title} classifier", stage,
-                   classifier.config.replace(**overrides), ClassifierStep(stage, drop_path_rate=drop_path), overrides)
+                   classifier.config.replace(**overrides), step, overrides)
 
 
 # --- the mask -------------------------------------------------------------------------------------------
